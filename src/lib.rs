@@ -6,4 +6,5 @@ pub mod data;
 pub mod headless;
 pub mod model;
 pub mod prune;
+pub mod runs;
 pub mod train;
