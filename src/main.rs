@@ -46,6 +46,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Training throughput on the reference workload (see benches/README.md).
+    Bench(bapw::bench::BenchArgs),
     /// Shipped and user presets.
     Presets {
         #[command(subcommand)]
@@ -146,6 +148,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }),
         Some(Cmd::Train(a)) => train_cmd(a),
         Some(Cmd::Data { command }) => data_cmd(command),
+        Some(Cmd::Bench(a)) => {
+            let r = bapw::bench::run(&a)?;
+            bapw::bench::print(&r, a.json);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Cmd::Resume {
             run,
             headless,
