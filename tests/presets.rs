@@ -37,8 +37,7 @@ fn inherit_sets_only_what_differs() {
 
 fn problems(text: &str) -> String {
     Preset::from_toml_str("bad.toml", text, &[])
-        .err()
-        .expect("must be refused")
+        .expect_err("must be refused")
         .to_string()
 }
 

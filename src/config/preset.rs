@@ -711,7 +711,7 @@ impl Preset {
         if a.candidates < 2 {
             bad("adv.candidates", "must be at least 2".into());
         }
-        if !(a.overshoot >= 0.0) {
+        if a.overshoot.is_nan() || a.overshoot < 0.0 {
             bad("adv.overshoot", format!("{} must be >= 0", a.overshoot));
         }
         if a.pgd_steps == 0 {
@@ -726,10 +726,10 @@ impl Preset {
                 bad("eval.attacks", unknown_choice(att, ATTACKS));
             }
         }
-        if e.eps.iter().any(|v| !(*v >= 0.0)) {
+        if e.eps.iter().any(|v| v.is_nan() || *v < 0.0) {
             bad("eval.eps", "every ε must be >= 0".into());
         }
-        if e.deltas.iter().any(|v| !(*v >= 0.0)) {
+        if e.deltas.iter().any(|v| v.is_nan() || *v < 0.0) {
             bad("eval.deltas", "every δ must be >= 0".into());
         }
         if e.batch_size == 0 {

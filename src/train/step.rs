@@ -8,6 +8,7 @@ use crate::config::preset::{Mode, Preset};
 use crate::data::Dataset;
 use crate::model::Net;
 
+#[allow(clippy::large_enum_variant)]
 pub enum AdvOutcome {
     None,
     Examples {
