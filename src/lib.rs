@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod export;
 pub mod headless;
 pub mod model;
 pub mod prune;

@@ -47,6 +47,8 @@ enum Cmd {
         #[arg(long)]
         runs_dir: Option<PathBuf>,
     },
+    /// Write a run's metrics, budget statistics and robustness tables (CSV or JSON) and plots.
+    Export(bapw::export::ExportArgs),
     /// List runs with their state, preset, mode, sparsity, accuracy and robustness AUC.
     Runs {
         #[arg(long)]
@@ -197,6 +199,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let dir = bapw::runs::resolve(&runs_dir, &run)?;
             let _ = headless;
             watch_headless(&dir)
+        }
+        Some(Cmd::Export(a)) => {
+            let runs_dir = a
+                .runs_dir
+                .clone()
+                .map(Ok)
+                .unwrap_or_else(paths::default_runs_dir)?;
+            let dir = bapw::runs::resolve(&runs_dir, &a.run)?;
+            for p in bapw::export::run(&a, &dir)? {
+                println!("{}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Runs { runs_dir, json }) => {
             let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
