@@ -111,6 +111,20 @@ enum PresetsCmd {
     Show { name: String },
     /// Check a preset file and report every problem.
     Validate { path: String },
+    /// Save a run's effective settings as a user preset.
+    Save {
+        name: String,
+        /// Run name (under the runs folder) or path.
+        #[arg(long = "from")]
+        from: String,
+        /// Replace an existing user preset of that name.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+    },
+    /// Show the keys on which two presets differ.
+    Diff { a: String, b: String },
 }
 
 /// Exit code 2 for bad input (presets, arguments), 1 for everything else.
@@ -388,6 +402,28 @@ fn presets_cmd(c: PresetsCmd) -> Result<ExitCode> {
         PresetsCmd::Validate { path } => {
             Preset::load(&path)?;
             println!("{path}: ok");
+        }
+        PresetsCmd::Save {
+            name,
+            from,
+            force,
+            runs_dir,
+        } => {
+            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            let dir = bapw::runs::resolve(&runs_dir, &from)?;
+            let path =
+                bapw::config::preset::save_user_preset(&name, &dir.join("preset.toml"), force)?;
+            println!("saved {}", path.display());
+        }
+        PresetsCmd::Diff { a, b } => {
+            let (pa, pb) = (Preset::load(&a)?, Preset::load(&b)?);
+            let diffs = bapw::config::preset::diff(&pa, &pb);
+            if diffs.is_empty() {
+                println!("{a} and {b} are the same");
+            }
+            for (key, va, vb) in diffs {
+                println!("{key:<28} {va:<24} {vb}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
