@@ -7,3 +7,4 @@ pub mod headless;
 pub mod model;
 pub mod prune;
 pub mod train;
+pub mod tui;
