@@ -28,10 +28,18 @@ pub fn render(frame: &mut Frame, app: &App) {
     let s = Styles::new(&theme);
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
-        let msg = format!(
-            "terminal too small: {}x{} (bapw needs {MIN_WIDTH}x{MIN_HEIGHT})",
-            area.width, area.height
-        );
+        let (w, h) = (area.width, area.height);
+        // The longest wording that fits, so even a 1x1 pane says something.
+        let msg = [
+            format!("terminal too small: {w}x{h} (bapw needs {MIN_WIDTH}x{MIN_HEIGHT})"),
+            format!("terminal too small: {w}x{h}"),
+            format!("too small: {w}x{h}"),
+            "too small".to_string(),
+            "!".to_string(),
+        ]
+        .into_iter()
+        .find(|m| m.chars().count() <= w as usize)
+        .unwrap_or_default();
         let line = Rect {
             height: 1.min(area.height),
             ..area
