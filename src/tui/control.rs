@@ -180,6 +180,11 @@ impl App {
         }
         self.state = RunState::Starting;
         self.request(Request::StartRun);
+        // `bapw` alone reopens what was last trained.
+        if self.settings.last_preset.as_deref() != Some(self.preset_label.as_str()) {
+            self.settings.last_preset = Some(self.preset_label.clone());
+            self.save_settings();
+        }
     }
 
     fn confirm(&mut self, kind: ConfirmKind) {

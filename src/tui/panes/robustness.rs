@@ -23,20 +23,25 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
     frame.render_widget(block, area);
     let Some(latest) = &app.evals.latest else {
         let every = match app.preset.eval.every {
-            0 => "at the end of the run".to_string(),
-            1 => "after every epoch".to_string(),
-            n => format!("every {n} epochs"),
+            0 => "scheduled at the end of the run".to_string(),
+            1 => "scheduled after every epoch".to_string(),
+            n => format!("scheduled every {n} epochs"),
         };
         let lines = vec![
             Line::from(Span::styled("no evaluation yet", s.dim())),
+            Line::from(Span::styled(every, s.dim())),
             Line::from(Span::styled(
-                format!("runs {every}; e evaluates now (between steps)"),
+                if app.state.is_active() {
+                    "e evaluates now, between steps"
+                } else {
+                    "e evaluates now during a run"
+                },
                 s.dim(),
             )),
         ];
         let [_, mid, _] = Layout::vertical([
             Constraint::Fill(1),
-            Constraint::Length(2),
+            Constraint::Length(3),
             Constraint::Fill(1),
         ])
         .areas(inner);
