@@ -507,7 +507,17 @@ impl App {
                     self.progress.final_sparsity = Some(*sparsity);
                 }
                 let (level, text) = match state {
-                    EndState::Failed => (Level::Error, "run failed (see the error above)".into()),
+                    // The footer shows one line: make it the reason, not just the fact.
+                    EndState::Failed => {
+                        let reason = self
+                            .log
+                            .entries()
+                            .rev()
+                            .find(|e| e.level == Level::Error)
+                            .map(|e| e.text.clone())
+                            .unwrap_or_else(|| "no reason given".into());
+                        (Level::Error, format!("run failed: {reason}"))
+                    }
                     _ => (
                         Level::Info,
                         format!(

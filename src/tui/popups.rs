@@ -220,10 +220,21 @@ fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles)
         area.height.saturating_sub(4),
     );
     frame.render_widget(Clear, r);
-    let inner_h = r.height.saturating_sub(2) as usize;
+    let inner_h = r.height.saturating_sub(2);
+    let inner_w = r.width.saturating_sub(2);
     let n = app.log.len();
     let end = n.saturating_sub(scroll);
-    let start = end.saturating_sub(inner_h);
+    // Newest at the bottom: walk back from `end` while the wrapped lines still fit.
+    let mut start = end;
+    let mut rows = 0;
+    for e in app.log.entries().take(end).rev() {
+        let h = super::panes::wrapped_rows(&log_line(e, s), inner_w);
+        if rows + h > inner_h && start < end {
+            break;
+        }
+        rows += h;
+        start -= 1;
+    }
     let lines: Vec<Line> = app
         .log
         .entries()
@@ -241,7 +252,10 @@ fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles)
         start + 1,
         end
     );
-    frame.render_widget(Paragraph::new(body).block(frame_block(&title, s)), r);
+    let p = Paragraph::new(body)
+        .block(frame_block(&title, s))
+        .wrap(Wrap { trim: false });
+    frame.render_widget(p, r);
 }
 
 fn confirm(frame: &mut Frame, area: Rect, c: &Confirm, s: &Styles) {

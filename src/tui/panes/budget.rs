@@ -42,17 +42,19 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
     }
 }
 
+/// A note in the middle of the pane, wrapped to its width.
 fn centered_text(frame: &mut Frame, area: Rect, msg: &str, s: &Styles) {
+    let lines: Vec<Line> = super::wrap(msg, area.width as usize, area.height as usize)
+        .into_iter()
+        .map(|l| Line::from(Span::styled(l, s.dim())))
+        .collect();
     let [_, mid, _] = Layout::vertical([
         Constraint::Fill(1),
-        Constraint::Length(1),
+        Constraint::Length(lines.len() as u16),
         Constraint::Fill(1),
     ])
     .areas(area);
-    frame.render_widget(
-        Paragraph::new(msg.to_string()).style(s.dim()).centered(),
-        mid,
-    );
+    frame.render_widget(Paragraph::new(lines).centered(), mid);
 }
 
 fn pct(v: f64) -> String {

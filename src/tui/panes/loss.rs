@@ -29,14 +29,14 @@ fn slot(id: SeriesId) -> Slot {
 pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles, focused: bool) {
     let ui = &app.ui.loss;
     let flags = format!(
-        " m smoothing {} · L log {} ",
+        " EMA {} · log {} ",
         if ui.smooth { "on" } else { "off" },
         if ui.log_scale { "on" } else { "off" }
     );
     let mut block = block.title_top(Line::from(Span::styled(flags, s.dim())).right_aligned());
     if focused {
         block = block.title_bottom(Line::from(Span::styled(
-            " ←→ series · Space show/hide ",
+            " m EMA · L log · ←→ series · Space show/hide ",
             s.dim(),
         )));
     }
@@ -178,7 +178,7 @@ fn legend<'a>(app: &App, s: &Styles, focused: bool) -> Line<'a> {
             .unwrap_or_else(|| "—".into());
         let name = match id {
             SeriesId::RobustAcc => format!("robust@{}", fmt_num(app.preset.eval.robust_eps)),
-            _ => id.label().to_string(),
+            _ => id.label().replace(' ', "\u{a0}"),
         };
         let mark = if on { "━" } else { "·" };
         let text_style = if focused && i == app.ui.loss.cursor {
