@@ -224,3 +224,10 @@ fn popup_messages_80x24() {
     app.handle(Action::Messages);
     snap!("popup_messages_80x24", app, 80, 24);
 }
+
+#[test]
+fn pane_robustness_zoomed_120x40_with_curves() {
+    let mut app = focus(bap_midway(), Pane::Robustness);
+    app.handle(Action::Zoom);
+    snap!("pane_robustness_zoomed_120x40", app, 120, 40);
+}

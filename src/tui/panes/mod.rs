@@ -199,13 +199,15 @@ pub fn wrapped_rows(line: &Line, width: u16) -> u16 {
     let text: String = line.spans.iter().map(|s| s.content.as_ref()).collect();
     let width = width.max(1) as usize;
     let (mut rows, mut used) = (1u16, 0usize);
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
+    // Split on single spaces so runs of spaces count as the wrapper counts them.
+    for word in text.split(' ') {
         let w = word.chars().count();
-        if used > 0 && used + 1 + w > width {
+        let need = if used == 0 { w } else { used + 1 + w };
+        if used > 0 && w > 0 && need > width {
             rows += 1;
             used = w;
         } else {
-            used += w + usize::from(used > 0);
+            used = need;
         }
     }
     rows
@@ -267,5 +269,8 @@ mod tests {
         let legend = Line::from("━\u{a0}target  ━\u{a0}measured\u{a0}0.8");
         assert_eq!(wrapped_rows(&legend, 40), 1);
         assert_eq!(wrapped_rows(&legend, 16), 2);
+        // Two spaces between items count as two.
+        assert_eq!(wrapped_rows(&Line::from("aaaa  bbbb"), 10), 1);
+        assert_eq!(wrapped_rows(&Line::from("aaaa  bbbbb"), 10), 2);
     }
 }

@@ -10,7 +10,9 @@ use ratatui::Frame;
 
 use super::super::app::{curve_at, App, EvalSnapshot};
 use super::super::style::Styles;
+use super::chart::{self, Axes, Plot};
 use super::{clip, fmt_num};
+use crate::config::theme::Slot;
 use crate::headless::fmt_secs;
 
 const LABEL_W: usize = 7;
@@ -73,14 +75,40 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
     let side_by_side = eps_w + GAP + 21 <= body.width;
     match (eps.is_empty(), delta.is_empty()) {
         (false, false) if side_by_side => {
-            let [l, _, r] = Layout::horizontal([
-                Constraint::Length(eps_w),
-                Constraint::Length(GAP),
-                Constraint::Fill(1),
-            ])
-            .areas(body);
+            let rows = eps.len().max(delta.len()) as u16;
+            // With room to spare (a zoomed pane), the curves under their tables.
+            let (tables, plots) = if body.height >= rows + 7 {
+                let [t, _, p] = Layout::vertical([
+                    Constraint::Length(rows),
+                    Constraint::Length(1),
+                    Constraint::Fill(1),
+                ])
+                .areas(body);
+                (t, Some(p))
+            } else {
+                (body, None)
+            };
+            let cols = |r: Rect| {
+                Layout::horizontal([
+                    Constraint::Length(eps_w),
+                    Constraint::Length(GAP),
+                    Constraint::Fill(1),
+                ])
+                .areas::<3>(r)
+            };
+            let [l, _, r] = cols(tables);
             frame.render_widget(Paragraph::new(eps), l);
             frame.render_widget(Paragraph::new(delta), r);
+            if let Some(p) = plots {
+                let [l, _, r] = Layout::horizontal([
+                    Constraint::Fill(1),
+                    Constraint::Length(GAP),
+                    Constraint::Fill(1),
+                ])
+                .areas(p);
+                curves(frame, l, latest, base, &["fgsm", "pgd"], "ε", s);
+                curves(frame, r, latest, base, &["deepfool"], "δ", s);
+            }
         }
         _ => {
             let mut all = eps;
@@ -91,6 +119,73 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
             frame.render_widget(Paragraph::new(all), body);
         }
     }
+}
+
+/// Accuracy over the budget grid: the latest curves, and the baseline's dimmed.
+fn curves(
+    frame: &mut Frame,
+    area: Rect,
+    latest: &EvalSnapshot,
+    base: Option<&EvalSnapshot>,
+    attacks: &[&str],
+    budget: &str,
+    s: &Styles,
+) {
+    let slot = |a: &str| match a {
+        "fgsm" => Slot::CleanLoss,
+        "pgd" => Slot::RobustAcc,
+        _ => Slot::Distances,
+    };
+    let points = |e: &EvalSnapshot, a: &str| -> Vec<(f64, f64)> {
+        e.curve(a)
+            .map(|c| {
+                c.grid
+                    .iter()
+                    .copied()
+                    .zip(c.accuracy.iter().copied())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut data: Vec<(Vec<(f64, f64)>, Style)> = Vec::new();
+    let mut legend = Vec::new();
+    for a in attacks {
+        if let Some(b) = base {
+            data.push((points(b, a), s.dim()));
+        }
+        data.push((points(latest, a), s.series(slot(a))));
+        legend.push(Span::styled("━\u{a0}", s.series(slot(a))));
+        let name = if *a == "deepfool" {
+            "DF-cut".to_string()
+        } else {
+            a.to_uppercase()
+        };
+        legend.push(Span::styled(format!("{name}  "), s.dim()));
+    }
+    if base.is_some() {
+        legend.push(Span::styled("━\u{a0}", s.dim()));
+        legend.push(Span::styled("baseline", s.dim()));
+    }
+    let hi = data
+        .iter()
+        .flat_map(|(d, _)| d.iter().map(|p| p.0))
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let [title, plot] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(Paragraph::new(Line::from(legend)), title);
+    let plots: Vec<Plot> = data.iter().map(|(d, st)| Plot::line(d, *st)).collect();
+    chart::draw(
+        frame,
+        plot,
+        &plots,
+        Axes {
+            x: [0.0, hi],
+            y: [0.0, 1.0],
+            x_labels: vec![format!("{budget} 0"), fmt_num(hi)],
+            y_labels: vec!["0".into(), "0.5".into(), "1".into()],
+        },
+        s,
+    );
 }
 
 fn cell(text: String, w: usize, style: Style) -> Span<'static> {
