@@ -461,6 +461,8 @@ fn themes_cycle_and_are_remembered() {
         Some("ansi16"),
     );
     assert_eq!(chosen.theme().name, "ansi16", "--theme wins");
+    let later = App::new(smoke_preset(), "smoke", Store::at(dir.path()), None);
+    assert_eq!(later.theme().name, "ansi16", "and is remembered");
     let unknown = App::new(smoke_preset(), "smoke", Store::at(dir.path()), Some("nope"));
     assert!(last_log(&unknown).contains("no theme named \"nope\""));
 }

@@ -211,7 +211,14 @@ impl App {
         let wanted = theme.map(str::to_string).or(app.settings.theme.clone());
         if let Some(name) = wanted {
             match app.themes.iter().position(|t| t.name == name) {
-                Some(i) => app.theme_idx = i,
+                Some(i) => {
+                    app.theme_idx = i;
+                    // `--theme` is remembered like `t`.
+                    if app.settings.theme.as_deref() != Some(name.as_str()) {
+                        app.settings.theme = Some(name);
+                        app.save_settings();
+                    }
+                }
                 None => {
                     let names: Vec<&str> = app.themes.iter().map(|t| t.name.as_str()).collect();
                     let msg = format!("no theme named {name:?}; themes: {}", names.join(", "));
