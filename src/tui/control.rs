@@ -81,17 +81,13 @@ impl App {
 
     fn handle_normal(&mut self, a: Action) {
         let focus = self.ui.focus;
-        if !matches!(a, Action::Up | Action::Down | Action::Enter) {
-            self.ui.schedule.note = None;
-        }
+        // A refusal note belongs to the Enter that caused it; any other key clears it.
+        self.ui.schedule.note = None;
         match a {
             Action::FocusNext => self.ui.focus = focus.next(),
             Action::FocusPrev => self.ui.focus = focus.prev(),
             Action::Focus(p) => self.ui.focus = p,
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown => {
-                self.ui.schedule.note = None;
-                self.move_cursor(a)
-            }
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => self.move_cursor(a),
             Action::Left | Action::Right if focus == Pane::Loss => self.move_cursor(a),
             Action::Enter if focus == Pane::Schedule => self.begin_edit(),
             Action::Enter | Action::ToggleSeries if focus == Pane::Loss => {
