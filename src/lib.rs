@@ -10,3 +10,4 @@ pub mod model;
 pub mod prune;
 pub mod runs;
 pub mod train;
+pub mod tui;

@@ -10,12 +10,16 @@ use bapw::config::paths;
 use bapw::config::preset::{Preset, PresetError, DEFAULT_PRESET};
 use bapw::headless::Printer;
 use bapw::train::{self, DeviceChoice, RunSpec};
+use bapw::tui::TuiOptions;
 
 #[derive(Parser)]
 #[command(name = "bapw", version, about = "Blind adversarial pruning workbench")]
 struct Cli {
     #[command(subcommand)]
     command: Option<Cmd>,
+    /// Colour theme of the workbench (shipped: dark, light, high-contrast, ansi16).
+    #[arg(long, global = true)]
+    theme: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -163,15 +167,8 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        None => train_cmd(TrainArgs {
-            preset: DEFAULT_PRESET.into(),
-            sets: vec![],
-            headless: false,
-            runs_dir: None,
-            name: None,
-            device: DeviceChoice::Auto,
-        }),
-        Some(Cmd::Train(a)) => train_cmd(a),
+        None => bapw::tui::open(TuiOptions { theme: cli.theme }),
+        Some(Cmd::Train(a)) => train_cmd(a, TuiOptions { theme: cli.theme }),
         Some(Cmd::Data { command }) => data_cmd(command),
         Some(Cmd::Bench(a)) => {
             let r = bapw::bench::run(&a)?;
@@ -244,7 +241,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
+fn train_cmd(a: TrainArgs, tui: TuiOptions) -> Result<ExitCode> {
     let preset = Preset::load_with(&a.preset, &a.sets)?;
     let runs_dir = match a.runs_dir {
         Some(d) => d,
@@ -262,8 +259,11 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
         resume: None,
         interactive: false,
     };
-    let _ = headless;
-    run_headless(spec)
+    if headless {
+        run_headless(spec)
+    } else {
+        bapw::tui::run(spec, tui)
+    }
 }
 
 /// Runs the engine and prints progress lines. SIGINT and SIGTERM stop the run cleanly (a

@@ -1,5 +1,8 @@
-//! Presets (what to train), paths (where things live) and themes (how it looks).
+//! Presets (what to train), paths (where things live), themes (how it looks) and the TUI's
+//! remembered settings.
 pub mod paths;
 pub mod preset;
+pub mod settings;
+pub mod theme;
 
 pub use preset::{Preset, PresetError};

@@ -1,0 +1,535 @@
+//! Key actions: what each one does to the view, to the settings being edited, and which
+//! requests it leaves for the runtime (engine commands, starting a run, quitting). Nothing
+//! here touches the terminal or the engine directly, so every transition is unit-testable.
+use crossterm::event::KeyEvent;
+
+use crate::train::Command;
+
+use super::app::{App, FieldEdit, Level, Pane, Request, RunState, SeriesId};
+use super::fields::{self, Field, Kind};
+use super::input::TextInput;
+use super::keymap::{self, Action, Mode};
+use super::popups::{Confirm, ConfirmKind, Popup};
+
+impl App {
+    /// Which keymap applies now.
+    pub fn input_mode(&self) -> Mode {
+        match &self.ui.popup {
+            Some(Popup::SaveAs { .. }) => Mode::Editing,
+            Some(_) => Mode::Dialog,
+            None if self.ui.schedule.edit.is_some() => Mode::Editing,
+            None => Mode::Normal,
+        }
+    }
+
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if let Some(a) = keymap::map(key, self.input_mode()) {
+            self.handle(a);
+        }
+    }
+
+    pub fn handle(&mut self, a: Action) {
+        if a == Action::Interrupt {
+            self.interrupt();
+        } else if self.ui.popup.is_some() {
+            self.handle_popup(a);
+        } else if self.ui.schedule.edit.is_some() {
+            self.handle_edit(a);
+        } else {
+            self.handle_normal(a);
+        }
+    }
+
+    /// The runtime could not spawn the engine.
+    pub fn start_failed(&mut self, message: &str) {
+        self.state = if self.run.is_some() {
+            RunState::Failed
+        } else {
+            RunState::Idle
+        };
+        self.note(Level::Error, format!("could not start the run: {message}"));
+    }
+
+    /// The fields the Schedule pane shows for the current preset.
+    pub fn fields(&self) -> Vec<Field> {
+        fields::fields_for(&self.preset)
+    }
+
+    fn send(&mut self, c: Command) {
+        self.request(Request::Engine(c));
+    }
+
+    fn interrupt(&mut self) {
+        let confirming_quit = matches!(
+            &self.ui.popup,
+            Some(Popup::Confirm(Confirm {
+                kind: ConfirmKind::Quit,
+                ..
+            }))
+        );
+        if self.quit_after_stop {
+            // Second interrupt while stopping: leave now, the engine keeps what it wrote.
+            self.request(Request::Quit);
+        } else if confirming_quit {
+            self.confirmed(ConfirmKind::Quit);
+        } else {
+            self.ui.popup = None;
+            self.ui.schedule.edit = None;
+            self.handle_normal(Action::Quit);
+        }
+    }
+
+    fn handle_normal(&mut self, a: Action) {
+        let focus = self.ui.focus;
+        // A refusal note belongs to the Enter that caused it; any other key clears it.
+        self.ui.schedule.note = None;
+        match a {
+            Action::FocusNext => self.ui.focus = focus.next(),
+            Action::FocusPrev => self.ui.focus = focus.prev(),
+            Action::Focus(p) => self.ui.focus = p,
+            Action::Up | Action::Down | Action::PageUp | Action::PageDown => self.move_cursor(a),
+            Action::Left | Action::Right if focus == Pane::Loss => self.move_cursor(a),
+            Action::Enter if focus == Pane::Schedule => self.begin_edit(),
+            Action::Enter | Action::ToggleSeries if focus == Pane::Loss => {
+                let i = self.ui.loss.cursor;
+                self.ui.loss.hidden[i] = !self.ui.loss.hidden[i];
+            }
+            Action::Cancel => self.ui.zoom = false,
+            Action::Zoom => self.ui.zoom = !self.ui.zoom,
+            Action::Start => self.start(),
+            Action::PauseResume => match self.state {
+                RunState::Running => self.send(Command::Pause),
+                RunState::Paused => self.send(Command::Resume),
+                RunState::Starting => self.note(Level::Warn, "the run is still starting"),
+                _ => self.note(Level::Warn, "no run in progress (s starts one)"),
+            },
+            Action::Stop if self.state.is_active() => self.confirm(ConfirmKind::Stop),
+            Action::Stop => self.note(Level::Warn, "no run in progress"),
+            Action::EvalNow => match self.state {
+                RunState::Running | RunState::Paused => {
+                    self.send(Command::EvalNow);
+                    self.note(Level::Info, "evaluation requested: it runs between steps");
+                }
+                RunState::Starting => self.note(Level::Warn, "the run is still starting"),
+                _ => self.note(
+                    Level::Warn,
+                    "evaluation needs a run in progress (s starts one)",
+                ),
+            },
+            Action::Pin => self.toggle_pin(),
+            Action::ToggleSmoothing => self.ui.loss.smooth = !self.ui.loss.smooth,
+            Action::ToggleLogScale => self.ui.loss.log_scale = !self.ui.loss.log_scale,
+            Action::Presets => self.open_picker(),
+            Action::Save => {
+                let is_shipped = crate::config::preset::SHIPPED
+                    .iter()
+                    .any(|(n, _)| *n == self.preset.name);
+                let start = if is_shipped || self.preset.name.is_empty() {
+                    String::new()
+                } else {
+                    self.preset.name.clone()
+                };
+                self.ui.popup = Some(Popup::SaveAs {
+                    input: TextInput::new(&start),
+                    error: None,
+                });
+            }
+            Action::CycleTheme => self.cycle_theme(),
+            Action::Help => self.ui.popup = Some(Popup::Help { scroll: 0 }),
+            Action::Messages => self.ui.popup = Some(Popup::Messages { scroll: 0 }),
+            Action::Quit if self.state.is_active() => self.confirm(ConfirmKind::Quit),
+            Action::Quit => self.request(Request::Quit),
+            _ => {}
+        }
+    }
+
+    fn move_cursor(&mut self, a: Action) {
+        match self.ui.focus {
+            Pane::Schedule => {
+                let n = self.fields().len();
+                let c = &mut self.ui.schedule.cursor;
+                *c = match a {
+                    Action::Up => c.saturating_sub(1),
+                    Action::Down => (*c + 1).min(n.saturating_sub(1)),
+                    Action::PageUp => 0,
+                    Action::PageDown => n.saturating_sub(1),
+                    _ => *c,
+                };
+            }
+            Pane::Loss => {
+                let n = SeriesId::ALL.len();
+                let c = &mut self.ui.loss.cursor;
+                *c = match a {
+                    Action::Up | Action::Left => (*c + n - 1) % n,
+                    Action::Down | Action::Right => (*c + 1) % n,
+                    _ => *c,
+                };
+            }
+            Pane::Budget | Pane::Robustness => {}
+        }
+    }
+
+    fn start(&mut self) {
+        if self.state.is_active() {
+            self.note(Level::Warn, "a run is already in progress");
+            return;
+        }
+        self.state = RunState::Starting;
+        self.request(Request::StartRun);
+        // `bapw` alone reopens what was last trained.
+        if self.settings.last_preset.as_deref() != Some(self.preset_label.as_str()) {
+            self.settings.last_preset = Some(self.preset_label.clone());
+            self.save_settings();
+        }
+    }
+
+    fn confirm(&mut self, kind: ConfirmKind) {
+        self.ui.popup = Some(Popup::Confirm(Confirm::new(kind)));
+    }
+
+    fn toggle_pin(&mut self) {
+        if self.evals.pinned.take().is_some() {
+            self.note(
+                Level::Info,
+                "unpinned: deltas against the previous evaluation",
+            );
+        } else if let Some(latest) = self.evals.latest.clone() {
+            let step = latest.step;
+            self.evals.pinned = Some(latest);
+            self.note(Level::Info, format!("pinned the evaluation of step {step}"));
+        } else {
+            self.note(Level::Warn, "no evaluation to pin yet (e evaluates now)");
+        }
+    }
+
+    fn cycle_theme(&mut self) {
+        if self.monochrome {
+            self.note(Level::Warn, "NO_COLOR is set: colours are off");
+            return;
+        }
+        if self.themes.is_empty() {
+            return;
+        }
+        self.theme_idx = (self.theme_idx + 1) % self.themes.len();
+        let name = self.themes[self.theme_idx].name.clone();
+        self.settings.theme = Some(name.clone());
+        self.save_settings();
+        self.note(Level::Info, format!("theme {name}"));
+    }
+
+    pub(super) fn save_settings(&mut self) {
+        if let Err(e) = self.store.save_settings(&self.settings) {
+            self.note(Level::Warn, format!("settings not saved: {e:#}"));
+        }
+    }
+
+    // ---- editing a schedule field ----
+
+    fn selected_field(&self) -> Option<Field> {
+        self.fields().into_iter().nth(self.ui.schedule.cursor)
+    }
+
+    fn begin_edit(&mut self) {
+        let Some(f) = self.selected_field() else {
+            return;
+        };
+        if self.state.is_active() && !f.live {
+            let why = format!("{} is fixed once the run has started", f.label);
+            self.ui.schedule.note = Some((f.key, why));
+            return;
+        }
+        let value = f.value(&self.preset);
+        let choice = match f.kind {
+            Kind::Choice(opts) => Some(opts.iter().position(|o| *o == value).unwrap_or(0)),
+            _ => None,
+        };
+        self.ui.schedule.edit = Some(FieldEdit {
+            key: f.key,
+            // "end of training" is a description, not a value to edit.
+            input: TextInput::new(if value.parse::<f64>().is_ok() || choice.is_some() {
+                &value
+            } else {
+                ""
+            }),
+            choice,
+            verdict: Ok(self.schedule),
+        });
+    }
+
+    fn handle_edit(&mut self, a: Action) {
+        let Some(field) = self.selected_field() else {
+            self.ui.schedule.edit = None;
+            return;
+        };
+        let Some(edit) = self.ui.schedule.edit.as_mut() else {
+            return;
+        };
+        match (field.kind, a) {
+            (_, Action::Cancel) => {
+                self.ui.schedule.edit = None;
+                return;
+            }
+            (_, Action::Enter) => return self.commit_edit(&field),
+            (Kind::Choice(opts), a) => {
+                let n = opts.len();
+                let Some(i) = edit.choice.as_mut() else {
+                    return;
+                };
+                *i = match a {
+                    Action::Left | Action::Up | Action::Input('h') | Action::Input('k') => {
+                        (*i + n - 1) % n
+                    }
+                    Action::Right
+                    | Action::Down
+                    | Action::Input('l')
+                    | Action::Input('j')
+                    | Action::Input(' ') => (*i + 1) % n,
+                    _ => *i,
+                };
+                edit.input = TextInput::new(opts[*i]);
+            }
+            (_, Action::Input(c)) => edit.input.insert(c),
+            (_, Action::Backspace) => edit.input.backspace(),
+            (_, Action::Delete) => edit.input.delete(),
+            (_, Action::Left) => edit.input.left(),
+            (_, Action::Right) => edit.input.right(),
+            (_, Action::Home) => edit.input.home(),
+            (_, Action::End) => edit.input.end(),
+            (_, Action::ClearInput) => edit.input.clear(),
+            _ => return,
+        }
+        // Re-validate on every keystroke so the chart and the reason follow the typing.
+        let text = edit.input.text().to_string();
+        let spe = self.steps_per_epoch();
+        let verdict =
+            fields::candidate(&self.preset, &field, &text, spe).map(|(c, _)| c.schedule(spe));
+        if let Some(edit) = self.ui.schedule.edit.as_mut() {
+            edit.verdict = verdict;
+        }
+    }
+
+    fn commit_edit(&mut self, field: &Field) {
+        let Some(text) = self
+            .ui
+            .schedule
+            .edit
+            .as_ref()
+            .map(|e| e.input.text().to_string())
+        else {
+            return;
+        };
+        let spe = self.steps_per_epoch();
+        match fields::candidate(&self.preset, field, &text, spe) {
+            Err(reason) => {
+                if let Some(edit) = self.ui.schedule.edit.as_mut() {
+                    edit.verdict = Err(reason);
+                }
+            }
+            Ok((cand, literal)) => {
+                self.ui.schedule.edit = None;
+                if self.state.is_active() {
+                    // The engine applies it from the next step and answers with param_changed
+                    // (then the preset here changes) or an error.
+                    self.pending_sets.retain(|(k, _)| k != field.key);
+                    self.pending_sets
+                        .push((field.key.to_string(), literal.clone()));
+                    self.send(Command::Set {
+                        key: field.key.to_string(),
+                        value: literal,
+                    });
+                } else {
+                    self.preset = cand;
+                    self.preset_edited = true;
+                    self.run_matches_preset = false;
+                    self.refresh_schedule();
+                    let n = self.fields().len();
+                    self.ui.schedule.cursor = self.ui.schedule.cursor.min(n.saturating_sub(1));
+                }
+            }
+        }
+    }
+
+    // ---- popups ----
+
+    fn open_picker(&mut self) {
+        if self.state.is_active() {
+            self.note(Level::Warn, "stop the run before opening another preset");
+            return;
+        }
+        let entries = self.store.list_presets();
+        let selected = entries
+            .iter()
+            .position(|e| e.name == self.preset_label)
+            .unwrap_or(0);
+        self.ui.popup = Some(Popup::Picker { entries, selected });
+    }
+
+    fn handle_popup(&mut self, a: Action) {
+        let Some(popup) = self.ui.popup.as_mut() else {
+            return;
+        };
+        match popup {
+            Popup::Help { scroll } | Popup::Problems { scroll, .. } => match a {
+                Action::Up => *scroll = scroll.saturating_sub(1),
+                Action::Down => *scroll = scroll.saturating_add(1),
+                Action::PageUp => *scroll = scroll.saturating_sub(10),
+                Action::PageDown => *scroll = scroll.saturating_add(10),
+                Action::Enter | Action::Cancel | Action::Help | Action::No => self.ui.popup = None,
+                _ => {}
+            },
+            Popup::Messages { scroll } => {
+                // Counted from the newest line, so new messages do not move the view.
+                let max = self.log.len().saturating_sub(1);
+                match a {
+                    Action::Up => *scroll = (*scroll + 1).min(max),
+                    Action::Down => *scroll = scroll.saturating_sub(1),
+                    Action::PageUp => *scroll = (*scroll + 10).min(max),
+                    Action::PageDown => *scroll = scroll.saturating_sub(10),
+                    Action::Home => *scroll = max,
+                    Action::End => *scroll = 0,
+                    Action::Enter | Action::Cancel | Action::Messages | Action::No => {
+                        self.ui.popup = None
+                    }
+                    _ => {}
+                }
+            }
+            Popup::Confirm(c) => match a {
+                Action::Up | Action::Down | Action::Left | Action::Right => {
+                    c.selected = 1 - c.selected.min(1)
+                }
+                Action::Yes => {
+                    let kind = c.kind.clone();
+                    self.confirmed(kind);
+                }
+                Action::Enter => {
+                    let (kind, yes) = (c.kind.clone(), c.selected == 0);
+                    if yes {
+                        self.confirmed(kind);
+                    } else {
+                        self.ui.popup = None;
+                    }
+                }
+                Action::No | Action::Cancel => self.ui.popup = None,
+                _ => {}
+            },
+            Popup::Picker { entries, selected } => {
+                let n = entries.len();
+                match a {
+                    Action::Up => *selected = selected.saturating_sub(1),
+                    Action::Down => *selected = (*selected + 1).min(n.saturating_sub(1)),
+                    Action::PageUp | Action::Home => *selected = 0,
+                    Action::PageDown | Action::End => *selected = n.saturating_sub(1),
+                    Action::Enter => {
+                        if let Some(e) = entries.get(*selected).cloned() {
+                            self.load_entry(&e);
+                        }
+                    }
+                    Action::Cancel | Action::No => self.ui.popup = None,
+                    _ => {}
+                }
+            }
+            Popup::SaveAs { input, error } => {
+                match a {
+                    Action::Input(c) => input.insert(c),
+                    Action::Backspace => input.backspace(),
+                    Action::Delete => input.delete(),
+                    Action::Left => input.left(),
+                    Action::Right => input.right(),
+                    Action::Home => input.home(),
+                    Action::End => input.end(),
+                    Action::ClearInput => input.clear(),
+                    Action::Cancel => {
+                        self.ui.popup = None;
+                        return;
+                    }
+                    Action::Enter => {
+                        let name = input.text().trim().to_string();
+                        match self.store.user_preset_path(&name) {
+                            Err(e) => *error = Some(format!("{e:#}")),
+                            Ok(path) if path.exists() => {
+                                self.confirm(ConfirmKind::Overwrite { name })
+                            }
+                            Ok(_) => self.save_as(&name),
+                        }
+                        return;
+                    }
+                    _ => return,
+                }
+                // The reason disappears as soon as the name changes.
+                *error = None;
+            }
+        }
+    }
+
+    fn confirmed(&mut self, kind: ConfirmKind) {
+        self.ui.popup = None;
+        match kind {
+            ConfirmKind::Stop => {
+                self.stop_requested = true;
+                self.send(Command::Stop);
+            }
+            ConfirmKind::Quit if self.state.is_active() => {
+                self.stop_requested = true;
+                self.quit_after_stop = true;
+                self.send(Command::Stop);
+                self.note(
+                    Level::Info,
+                    "stopping the run (checkpoint and summary), then quitting",
+                );
+            }
+            ConfirmKind::Quit => self.request(Request::Quit),
+            ConfirmKind::Overwrite { name } => self.save_as(&name),
+        }
+    }
+
+    fn save_as(&mut self, name: &str) {
+        match self.store.save_preset(name, &self.preset) {
+            Ok(path) => {
+                self.ui.popup = None;
+                self.preset.name = name.to_string();
+                self.preset_label = name.to_string();
+                self.preset_edited = false;
+                self.settings.last_preset = Some(name.to_string());
+                self.save_settings();
+                self.note(
+                    Level::Info,
+                    format!("saved preset {name} to {}", path.display()),
+                );
+            }
+            Err(e) => {
+                self.ui.popup = Some(Popup::SaveAs {
+                    input: TextInput::new(name),
+                    error: Some(format!("{e:#}")),
+                });
+            }
+        }
+    }
+
+    fn load_entry(&mut self, e: &super::store::PresetEntry) {
+        match self.store.load_preset(e) {
+            Ok(p) => {
+                self.ui.popup = None;
+                self.preset = p;
+                self.preset_label = e.name.clone();
+                self.preset_edited = false;
+                self.run_matches_preset = false;
+                self.refresh_schedule();
+                self.ui.schedule.cursor = 0;
+                // User presets shadow shipped ones by name, so the name finds it again.
+                self.settings.last_preset = Some(e.name.clone());
+                self.save_settings();
+                self.note(Level::Info, format!("opened preset {}", e.name));
+            }
+            Err(err) => {
+                let title = format!("{} does not load; kept {}", e.name, self.preset_label);
+                let n = err.problems.len();
+                self.note(Level::Error, format!("{title} ({n} problem(s))"));
+                self.ui.popup = Some(Popup::Problems {
+                    title,
+                    lines: err.render().lines().map(str::to_string).collect(),
+                    scroll: 0,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,123 @@
+//! The header: what is running where and how far along, then a progress bar drawn with
+//! heavy and light lines so it reads without colour too.
+use ratatui::layout::Rect;
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+use ratatui::Frame;
+
+use super::super::app::{App, RunState};
+use super::super::style::Styles;
+use super::fmt_num;
+use crate::headless::fmt_secs;
+
+/// Header pieces in display order, each with a priority: when the line is too narrow the
+/// least important go first (the state and the step stay longest).
+fn pieces(app: &App, s: &Styles) -> Vec<(u8, String, Style)> {
+    let mut out = Vec::new();
+    let state_style = match app.state {
+        RunState::Running => s.ok(),
+        RunState::Paused | RunState::Starting => s.warn(),
+        RunState::Failed => s.error(),
+        RunState::Finished | RunState::Stopped => s.accent(),
+        RunState::Idle => s.dim(),
+    };
+    let state = if app.stop_requested && app.state.is_active() {
+        "● stopping…".to_string()
+    } else {
+        format!("● {}", app.state.label())
+    };
+    let edited = if app.preset_edited { " (edited)" } else { "" };
+    out.push((6, format!("preset {}{edited}", app.preset_label), s.text()));
+    out.push((5, app.preset.train.mode.as_str().to_string(), s.text()));
+    let total = app.total_steps();
+    match &app.run {
+        Some(run) => {
+            out.push((9, state, state_style));
+            let epoch = (app.progress.epoch + 1).min(run.epochs);
+            out.push((4, format!("epoch {epoch}/{}", run.epochs), s.text()));
+            out.push((
+                8,
+                format!("step {}/{total}", app.progress.steps_done),
+                s.text(),
+            ));
+            if app.state.is_active() {
+                if app.progress.samples_per_s > 0.0 {
+                    let rate = fmt_num(app.progress.samples_per_s);
+                    out.push((3, format!("{rate} samples/s"), s.text()));
+                }
+                if let Some(eta) = app.eta_seconds() {
+                    out.push((7, format!("ETA {}", fmt_secs(eta)), s.text()));
+                }
+            } else if let Some(acc) = app.progress.last_test_acc {
+                out.push((7, format!("test acc {acc:.3}"), s.text()));
+            }
+        }
+        None => {
+            out.push((9, state, state_style));
+            let epochs = app.preset.train.epochs;
+            out.push((4, format!("{epochs} epochs · {total} steps"), s.dim()));
+            out.push((8, "s starts the run".into(), s.accent()));
+        }
+    }
+    out
+}
+
+pub fn render(frame: &mut Frame, line_area: Rect, gauge_area: Rect, app: &App, s: &Styles) {
+    let width = line_area.width as usize;
+    let sep = " │ ";
+    let lead = " bapw";
+    let mut items = pieces(app, s);
+    let len = |items: &[(u8, String, Style)]| {
+        lead.len()
+            + items
+                .iter()
+                .map(|(_, t, _)| sep.chars().count() + t.chars().count())
+                .sum::<usize>()
+    };
+    while len(&items) > width && !items.is_empty() {
+        let lowest = items
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, (p, _, _))| *p)
+            .map(|(i, _)| i)
+            .unwrap_or(0);
+        items.remove(lowest);
+    }
+    let mut spans = vec![Span::styled(lead, s.accent())];
+    for (_, text, style) in items {
+        spans.push(Span::styled(sep, s.dim()));
+        spans.push(Span::styled(text, style));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), line_area);
+    gauge(frame, gauge_area, app, s);
+}
+
+/// The run's folder name and device, then the bar.
+fn gauge(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
+    let total = app.total_steps().max(1);
+    let who = match &app.run {
+        Some(run) => format!(" {} on {} ", run.run_id, run.device),
+        None => " not started ".to_string(),
+    };
+    let who = super::clip(&who, area.width as usize / 2);
+    let done = if app.run.is_some() {
+        app.progress.steps_done.min(total)
+    } else {
+        0
+    };
+    let ratio = done as f64 / total as f64;
+    let label = format!(" {done}/{total} steps {:>3.0}% ", ratio * 100.0);
+    let bar_w = (area.width as usize).saturating_sub(label.chars().count() + who.chars().count());
+    let filled = (ratio * bar_w as f64).round() as usize;
+    let line = Line::from(vec![
+        Span::styled(who, s.accent()),
+        Span::styled(
+            "━".repeat(filled),
+            s.series(crate::config::theme::Slot::Gauge),
+        ),
+        Span::styled("─".repeat(bar_w - filled), s.dim()),
+        Span::styled(label, s.text()),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}

@@ -1,0 +1,197 @@
+//! Loss & sparsity pane: train losses (own scale, optionally smoothed and logarithmic) above
+//! accuracies and sparsities (0-1), over steps, with a legend that toggles each series.
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::super::app::{App, SeriesId};
+use super::super::history::{ema_into, y_range};
+use super::super::style::Styles;
+use super::chart::{self, Axes, Plot};
+use super::fmt_num;
+use crate::config::theme::Slot;
+
+/// EMA weight when smoothing is on (per stored point).
+const SMOOTHING: f64 = 0.8;
+
+fn slot(id: SeriesId) -> Slot {
+    match id {
+        SeriesId::CleanLoss => Slot::CleanLoss,
+        SeriesId::AdvLoss => Slot::AdvLoss,
+        SeriesId::TestAcc => Slot::TestAcc,
+        SeriesId::RobustAcc => Slot::RobustAcc,
+        SeriesId::Target => Slot::Target,
+        SeriesId::Measured => Slot::Measured,
+    }
+}
+
+pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles, focused: bool) {
+    let ui = &app.ui.loss;
+    let flags = format!(
+        " EMA {} · log {} ",
+        if ui.smooth { "on" } else { "off" },
+        if ui.log_scale { "on" } else { "off" }
+    );
+    let mut block = block.title_top(Line::from(Span::styled(flags, s.dim())).right_aligned());
+    if focused {
+        block = block.title_bottom(Line::from(Span::styled(
+            " m EMA · L log · ←→ series · Space show/hide ",
+            s.dim(),
+        )));
+    }
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if app.metrics.get(SeriesId::CleanLoss).is_empty() {
+        let msg = if app.state.is_active() {
+            "waiting for the first training step…"
+        } else {
+            "no training steps yet: s starts the run"
+        };
+        let [_, mid, _] = Layout::vertical([
+            Constraint::Fill(1),
+            Constraint::Length(1),
+            Constraint::Fill(1),
+        ])
+        .areas(inner);
+        frame.render_widget(Paragraph::new(msg).style(s.dim()).centered(), mid);
+        return;
+    }
+    let legend_line = legend(app, s, focused);
+    let legend_h = super::wrapped_rows(&legend_line, inner.width).min(3);
+    let [top, bottom, legend_area] = Layout::vertical([
+        Constraint::Fill(1),
+        Constraint::Fill(1),
+        Constraint::Length(legend_h),
+    ])
+    .areas(inner);
+    let x = [0.0, app.total_steps().max(1) as f64];
+    losses(frame, top, app, s, x);
+    fractions(frame, bottom, app, s, x);
+    frame.render_widget(
+        Paragraph::new(legend_line).wrap(Wrap { trim: true }),
+        legend_area,
+    );
+}
+
+fn shown(app: &App, id: SeriesId) -> bool {
+    !app.ui.loss.hidden[id as usize]
+}
+
+fn losses(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
+    let ui = &app.ui.loss;
+    let mut data: Vec<(SeriesId, Vec<(f64, f64)>)> = Vec::new();
+    for id in [SeriesId::CleanLoss, SeriesId::AdvLoss] {
+        let pts = app.metrics.get(id).points();
+        if !shown(app, id) || pts.is_empty() {
+            continue;
+        }
+        let mut v = Vec::with_capacity(pts.len());
+        if ui.smooth {
+            ema_into(pts, SMOOTHING, &mut v);
+        } else {
+            v.extend_from_slice(pts);
+        }
+        if ui.log_scale {
+            // log10 of the loss; a zero loss sits at the floor instead of at -inf.
+            for p in &mut v {
+                p.1 = p.1.max(1e-6).log10();
+            }
+        }
+        data.push((id, v));
+    }
+    let all: Vec<(f64, f64)> = data.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    let (lo, hi) = y_range(&all).unwrap_or((0.0, 1.0));
+    let pad = ((hi - lo) * 0.05).max(1e-3);
+    let (lo, hi) = if ui.log_scale {
+        (lo - pad, hi + pad)
+    } else {
+        ((lo - pad).max(0.0), hi + pad)
+    };
+    let label = |v: f64| {
+        if ui.log_scale {
+            fmt_num(10f64.powf(v))
+        } else {
+            fmt_num(v)
+        }
+    };
+    let plots: Vec<Plot> = data
+        .iter()
+        .map(|(id, v)| Plot::line(v, s.series(slot(*id))))
+        .collect();
+    chart::draw(
+        frame,
+        area,
+        &plots,
+        Axes {
+            x,
+            y: [lo, hi],
+            x_labels: Vec::new(),
+            y_labels: vec![label(lo), label((lo + hi) / 2.0), label(hi)],
+        },
+        s,
+    );
+}
+
+fn fractions(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
+    let ids = [
+        SeriesId::TestAcc,
+        SeriesId::RobustAcc,
+        SeriesId::Target,
+        SeriesId::Measured,
+    ];
+    let plots: Vec<Plot> = ids
+        .iter()
+        .filter(|id| shown(app, **id))
+        .map(|id| {
+            let pts = app.metrics.get(*id).points();
+            let st = s.series(slot(*id));
+            match id {
+                SeriesId::TestAcc | SeriesId::RobustAcc => Plot::dots(pts, st),
+                _ => Plot::line(pts, st),
+            }
+        })
+        .collect();
+    chart::draw(
+        frame,
+        area,
+        &plots,
+        Axes {
+            x,
+            y: [0.0, 1.0],
+            x_labels: chart::step_labels(x),
+            y_labels: vec!["0".into(), "0.5".into(), "1".into()],
+        },
+        s,
+    );
+}
+
+fn legend<'a>(app: &App, s: &Styles, focused: bool) -> Line<'a> {
+    let mut spans = Vec::new();
+    for (i, id) in SeriesId::ALL.into_iter().enumerate() {
+        let on = shown(app, id);
+        let value = app
+            .metrics
+            .get(id)
+            .last()
+            .map(|(_, v)| fmt_num(v))
+            .unwrap_or_else(|| "—".into());
+        let name = match id {
+            SeriesId::RobustAcc => format!("robust@{}", fmt_num(app.preset.eval.robust_eps)),
+            _ => id.label().replace(' ', "\u{a0}"),
+        };
+        let mark = if on { "━" } else { "·" };
+        let text_style = if focused && i == app.ui.loss.cursor {
+            s.selected()
+        } else if on {
+            s.text()
+        } else {
+            s.dim()
+        };
+        // No-break spaces keep a mark, its name and its value together when the legend wraps.
+        spans.push(Span::styled(format!("{mark}\u{a0}"), s.series(slot(id))));
+        spans.push(Span::styled(format!("{name}\u{a0}{value}"), text_style));
+        spans.push(Span::raw("  "));
+    }
+    Line::from(spans)
+}

@@ -1,0 +1,306 @@
+//! Robustness pane: the latest evaluation as tables. FGSM and PGD share the L∞ ε grid; the
+//! DeepFool-cut curve has its own RMS-L2 δ grid, so it gets its own block beside (or below)
+//! rather than pretending the budgets are comparable. Each accuracy sits next to its change
+//! from the previous evaluation, or from the pinned one (`P`).
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Paragraph};
+use ratatui::Frame;
+
+use super::super::app::{curve_at, App, EvalSnapshot};
+use super::super::style::Styles;
+use super::chart::{self, Axes, Plot};
+use super::{clip, fmt_num};
+use crate::config::theme::Slot;
+use crate::headless::fmt_secs;
+
+const LABEL_W: usize = 7;
+const ACC_W: usize = 6;
+const DELTA_W: usize = 7;
+const GAP: u16 = 3;
+
+pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles) {
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    let Some(latest) = &app.evals.latest else {
+        let every = match app.preset.eval.every {
+            0 => "scheduled at the end of the run".to_string(),
+            1 => "scheduled after every epoch".to_string(),
+            n => format!("scheduled every {n} epochs"),
+        };
+        let lines = vec![
+            Line::from(Span::styled("no evaluation yet", s.dim())),
+            Line::from(Span::styled(every, s.dim())),
+            Line::from(Span::styled(
+                if app.state.is_active() {
+                    "e evaluates now, between steps"
+                } else {
+                    "e evaluates now during a run"
+                },
+                s.dim(),
+            )),
+        ];
+        let [_, mid, _] = Layout::vertical([
+            Constraint::Fill(1),
+            Constraint::Length(3),
+            Constraint::Fill(1),
+        ])
+        .areas(inner);
+        frame.render_widget(Paragraph::new(lines).centered(), mid);
+        return;
+    };
+    let baseline = app.evals.baseline();
+    let base = baseline.map(|(b, _)| b);
+    let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
+    let mut summary = format!(
+        "step {} · epoch {} · {} images · {}",
+        latest.step,
+        latest.epoch,
+        latest.examples,
+        fmt_secs(latest.seconds)
+    );
+    match baseline {
+        Some((b, true)) => summary.push_str(&format!(" · Δ vs pinned step {}", b.step)),
+        Some((b, false)) => summary.push_str(&format!(" · Δ vs step {}", b.step)),
+        None => summary.push_str(" · P pins for Δ"),
+    }
+    frame.render_widget(
+        Paragraph::new(Span::styled(clip(&summary, head.width as usize), s.dim())),
+        head,
+    );
+    let eps = eps_block(latest, base, app.preset.eval.robust_eps, s);
+    let delta = delta_block(latest, base, s);
+    let eps_w = eps.iter().map(Line::width).max().unwrap_or(0) as u16;
+    let side_by_side = eps_w + GAP + 21 <= body.width;
+    match (eps.is_empty(), delta.is_empty()) {
+        (false, false) if side_by_side => {
+            let rows = eps.len().max(delta.len()) as u16;
+            // With room to spare (a zoomed pane), the curves under their tables.
+            let (tables, plots) = if body.height >= rows + 7 {
+                let [t, _, p] = Layout::vertical([
+                    Constraint::Length(rows),
+                    Constraint::Length(1),
+                    Constraint::Fill(1),
+                ])
+                .areas(body);
+                (t, Some(p))
+            } else {
+                (body, None)
+            };
+            let cols = |r: Rect| {
+                Layout::horizontal([
+                    Constraint::Length(eps_w),
+                    Constraint::Length(GAP),
+                    Constraint::Fill(1),
+                ])
+                .areas::<3>(r)
+            };
+            let [l, _, r] = cols(tables);
+            frame.render_widget(Paragraph::new(eps), l);
+            frame.render_widget(Paragraph::new(delta), r);
+            if let Some(p) = plots {
+                let [l, _, r] = Layout::horizontal([
+                    Constraint::Fill(1),
+                    Constraint::Length(GAP),
+                    Constraint::Fill(1),
+                ])
+                .areas(p);
+                curves(frame, l, latest, base, &["fgsm", "pgd"], "ε", s);
+                curves(frame, r, latest, base, &["deepfool"], "δ", s);
+            }
+        }
+        _ => {
+            let mut all = eps;
+            if !all.is_empty() && !delta.is_empty() {
+                all.push(Line::default());
+            }
+            all.extend(delta);
+            frame.render_widget(Paragraph::new(all), body);
+        }
+    }
+}
+
+/// Accuracy over the budget grid: the latest curves, and the baseline's dimmed.
+fn curves(
+    frame: &mut Frame,
+    area: Rect,
+    latest: &EvalSnapshot,
+    base: Option<&EvalSnapshot>,
+    attacks: &[&str],
+    budget: &str,
+    s: &Styles,
+) {
+    let slot = |a: &str| match a {
+        "fgsm" => Slot::CleanLoss,
+        "pgd" => Slot::RobustAcc,
+        _ => Slot::Distances,
+    };
+    let points = |e: &EvalSnapshot, a: &str| -> Vec<(f64, f64)> {
+        e.curve(a)
+            .map(|c| {
+                c.grid
+                    .iter()
+                    .copied()
+                    .zip(c.accuracy.iter().copied())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut data: Vec<(Vec<(f64, f64)>, Style)> = Vec::new();
+    let mut legend = Vec::new();
+    for a in attacks {
+        if let Some(b) = base {
+            data.push((points(b, a), s.dim()));
+        }
+        data.push((points(latest, a), s.series(slot(a))));
+        legend.push(Span::styled("━\u{a0}", s.series(slot(a))));
+        let name = if *a == "deepfool" {
+            "DF-cut".to_string()
+        } else {
+            a.to_uppercase()
+        };
+        legend.push(Span::styled(format!("{name}  "), s.dim()));
+    }
+    if base.is_some() {
+        legend.push(Span::styled("━\u{a0}", s.dim()));
+        legend.push(Span::styled("baseline", s.dim()));
+    }
+    let hi = data
+        .iter()
+        .flat_map(|(d, _)| d.iter().map(|p| p.0))
+        .fold(0.0, f64::max)
+        .max(1e-9);
+    let [title, plot] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
+    frame.render_widget(Paragraph::new(Line::from(legend)), title);
+    let plots: Vec<Plot> = data.iter().map(|(d, st)| Plot::line(d, *st)).collect();
+    chart::draw(
+        frame,
+        plot,
+        &plots,
+        Axes {
+            x: [0.0, hi],
+            y: [0.0, 1.0],
+            x_labels: vec![format!("{budget} 0"), fmt_num(hi)],
+            y_labels: vec!["0".into(), "0.5".into(), "1".into()],
+        },
+        s,
+    );
+}
+
+fn cell(text: String, w: usize, style: Style) -> Span<'static> {
+    Span::styled(format!("{text:>w$}"), style)
+}
+
+/// An accuracy and its change from the baseline, as two right-aligned cells.
+fn acc_cells(v: Option<f64>, base: Option<f64>, s: &Styles) -> [Span<'static>; 2] {
+    match v {
+        None => [
+            cell("—".into(), ACC_W, s.dim()),
+            cell(String::new(), DELTA_W, s.dim()),
+        ],
+        Some(a) => {
+            let d = base.map(|b| a - b);
+            [
+                cell(format!("{a:.3}"), ACC_W, s.heat(a)),
+                match d {
+                    Some(d) => cell(format!("{d:+.3}"), DELTA_W, s.delta(d)),
+                    None => cell(String::new(), DELTA_W, s.dim()),
+                },
+            ]
+        }
+    }
+}
+
+fn header(label: &str, cols: &[&str], s: &Styles) -> Line<'static> {
+    let mut spans = vec![Span::styled(format!("{label:<LABEL_W$}"), s.title(false))];
+    for c in cols {
+        spans.push(cell(c.to_string(), ACC_W, s.title(false)));
+        spans.push(cell("Δ".into(), DELTA_W, s.title(false)));
+    }
+    Line::from(spans)
+}
+
+/// FGSM and PGD over the ε grid, then clean accuracy and the AUCs.
+fn eps_block(
+    latest: &EvalSnapshot,
+    base: Option<&EvalSnapshot>,
+    robust_eps: f64,
+    s: &Styles,
+) -> Vec<Line<'static>> {
+    let attacks: Vec<&str> = ["fgsm", "pgd"]
+        .into_iter()
+        .filter(|a| latest.curve(a).is_some())
+        .collect();
+    let Some(grid) = attacks
+        .first()
+        .and_then(|a| latest.curve(a))
+        .map(|c| &c.grid)
+    else {
+        return Vec::new();
+    };
+    let names: Vec<String> = attacks.iter().map(|a| a.to_uppercase()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let mut lines = vec![header("ε L∞", &names, s)];
+    for &g in grid {
+        let robust = (g - robust_eps).abs() < 1e-9;
+        let label = format!("{}{}", if robust { "▸" } else { " " }, fmt_num(g));
+        let mut spans = vec![Span::styled(
+            format!("{label:<LABEL_W$}"),
+            if robust { s.accent() } else { s.text() },
+        )];
+        for a in &attacks {
+            let v = latest.curve(a).and_then(|c| curve_at(c, g));
+            let b = base.and_then(|b| b.curve(a)).and_then(|c| curve_at(c, g));
+            spans.extend(acc_cells(v, b, s));
+        }
+        lines.push(Line::from(spans));
+    }
+    let mut clean = vec![Span::styled(
+        format!("{:<LABEL_W$}", "clean"),
+        s.title(false),
+    )];
+    clean.extend(acc_cells(
+        Some(latest.clean_acc),
+        base.map(|b| b.clean_acc),
+        s,
+    ));
+    lines.push(Line::from(clean));
+    let mut auc = vec![Span::styled(format!("{:<LABEL_W$}", "AUC"), s.title(false))];
+    for a in &attacks {
+        let v = latest.curve(a).map(|c| c.auc);
+        let b = base.and_then(|b| b.curve(a)).map(|c| c.auc);
+        auc.extend(acc_cells(v, b, s));
+    }
+    lines.push(Line::from(auc));
+    lines
+}
+
+/// DeepFool-cut accuracy over its own δ grid.
+fn delta_block(
+    latest: &EvalSnapshot,
+    base: Option<&EvalSnapshot>,
+    s: &Styles,
+) -> Vec<Line<'static>> {
+    let Some(curve) = latest.curve("deepfool") else {
+        return Vec::new();
+    };
+    let base_curve = base.and_then(|b| b.curve("deepfool"));
+    let mut lines = vec![header("δ RMS", &["DF-cut"], s)];
+    for &g in &curve.grid {
+        let mut spans = vec![Span::styled(
+            format!(" {:<w$}", fmt_num(g), w = LABEL_W - 1),
+            s.text(),
+        )];
+        spans.extend(acc_cells(
+            curve_at(curve, g),
+            base_curve.and_then(|c| curve_at(c, g)),
+            s,
+        ));
+        lines.push(Line::from(spans));
+    }
+    let mut auc = vec![Span::styled(format!("{:<LABEL_W$}", "AUC"), s.title(false))];
+    auc.extend(acc_cells(Some(curve.auc), base_curve.map(|c| c.auc), s));
+    lines.push(Line::from(auc));
+    lines
+}

@@ -1,0 +1,395 @@
+//! Popups over the panes: questions, help, the preset picker, the preset-name prompt, the
+//! message log and a preset's validation problems. Their state lives in `App::ui.popup`; the
+//! keys that drive them are in `control.rs`.
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+use ratatui::Frame;
+
+use super::app::{App, Level};
+use super::input::TextInput;
+use super::keymap;
+use super::store::{Origin, PresetEntry};
+use super::style::Styles;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Popup {
+    Help {
+        scroll: u16,
+    },
+    /// `scroll` counts lines up from the newest message.
+    Messages {
+        scroll: usize,
+    },
+    Confirm(Confirm),
+    Picker {
+        entries: Vec<PresetEntry>,
+        selected: usize,
+    },
+    SaveAs {
+        input: TextInput,
+        error: Option<String>,
+    },
+    Problems {
+        title: String,
+        lines: Vec<String>,
+        scroll: u16,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfirmKind {
+    Stop,
+    Quit,
+    Overwrite { name: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Confirm {
+    pub kind: ConfirmKind,
+    /// 0: do it, 1: cancel.
+    pub selected: usize,
+}
+
+impl Confirm {
+    /// Cancel is selected first, so a stray Enter never stops a run.
+    pub fn new(kind: ConfirmKind) -> Confirm {
+        Confirm { kind, selected: 1 }
+    }
+
+    fn text(&self) -> (&'static str, String, &'static str) {
+        match &self.kind {
+            ConfirmKind::Stop => (
+                " Stop the run? ",
+                "Training stops after the current step; a checkpoint and summary.json are \
+                 written."
+                    .into(),
+                "Stop the run",
+            ),
+            ConfirmKind::Quit => (
+                " Quit? ",
+                "A run is in progress. Quitting stops it after the current step and writes a \
+                 checkpoint (the engine lives in this process, so it cannot keep running \
+                 without the TUI)."
+                    .into(),
+                "Stop the run and quit",
+            ),
+            ConfirmKind::Overwrite { name } => (
+                " Overwrite? ",
+                format!("A user preset named {name} exists."),
+                "Overwrite it",
+            ),
+        }
+    }
+}
+
+/// A `w` x `h` rectangle centred in `area`, shrunk to fit.
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    }
+}
+
+fn frame_block<'a>(title: &'a str, s: &Styles) -> Block<'a> {
+    Block::new()
+        .borders(Borders::ALL)
+        .border_type(BorderType::Rounded)
+        .border_style(s.border(true))
+        .title(Span::styled(title, s.title(true)))
+        .style(s.base())
+}
+
+/// The text of a one-line input with the cursor shown as a reversed cell.
+pub fn input_line<'a>(input: &TextInput, s: &Styles) -> Line<'a> {
+    let chars: Vec<char> = input.text().chars().collect();
+    let c = input.cursor().min(chars.len());
+    let before: String = chars[..c].iter().collect();
+    let at: String = chars.get(c).map(|ch| ch.to_string()).unwrap_or(" ".into());
+    let after: String = chars
+        .get(c + 1..)
+        .map(|r| r.iter().collect())
+        .unwrap_or_default();
+    Line::from(vec![
+        Span::styled(before, s.text()),
+        Span::styled(at, s.text().add_modifier(Modifier::REVERSED)),
+        Span::styled(after, s.text()),
+    ])
+}
+
+pub fn render(frame: &mut Frame, app: &App, s: &Styles) {
+    let Some(popup) = &app.ui.popup else {
+        return;
+    };
+    let area = frame.area();
+    match popup {
+        Popup::Help { scroll } => help(frame, area, *scroll, s),
+        Popup::Messages { scroll } => messages(frame, area, app, *scroll, s),
+        Popup::Confirm(c) => confirm(frame, area, c, s),
+        Popup::Picker { entries, selected } => picker(frame, area, app, entries, *selected, s),
+        Popup::SaveAs { input, error } => save_as(frame, area, app, input, error.as_deref(), s),
+        Popup::Problems {
+            title,
+            lines,
+            scroll,
+        } => problems(frame, area, title, lines, *scroll, s),
+    }
+}
+
+fn help(frame: &mut Frame, area: Rect, scroll: u16, s: &Styles) {
+    let row = |k: &str, what: &str| {
+        Line::from(vec![
+            Span::styled(format!("  {k:<15}"), s.accent()),
+            Span::styled(what.to_string(), s.text()),
+        ])
+    };
+    let mut keys = vec![Line::from(Span::styled("Keys", s.accent()))];
+    keys.extend(keymap::NORMAL.iter().map(|b| row(b.label, b.help)));
+    let mut other = vec![Line::from(Span::styled(
+        "While editing a value",
+        s.accent(),
+    ))];
+    other.extend(keymap::EDITING_HELP.iter().map(|(k, w)| row(k, w)));
+    other.push(Line::default());
+    other.push(Line::from(Span::styled("In dialogs", s.accent())));
+    other.extend(keymap::DIALOG_HELP.iter().map(|(k, w)| row(k, w)));
+    // Two columns when they fit side by side, else one scrolling list.
+    let two = area.width >= 116 && area.height as usize >= keys.len() + 2;
+    let (w, h) = if two {
+        (116, keys.len().max(other.len()) as u16 + 2)
+    } else {
+        (60, (keys.len() + other.len() + 3) as u16)
+    };
+    let r = centered(area, w, h.min(area.height));
+    frame.render_widget(Clear, r);
+    let title = if two {
+        " Help (Esc closes) "
+    } else {
+        " Help (Esc closes, ↑↓ scroll) "
+    };
+    let block = frame_block(title, s);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    if two {
+        let [l, rc] =
+            Layout::horizontal([Constraint::Length(60), Constraint::Fill(1)]).areas(inner);
+        frame.render_widget(Paragraph::new(keys), l);
+        frame.render_widget(Paragraph::new(other), rc);
+    } else {
+        keys.push(Line::default());
+        keys.extend(other);
+        frame.render_widget(Paragraph::new(keys).scroll((scroll, 0)), inner);
+    }
+}
+
+fn level_style(level: Level, s: &Styles) -> ratatui::style::Style {
+    match level {
+        Level::Info => s.text(),
+        Level::Warn => s.warn(),
+        Level::Error => s.error(),
+    }
+}
+
+/// One log entry as a line: `step 123  text`.
+pub fn log_line<'a>(e: &super::app::LogEntry, s: &Styles) -> Line<'a> {
+    let mut spans = Vec::new();
+    if let Some(step) = e.step {
+        spans.push(Span::styled(format!("step {step:<6} "), s.dim()));
+    }
+    let tag = match e.level {
+        Level::Info => "",
+        Level::Warn => "warning: ",
+        Level::Error => "error: ",
+    };
+    spans.push(Span::styled(
+        format!("{tag}{}", e.text),
+        level_style(e.level, s),
+    ));
+    Line::from(spans)
+}
+
+fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles) {
+    let r = centered(
+        area,
+        area.width.saturating_sub(8).max(40),
+        area.height.saturating_sub(4),
+    );
+    frame.render_widget(Clear, r);
+    let inner_h = r.height.saturating_sub(2);
+    let inner_w = r.width.saturating_sub(2);
+    let n = app.log.len();
+    let end = n.saturating_sub(scroll);
+    // Newest at the bottom: walk back from `end` while the wrapped lines still fit.
+    let mut start = end;
+    let mut rows = 0;
+    for e in app.log.entries().take(end).rev() {
+        let h = super::panes::wrapped_rows(&log_line(e, s), inner_w);
+        if rows + h > inner_h && start < end {
+            break;
+        }
+        rows += h;
+        start -= 1;
+    }
+    let lines: Vec<Line> = app
+        .log
+        .entries()
+        .skip(start)
+        .take(end - start)
+        .map(|e| log_line(e, s))
+        .collect();
+    let body = if lines.is_empty() {
+        vec![Line::from(Span::styled("no messages yet", s.dim()))]
+    } else {
+        lines
+    };
+    let title = format!(
+        " Messages {}-{} of {n} (↑↓ scroll, Esc closes) ",
+        start + 1,
+        end
+    );
+    let p = Paragraph::new(body)
+        .block(frame_block(&title, s))
+        .wrap(Wrap { trim: false });
+    frame.render_widget(p, r);
+}
+
+fn confirm(frame: &mut Frame, area: Rect, c: &Confirm, s: &Styles) {
+    let (title, question, yes) = c.text();
+    let r = centered(area, 60, 8);
+    frame.render_widget(Clear, r);
+    let block = frame_block(title, s);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let [q, buttons] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
+    frame.render_widget(
+        Paragraph::new(question)
+            .style(s.text())
+            .wrap(Wrap { trim: true }),
+        q,
+    );
+    let button = |label: &str, key: &str, on: bool| {
+        let st = if on { s.selected() } else { s.text() };
+        Span::styled(format!(" [{key}] {label} "), st)
+    };
+    let line = Line::from(vec![
+        button(yes, "y", c.selected == 0),
+        Span::raw("  "),
+        button("Cancel", "n", c.selected == 1),
+    ]);
+    frame.render_widget(Paragraph::new(line).centered(), buttons);
+}
+
+fn picker(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    entries: &[PresetEntry],
+    selected: usize,
+    s: &Styles,
+) {
+    let h = (entries.len() as u16 + 4).min(area.height);
+    let r = centered(area, area.width.saturating_sub(6).min(110), h);
+    frame.render_widget(Clear, r);
+    let block = frame_block(" Open a preset (Enter opens, Esc closes) ", s);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let name_w = entries
+        .iter()
+        .map(|e| e.name.chars().count())
+        .max()
+        .unwrap_or(4)
+        + 2;
+    let visible = inner.height.saturating_sub(1) as usize;
+    let first = selected.saturating_sub(visible.saturating_sub(1));
+    let mut lines: Vec<Line> = entries
+        .iter()
+        .enumerate()
+        .skip(first)
+        .take(visible)
+        .map(|(i, e)| {
+            let origin = match e.origin {
+                Origin::Shipped => "shipped",
+                Origin::User(_) => "user",
+            };
+            let current = if e.name == app.preset_label {
+                "•"
+            } else {
+                " "
+            };
+            let text = format!("{current} {:<name_w$}{origin:<9}{}", e.name, e.description);
+            let st = if i == selected {
+                s.selected()
+            } else if !e.valid {
+                s.error()
+            } else {
+                s.text()
+            };
+            Line::from(Span::styled(text, st))
+        })
+        .collect();
+    let dir = app
+        .store
+        .config_dir()
+        .map(|d| format!("user presets: {}/presets/", d.display()))
+        .unwrap_or_else(|| "no config folder: shipped presets only".into());
+    lines.push(Line::from(Span::styled(dir, s.dim())));
+    frame.render_widget(Paragraph::new(lines), inner);
+}
+
+fn save_as(
+    frame: &mut Frame,
+    area: Rect,
+    app: &App,
+    input: &TextInput,
+    error: Option<&str>,
+    s: &Styles,
+) {
+    let r = centered(area, 64, 8);
+    frame.render_widget(Clear, r);
+    let block = frame_block(" Save settings as a user preset ", s);
+    let inner = block.inner(r);
+    frame.render_widget(block, r);
+    let mut lines = vec![
+        Line::from(Span::styled("Name (letters, digits, - _ .):", s.text())),
+        input_line(input, s),
+    ];
+    match error {
+        Some(e) => lines.push(Line::from(Span::styled(e.to_string(), s.error()))),
+        None => {
+            let to = app
+                .store
+                .config_dir()
+                .map(|d| format!("→ {}/presets/{}.toml", d.display(), input.text().trim()))
+                .unwrap_or_default();
+            lines.push(Line::from(Span::styled(to, s.dim())));
+        }
+    }
+    lines.push(Line::from(Span::styled(
+        "Enter saves · Esc cancels",
+        s.dim(),
+    )));
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+}
+
+fn problems(frame: &mut Frame, area: Rect, title: &str, lines: &[String], scroll: u16, s: &Styles) {
+    let h = (lines.len() as u16 + 5).min(area.height);
+    let r = centered(area, area.width.saturating_sub(6).min(110), h);
+    frame.render_widget(Clear, r);
+    let title = format!(" {title} ");
+    let mut body: Vec<Line> = lines
+        .iter()
+        .map(|l| Line::from(Span::styled(l.clone(), s.error())))
+        .collect();
+    body.push(Line::default());
+    body.push(Line::from(Span::styled("Esc closes", s.dim())));
+    let p = Paragraph::new(body)
+        .block(frame_block(&title, s))
+        .wrap(Wrap { trim: false })
+        .scroll((scroll, 0));
+    frame.render_widget(p, r);
+}

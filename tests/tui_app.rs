@@ -1,0 +1,578 @@
+//! The TUI's state transitions without a terminal: key → action → state, the commands the
+//! app asks the runtime to send, and events folded back in.
+mod support;
+
+use bapw::config::theme::Slot;
+use bapw::train::events::{EndState, Event};
+use bapw::train::Command;
+use bapw::tui::app::{Level, Pane, RunState};
+use bapw::tui::keymap::{Action, Mode};
+use bapw::tui::popups::{ConfirmKind, Popup};
+use bapw::tui::{App, Request, Store};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use support::*;
+
+fn key(app: &mut App, code: KeyCode) {
+    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn idle() -> App {
+    app_with(smoke_preset(), "smoke", &[])
+}
+
+fn running() -> App {
+    let mut app = idle();
+    app.handle(Action::Start);
+    assert_eq!(app.take_requests(), [Request::StartRun]);
+    for e in smoke_until(20) {
+        app.apply(&e);
+    }
+    app
+}
+
+/// Cursor onto the field with `key`.
+fn select(app: &mut App, key_name: &str) {
+    app.handle(Action::Focus(Pane::Schedule));
+    app.handle(Action::PageUp);
+    let i = app.fields().iter().position(|f| f.key == key_name).unwrap();
+    for _ in 0..i {
+        app.handle(Action::Down);
+    }
+}
+
+fn last_log(app: &App) -> String {
+    app.log.latest().map(|e| e.text.clone()).unwrap_or_default()
+}
+
+#[test]
+fn focus_cycles_and_jumps_and_zooms() {
+    let mut app = idle();
+    assert_eq!(app.ui.focus, Pane::Schedule);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(app.ui.focus, Pane::Loss);
+    key(&mut app, KeyCode::BackTab);
+    key(&mut app, KeyCode::BackTab);
+    assert_eq!(app.ui.focus, Pane::Robustness);
+    key(&mut app, KeyCode::Char('3'));
+    assert_eq!(app.ui.focus, Pane::Budget);
+    key(&mut app, KeyCode::Char('z'));
+    assert!(app.ui.zoom);
+    key(&mut app, KeyCode::Esc);
+    assert!(!app.ui.zoom);
+}
+
+#[test]
+fn refused_edit_stays_open_with_the_reason() {
+    let mut app = idle();
+    select(&mut app, "prune.final_sparsity");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.input_mode(), Mode::Editing);
+    app.handle(Action::ClearInput);
+    typed(&mut app, "1.5");
+    // The reason shows while typing, before Enter.
+    let reason = app
+        .ui
+        .schedule
+        .edit
+        .as_ref()
+        .unwrap()
+        .verdict
+        .clone()
+        .unwrap_err();
+    assert!(reason.contains("outside [0, 1)"), "{reason}");
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        app.ui.schedule.edit.is_some(),
+        "a refused value is not applied"
+    );
+    assert_eq!(app.preset.prune.final_sparsity, 0.8);
+    let screen = screen(&app, 120, 40);
+    assert!(screen.contains("✗ 1.5 is outside [0, 1)"), "{screen}");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.ui.schedule.edit.is_none());
+    assert_eq!(app.preset.prune.final_sparsity, 0.8);
+    assert!(app.take_requests().is_empty());
+}
+
+#[test]
+fn letters_typed_into_a_field_are_text_not_commands() {
+    let mut app = idle();
+    select(&mut app, "train.lr");
+    key(&mut app, KeyCode::Enter);
+    app.handle(Action::ClearInput);
+    typed(&mut app, "1e-4");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.preset.train.lr, 1e-4);
+    assert!(app.take_requests().is_empty(), "`e` did not evaluate");
+}
+
+#[test]
+fn before_a_run_edits_go_into_the_preset_and_the_schedule() {
+    let mut app = idle();
+    let before = app.schedule;
+    select(&mut app, "prune.final_sparsity");
+    key(&mut app, KeyCode::Enter);
+    app.handle(Action::ClearInput);
+    typed(&mut app, "0.5");
+    // The chart's preview follows the typing.
+    let preview = app
+        .ui
+        .schedule
+        .edit
+        .as_ref()
+        .unwrap()
+        .verdict
+        .clone()
+        .unwrap();
+    assert_eq!(preview.final_sparsity, 0.5);
+    assert_eq!(app.schedule, before, "not applied before Enter");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.preset.prune.final_sparsity, 0.5);
+    assert_eq!(app.schedule.final_sparsity, 0.5);
+    assert!(app.preset_edited);
+    assert!(app.take_requests().is_empty(), "no engine involved");
+}
+
+#[test]
+fn choices_cycle_and_change_the_fields_shown() {
+    let mut app = idle();
+    select(&mut app, "train.mode");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.preset.train.mode.as_str(), "bap");
+    let keys: Vec<&str> = app.fields().iter().map(|f| f.key).collect();
+    assert!(keys.contains(&"adv.delta") && keys.contains(&"adv.candidates"));
+}
+
+#[test]
+fn during_a_run_an_accepted_edit_is_sent_and_applied_on_param_changed() {
+    let mut app = running();
+    assert_eq!(app.state, RunState::Running);
+    select(&mut app, "prune.final_sparsity");
+    key(&mut app, KeyCode::Enter);
+    app.handle(Action::ClearInput);
+    typed(&mut app, "0.5");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(
+        app.take_requests(),
+        [Request::Engine(Command::Set {
+            key: "prune.final_sparsity".into(),
+            value: "0.5".into()
+        })]
+    );
+    // Shown as pending; the preset changes only when the engine says so.
+    assert_eq!(app.preset.prune.final_sparsity, 0.8);
+    assert!(screen(&app, 120, 40).contains("0.5…"));
+    app.apply(&Event::ParamChanged {
+        step: 21,
+        key: "prune.final_sparsity".into(),
+        old: "0.8".into(),
+        new: "0.5".into(),
+    });
+    assert_eq!(app.preset.prune.final_sparsity, 0.5);
+    assert_eq!(app.schedule.final_sparsity, 0.5);
+    assert_eq!(
+        app.schedule.end_step, 32,
+        "recomputed with the run's steps per epoch"
+    );
+    assert!(app.pending_sets.is_empty());
+    assert_eq!(last_log(&app), "prune.final_sparsity 0.8 → 0.5");
+}
+
+#[test]
+fn a_refused_live_change_clears_pending_and_shows_the_error() {
+    let mut app = running();
+    select(&mut app, "prune.power");
+    key(&mut app, KeyCode::Enter);
+    app.handle(Action::ClearInput);
+    typed(&mut app, "2");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.pending_sets.len(), 1);
+    app.apply(&Event::Error {
+        step: 21,
+        message: "refused: prune.power: something".into(),
+    });
+    assert!(app.pending_sets.is_empty());
+    assert_eq!(app.preset.prune.power, 3.0);
+    assert_eq!(app.log.latest().unwrap().level, Level::Error);
+}
+
+#[test]
+fn scope_cannot_change_during_a_run() {
+    let mut app = running();
+    select(&mut app, "prune.scope");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.ui.schedule.edit.is_none());
+    let (k, why) = app.ui.schedule.note.clone().unwrap();
+    assert_eq!(k, "prune.scope");
+    assert!(why.contains("fixed once the run has started"), "{why}");
+}
+
+#[test]
+fn pause_resume_eval_follow_the_run_state() {
+    let mut app = idle();
+    key(&mut app, KeyCode::Char('p'));
+    key(&mut app, KeyCode::Char('e'));
+    assert!(
+        app.take_requests().is_empty(),
+        "nothing to pause or evaluate"
+    );
+    let mut app = running();
+    key(&mut app, KeyCode::Char('p'));
+    assert_eq!(app.take_requests(), [Request::Engine(Command::Pause)]);
+    assert_eq!(
+        app.state,
+        RunState::Running,
+        "paused only when the engine says so"
+    );
+    app.apply(&Event::Paused { step: 20 });
+    assert_eq!(app.state, RunState::Paused);
+    assert!(screen(&app, 120, 40).contains("● paused"));
+    key(&mut app, KeyCode::Char('e'));
+    key(&mut app, KeyCode::Char('p'));
+    assert_eq!(
+        app.take_requests(),
+        [
+            Request::Engine(Command::EvalNow),
+            Request::Engine(Command::Resume)
+        ]
+    );
+    app.apply(&Event::Resumed { step: 20 });
+    assert_eq!(app.state, RunState::Running);
+}
+
+#[test]
+fn start_only_when_no_run_is_active() {
+    let mut app = running();
+    key(&mut app, KeyCode::Char('s'));
+    assert!(app.take_requests().is_empty());
+    assert!(last_log(&app).contains("already in progress"));
+    for e in smoke_events()
+        .into_iter()
+        .skip_while(|e| !matches!(e, Event::Step { step: 21, .. }))
+    {
+        app.apply(&e);
+    }
+    assert_eq!(app.state, RunState::Finished);
+    key(&mut app, KeyCode::Char('s'));
+    assert_eq!(app.take_requests(), [Request::StartRun]);
+    assert_eq!(app.state, RunState::Starting);
+    app.start_failed("no data");
+    assert_eq!(app.state, RunState::Failed);
+}
+
+#[test]
+fn quit_when_idle_is_immediate() {
+    let mut app = idle();
+    key(&mut app, KeyCode::Char('q'));
+    assert_eq!(app.take_requests(), [Request::Quit]);
+}
+
+#[test]
+fn quit_during_a_run_asks_then_stops_and_quits_when_finished() {
+    let mut app = running();
+    key(&mut app, KeyCode::Char('q'));
+    assert!(matches!(
+        &app.ui.popup,
+        Some(Popup::Confirm(c)) if c.kind == ConfirmKind::Quit
+    ));
+    assert!(screen(&app, 120, 40).contains("Stop the run and quit"));
+    key(&mut app, KeyCode::Enter);
+    assert!(
+        app.ui.popup.is_none(),
+        "Enter on the default answer cancels"
+    );
+    assert!(app.take_requests().is_empty());
+    key(&mut app, KeyCode::Char('q'));
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.take_requests(), [Request::Engine(Command::Stop)]);
+    assert!(screen(&app, 120, 40).contains("stopping"));
+    app.apply(&Event::Finished {
+        step: 21,
+        state: EndState::Stopped,
+        sparsity: 0.8,
+        test_acc: 0.9,
+        seconds: 1.0,
+    });
+    assert_eq!(app.state, RunState::Stopped);
+    assert_eq!(app.take_requests(), [Request::Quit]);
+}
+
+#[test]
+fn ctrl_c_twice_stops_and_quits() {
+    let mut app = running();
+    let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+    app.on_key(ctrl_c);
+    assert!(app.ui.popup.is_some());
+    app.on_key(ctrl_c);
+    assert_eq!(app.take_requests(), [Request::Engine(Command::Stop)]);
+    app.on_key(ctrl_c);
+    assert_eq!(
+        app.take_requests(),
+        [Request::Quit],
+        "a third one does not wait"
+    );
+}
+
+#[test]
+fn stop_asks_first() {
+    let mut app = running();
+    key(&mut app, KeyCode::Char('x'));
+    key(&mut app, KeyCode::Char('n'));
+    assert!(app.take_requests().is_empty());
+    key(&mut app, KeyCode::Char('x'));
+    key(&mut app, KeyCode::Left);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.take_requests(), [Request::Engine(Command::Stop)]);
+    assert!(app.stop_requested);
+}
+
+#[test]
+fn pinning_compares_later_evaluations_with_the_pinned_one() {
+    let mut app = app_with(bap_preset(), "smoke-bap", &bap_events(17));
+    assert_eq!(app.evals.count, 1);
+    key(&mut app, KeyCode::Char('P'));
+    let pinned = app.evals.pinned.as_ref().unwrap().step;
+    for e in bap_events(60).into_iter().skip(bap_events(17).len()) {
+        app.apply(&e);
+    }
+    assert_eq!(app.evals.count, 3);
+    let (base, is_pinned) = app.evals.baseline().unwrap();
+    assert!(is_pinned);
+    assert_eq!(base.step, pinned);
+    key(&mut app, KeyCode::Char('P'));
+    let (base, is_pinned) = app.evals.baseline().unwrap();
+    assert!(!is_pinned);
+    assert_eq!(base.step, 32, "the previous evaluation again");
+}
+
+#[test]
+fn loss_pane_keys_toggle_smoothing_log_and_series() {
+    let mut app = running();
+    key(&mut app, KeyCode::Char('2'));
+    key(&mut app, KeyCode::Char('m'));
+    key(&mut app, KeyCode::Char('L'));
+    assert!(app.ui.loss.smooth && app.ui.loss.log_scale);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Char(' '));
+    assert!(app.ui.loss.hidden[1], "adv loss hidden");
+    key(&mut app, KeyCode::Enter);
+    assert!(!app.ui.loss.hidden[1]);
+}
+
+#[test]
+fn picker_keeps_the_preset_when_the_chosen_one_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("presets")).unwrap();
+    std::fs::write(
+        dir.path().join("presets/broken.toml"),
+        "inherit = \"smoke\"\n[prune]\nfinal_sparsity = 1.5\n",
+    )
+    .unwrap();
+    let mut app = App::new(smoke_preset(), "smoke", Store::at(dir.path()), None);
+    key(&mut app, KeyCode::Char('o'));
+    app.handle(Action::End);
+    key(&mut app, KeyCode::Enter);
+    match &app.ui.popup {
+        Some(Popup::Problems { lines, .. }) => {
+            assert!(lines[0].contains("prune.final_sparsity"), "{lines:?}");
+            assert!(lines[0].contains("broken.toml:3"), "located: {lines:?}");
+        }
+        other => panic!("expected the problems, got {other:?}"),
+    }
+    assert_eq!(app.preset_label, "smoke");
+    assert_eq!(app.preset.prune.final_sparsity, 0.8);
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('o'));
+    app.handle(Action::Home);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(app.preset_label, "mnist-quick");
+    assert_eq!(app.preset.data.dataset, "mnist");
+    assert_eq!(app.total_steps(), 3 * 469, "estimated from 60k images");
+    let settings = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
+    assert!(
+        settings.contains("last_preset = \"mnist-quick\""),
+        "{settings}"
+    );
+}
+
+#[test]
+fn picker_is_refused_during_a_run() {
+    let mut app = running();
+    key(&mut app, KeyCode::Char('o'));
+    assert!(app.ui.popup.is_none());
+    assert!(last_log(&app).contains("stop the run"));
+}
+
+#[test]
+fn saving_refuses_shipped_names_and_asks_before_overwriting() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = App::new(smoke_preset(), "smoke", Store::at(dir.path()), None);
+    key(&mut app, KeyCode::Char('w'));
+    typed(&mut app, "smoke");
+    key(&mut app, KeyCode::Enter);
+    match &app.ui.popup {
+        Some(Popup::SaveAs { error: Some(e), .. }) => assert!(e.contains("shipped"), "{e}"),
+        other => panic!("expected the name prompt with a reason, got {other:?}"),
+    }
+    app.handle(Action::ClearInput);
+    typed(&mut app, "mine");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.ui.popup.is_none());
+    let path = dir.path().join("presets/mine.toml");
+    let saved = std::fs::read_to_string(&path).unwrap();
+    assert!(saved.contains("name = \"mine\""));
+    assert_eq!(app.preset_label, "mine");
+    // Again: the file exists, so it asks.
+    key(&mut app, KeyCode::Char('w'));
+    assert!(matches!(&app.ui.popup, Some(Popup::SaveAs { input, .. }) if input.text() == "mine"));
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(
+        &app.ui.popup,
+        Some(Popup::Confirm(c)) if c.kind == ConfirmKind::Overwrite { name: "mine".into() }
+    ));
+    key(&mut app, KeyCode::Char('y'));
+    assert!(app.ui.popup.is_none());
+    assert!(last_log(&app).contains("saved preset mine"));
+}
+
+#[test]
+fn themes_cycle_and_are_remembered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = App::new(smoke_preset(), "smoke", Store::at(dir.path()), None);
+    assert_eq!(app.theme().name, "dark");
+    key(&mut app, KeyCode::Char('t'));
+    assert_eq!(app.theme().name, "light");
+    let again = App::new(smoke_preset(), "smoke", Store::at(dir.path()), None);
+    assert_eq!(again.theme().name, "light", "read back from settings.toml");
+    let chosen = App::new(
+        smoke_preset(),
+        "smoke",
+        Store::at(dir.path()),
+        Some("ansi16"),
+    );
+    assert_eq!(chosen.theme().name, "ansi16", "--theme wins");
+    let later = App::new(smoke_preset(), "smoke", Store::at(dir.path()), None);
+    assert_eq!(later.theme().name, "ansi16", "and is remembered");
+    let unknown = App::new(smoke_preset(), "smoke", Store::at(dir.path()), Some("nope"));
+    assert!(last_log(&unknown).contains("no theme named \"nope\""));
+}
+
+#[test]
+fn no_color_draws_without_colours_and_keeps_meaning_in_modifiers() {
+    let mut app = app_with(bap_preset(), "smoke-bap", &bap_events(60));
+    app.set_monochrome(true);
+    let buf = buffer(&app, 120, 40);
+    for cell in buf.content() {
+        assert_eq!(
+            cell.fg,
+            ratatui::style::Color::Reset,
+            "at {:?}",
+            cell.symbol()
+        );
+        assert_eq!(cell.bg, ratatui::style::Color::Reset);
+    }
+    // The focused pane's title is reversed, so focus still shows.
+    let title_row: String = (0..30).map(|x| buf[(x, 2)].symbol().to_string()).collect();
+    assert!(title_row.contains("1 Schedule"));
+    let t = (0..30).find(|x| buf[(*x, 2)].symbol() == "1").unwrap();
+    assert!(buf[(t, 2)]
+        .modifier
+        .contains(ratatui::style::Modifier::REVERSED));
+    key(&mut app, KeyCode::Char('t'));
+    assert!(last_log(&app).contains("NO_COLOR"));
+}
+
+#[test]
+fn robustness_cells_are_coloured_by_value() {
+    let app = app_with(bap_preset(), "smoke-bap", &bap_events(60));
+    let theme = app.theme();
+    let buf = buffer(&app, 120, 40);
+    let text = screen(&app, 120, 40);
+    let find = |needle: &str| {
+        let row = text.lines().position(|l| l.contains(needle)).unwrap();
+        let col = text
+            .lines()
+            .nth(row)
+            .unwrap()
+            .chars()
+            .take_while(|_| true)
+            .collect::<Vec<_>>();
+        let start = col
+            .windows(needle.chars().count())
+            .position(|w| w.iter().collect::<String>() == needle)
+            .unwrap();
+        buf[(start as u16, row as u16)].fg
+    };
+    assert_eq!(find("0.875"), theme.color(Slot::HeatHigh));
+    assert_eq!(find("0.072"), theme.color(Slot::HeatLow));
+}
+
+#[test]
+fn every_size_draws_without_panicking() {
+    let mut app = app_with(bap_preset(), "smoke-bap", &bap_events(60));
+    let popups = [
+        None,
+        Some(Action::Help),
+        Some(Action::Messages),
+        Some(Action::Quit),
+        Some(Action::Save),
+    ];
+    for p in popups {
+        app.ui.popup = None;
+        if let Some(a) = p {
+            app.handle(a);
+        }
+        for w in (1..=130)
+            .step_by(7)
+            .chain([1, 10, 59, 60, 80, 99, 100, 120])
+        {
+            for h in (1..=45).step_by(4).chain([1, 3, 15, 16, 24, 29, 30, 40]) {
+                let _ = buffer(&app, w, h);
+            }
+        }
+    }
+}
+
+#[test]
+fn too_small_says_so_on_one_line() {
+    let app = idle();
+    let s = screen(&app, 50, 10);
+    assert!(s.starts_with("terminal too small: 50x10"), "{s}");
+    assert_eq!(s.lines().filter(|l| !l.trim().is_empty()).count(), 1);
+    assert_eq!(screen(&app, 10, 3).lines().next().unwrap(), "too small ");
+    assert_eq!(screen(&app, 1, 1), "!\n");
+    assert!(screen(&app, 59, 40).starts_with("terminal too small: 59x40"));
+}
+
+#[test]
+fn replaying_a_run_rebuilds_every_pane() {
+    let events = smoke_events();
+    let a = App::replay(smoke_preset(), "smoke", &events);
+    let mut b = App::new(smoke_preset(), "smoke", Store::ephemeral(), None);
+    for chunk in events.chunks(7) {
+        for e in chunk {
+            b.apply(e);
+        }
+    }
+    assert_eq!(a.state, RunState::Finished);
+    assert_eq!(a.progress.steps_done, 48);
+    assert_eq!(
+        a.metrics
+            .get(bapw::tui::app::SeriesId::TestAcc)
+            .points()
+            .len(),
+        3
+    );
+    assert_eq!(screen(&a, 120, 40), screen(&b, 120, 40));
+    assert!(screen(&a, 120, 40).contains("● finished"));
+}

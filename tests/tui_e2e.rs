@@ -1,0 +1,269 @@
+//! End to end: the real binary in a detached tmux session (120x40), driven with keys and read
+//! back with `capture-pane`, as a user would see it. Every wait polls the screen until the
+//! expected text appears (or a generous timeout fails with the last screen), never a fixed
+//! sleep. Without tmux the test is skipped with a note, unless `CI` or `BAPW_REQUIRE_TMUX` is
+//! set, where a missing tmux is a failure.
+use std::path::Path;
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(90);
+const EXIT_MARKER: &str = "bapw-e2e-exit=";
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("running tmux")
+    }
+
+    /// A fresh server on its own socket, so the test never touches the user's sessions.
+    fn start(shell_command: &str) -> Tmux {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let t = Tmux {
+            socket: format!("bapw-e2e-{}-{n}", std::process::id()),
+        };
+        let out = t.run(&[
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            "e2e",
+            "-x",
+            "120",
+            "-y",
+            "40",
+            shell_command,
+        ]);
+        assert!(out.status.success(), "tmux new-session: {out:?}");
+        t
+    }
+
+    fn screen(&self) -> String {
+        let out = self.run(&["capture-pane", "-p", "-t", "e2e"]);
+        // Legends join words with no-break spaces; match them as plain spaces.
+        String::from_utf8_lossy(&out.stdout).replace('\u{a0}', " ")
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        let mut args = vec!["send-keys", "-t", "e2e"];
+        args.extend_from_slice(keys);
+        let out = self.run(&args);
+        assert!(out.status.success(), "tmux send-keys {keys:?}: {out:?}");
+    }
+
+    /// Text typed literally (no key names).
+    fn type_text(&self, text: &str) {
+        let out = self.run(&["send-keys", "-t", "e2e", "-l", text]);
+        assert!(out.status.success(), "tmux send-keys -l {text:?}: {out:?}");
+    }
+
+    /// Polls the screen until `pred` holds; fails with the last screen after `WAIT`.
+    fn wait_until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let s = self.screen();
+            if pred(&s) {
+                return s;
+            }
+            if start.elapsed() > WAIT {
+                panic!("timed out after {WAIT:?} waiting for {what}; the screen:\n{s}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn wait_for(&self, text: &str) -> String {
+        self.wait_until(&format!("{text:?}"), |s| s.contains(text))
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+fn tmux_available() -> bool {
+    Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The child of `parent` whose command name is `name`, from /proc (no procps needed).
+fn child_named(parent: i32, name: &str) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        // `pid (comm) state ppid ...`; comm may hold spaces, so split at the last ')'.
+        let (head, rest) = stat.rsplit_once(')')?;
+        let comm = head.split_once('(')?.1;
+        let ppid: i32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+        (ppid == parent && comm == name).then_some(pid)
+    })
+}
+
+fn quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// False (with a note) when the test should be skipped; panics when tmux is required.
+fn tmux_or_skip() -> bool {
+    if tmux_available() {
+        return true;
+    }
+    let required = ["CI", "BAPW_REQUIRE_TMUX"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
+    assert!(
+        !required,
+        "tmux is required for the TUI end-to-end tests (CI or BAPW_REQUIRE_TMUX is set): \
+         install it, e.g. `apt-get install tmux`"
+    );
+    eprintln!("skipping the TUI end-to-end test: tmux is not installed");
+    false
+}
+
+#[test]
+fn train_interactively_in_tmux() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    // Long enough to interact with; no periodic checkpoints or evaluations to slow it down.
+    let command = format!(
+        "env -u NO_COLOR BAPW_DATA_DIR={} BAPW_CONFIG_DIR={} {} train --preset smoke \
+         --set train.epochs=100000 --set checkpoint.every=0 --set eval.every=0 --name e2e; \
+         echo {EXIT_MARKER}$?; exec sleep 600",
+        quote(data.path()),
+        quote(config.path()),
+        quote(Path::new(env!("CARGO_BIN_EXE_bapw"))),
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("● running");
+    tmux.wait_for("1 Schedule");
+
+    // Schedule pane, third field: final sparsity. A refused value first.
+    tmux.keys(&["1", "j", "j", "Enter", "C-u"]);
+    tmux.type_text("1.5");
+    tmux.wait_for("✗ 1.5 is outside [0, 1)");
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("✗ 1.5 is outside [0, 1)");
+    tmux.keys(&["C-u"]);
+    tmux.type_text("0.5");
+    tmux.keys(&["Enter"]);
+    let s = tmux.wait_for("prune.final_sparsity 0.8 → 0.5");
+    assert!(
+        s.lines()
+            .any(|l| l.contains("final sparsity") && l.contains("0.5")),
+        "the field shows the new value:\n{s}"
+    );
+    tmux.wait_until("the schedule legend to show the new final sparsity", |s| {
+        s.contains("0 → 0.5")
+    });
+
+    tmux.keys(&["p"]);
+    tmux.wait_for("● paused");
+    tmux.keys(&["e"]);
+    tmux.wait_for("evaluation requested");
+    tmux.keys(&["p"]);
+    tmux.wait_for("● running");
+
+    tmux.keys(&["q"]);
+    tmux.wait_for("Stop the run and quit");
+    tmux.keys(&["y"]);
+    let s = tmux.wait_for(EXIT_MARKER);
+    assert!(s.contains(&format!("{EXIT_MARKER}0")), "clean exit:\n{s}");
+    // Back on the normal screen: the TUI is gone and the shell's output is visible.
+    let alt = tmux.run(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    assert!(
+        !s.contains("1 Schedule"),
+        "the TUI is still on screen:\n{s}"
+    );
+
+    // The run folder has what the screen showed.
+    let events = std::fs::read_to_string(data.path().join("runs/e2e/events.jsonl")).unwrap();
+    for kind in ["param_changed", "paused", "resumed", "finished"] {
+        assert!(
+            events.contains(&format!("\"kind\":\"{kind}\"")),
+            "{kind} missing"
+        );
+    }
+    assert!(events.contains("\"state\":\"stopped\""));
+    let settings = std::fs::read_to_string(config.path().join("settings.toml")).unwrap();
+    assert!(settings.contains("last_preset = \"smoke\""), "{settings}");
+}
+
+/// `bapw` alone reopens the last used preset (a user preset here) without starting; `s`
+/// starts it; SIGTERM stops the run cleanly (checkpoint, `finished`) and gives the terminal
+/// back.
+#[test]
+fn reopens_the_last_preset_and_survives_sigterm() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(config.path().join("presets")).unwrap();
+    std::fs::write(
+        config.path().join("presets/long-smoke.toml"),
+        "inherit = \"smoke\"\nname = \"long-smoke\"\n\n[train]\nepochs = 100000\n\n\
+         [eval]\nevery = 0\n\n[checkpoint]\nevery = 0\n",
+    )
+    .unwrap();
+    std::fs::write(
+        config.path().join("settings.toml"),
+        "last_preset = \"long-smoke\"\ntheme = \"ansi16\"\n",
+    )
+    .unwrap();
+    let command = format!(
+        "env BAPW_DATA_DIR={} BAPW_CONFIG_DIR={} {}; echo {EXIT_MARKER}$?; exec sleep 600",
+        quote(data.path()),
+        quote(config.path()),
+        quote(Path::new(env!("CARGO_BIN_EXE_bapw"))),
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("● idle");
+    tmux.wait_for("preset long-smoke");
+    assert!(
+        !data.path().join("runs").exists(),
+        "no run folder before the run starts"
+    );
+    tmux.keys(&["s"]);
+    tmux.wait_for("● running");
+    let shell = tmux.run(&["display-message", "-p", "-t", "e2e", "#{pane_pid}"]);
+    let shell: i32 = String::from_utf8_lossy(&shell.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    let pid = child_named(shell, "bapw").expect("bapw runs under the pane's shell");
+    // SAFETY: sending a signal to a process this test started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let s = tmux.wait_for(EXIT_MARKER);
+    assert!(
+        s.contains(&format!("{EXIT_MARKER}143")),
+        "128 + SIGTERM:\n{s}"
+    );
+    let alt = tmux.run(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(String::from_utf8_lossy(&alt.stdout).trim(), "0");
+    let runs: Vec<_> = std::fs::read_dir(data.path().join("runs"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let events = std::fs::read_to_string(runs[0].path().join("events.jsonl")).unwrap();
+    assert!(events.contains("\"state\":\"stopped\""), "stopped cleanly");
+    assert!(runs[0].path().join("summary.json").exists());
+}

@@ -1,0 +1,233 @@
+//! What the screen looks like, pane by pane and whole, at 120x40 (all four panes) and 80x24
+//! (the focused pane with a tab strip), fed by recorded and hand-built event sequences.
+//! Review changed snapshots with `cargo insta review` (or INSTA_UPDATE=always and git diff).
+mod support;
+
+use bapw::tui::app::{Pane, SeriesId};
+use bapw::tui::keymap::Action;
+use bapw::tui::App;
+use support::*;
+
+fn natural_midway() -> App {
+    app_with(smoke_preset(), "smoke", &smoke_until(29))
+}
+
+fn bap_midway() -> App {
+    app_with(bap_preset(), "smoke-bap", &bap_events(60))
+}
+
+fn focus(mut app: App, pane: Pane) -> App {
+    app.handle(Action::Focus(pane));
+    app
+}
+
+macro_rules! snap {
+    ($name:literal, $app:expr, $w:expr, $h:expr) => {
+        insta::assert_snapshot!($name, snapshot(&$app, $w, $h));
+    };
+}
+
+#[test]
+fn whole_screen_idle_120x40() {
+    let app = app_with(smoke_preset(), "smoke", &[]);
+    snap!("idle_120x40", app, 120, 40);
+}
+
+#[test]
+fn whole_screen_natural_run_120x40() {
+    snap!("natural_running_120x40", natural_midway(), 120, 40);
+}
+
+#[test]
+fn whole_screen_natural_finished_120x40() {
+    let app = app_with(smoke_preset(), "smoke", &smoke_events());
+    snap!("natural_finished_120x40", app, 120, 40);
+}
+
+#[test]
+fn whole_screen_bap_run_120x40() {
+    snap!("bap_running_120x40", bap_midway(), 120, 40);
+}
+
+#[test]
+fn whole_screen_bap_run_80x24() {
+    snap!("bap_running_80x24", bap_midway(), 80, 24);
+}
+
+#[test]
+fn pane_schedule_80x24_bap() {
+    snap!(
+        "pane_schedule_80x24",
+        focus(bap_midway(), Pane::Schedule),
+        80,
+        24
+    );
+}
+
+#[test]
+fn pane_schedule_editing_preview_and_refusal() {
+    let mut app = focus(app_with(smoke_preset(), "smoke", &[]), Pane::Schedule);
+    for a in [
+        Action::Down,
+        Action::Down,
+        Action::Enter,
+        Action::ClearInput,
+    ] {
+        app.handle(a);
+    }
+    for c in "0.5".chars() {
+        app.handle(Action::Input(c));
+    }
+    snap!("pane_schedule_edit_preview_80x24", app, 80, 24);
+    app.handle(Action::ClearInput);
+    for c in "1.5".chars() {
+        app.handle(Action::Input(c));
+    }
+    app.handle(Action::Enter);
+    snap!("pane_schedule_edit_refused_80x24", app, 80, 24);
+}
+
+#[test]
+fn pane_loss_80x24_bap_smoothed_log() {
+    let mut app = focus(bap_midway(), Pane::Loss);
+    app.handle(Action::ToggleSmoothing);
+    app.handle(Action::ToggleLogScale);
+    snap!("pane_loss_80x24_smoothed_log", app, 80, 24);
+}
+
+#[test]
+fn pane_loss_80x24_natural_series_hidden() {
+    let mut app = focus(natural_midway(), Pane::Loss);
+    // Hide the measured sparsity (last in the legend).
+    for _ in 0..SeriesId::ALL.len() - 1 {
+        app.handle(Action::Right);
+    }
+    app.handle(Action::ToggleSeries);
+    snap!("pane_loss_80x24_natural", app, 80, 24);
+}
+
+#[test]
+fn pane_budget_80x24_bap() {
+    snap!(
+        "pane_budget_80x24_bap",
+        focus(bap_midway(), Pane::Budget),
+        80,
+        24
+    );
+}
+
+#[test]
+fn pane_budget_80x24_uniform() {
+    let mut preset = bap_preset();
+    preset.train.mode = bapw::config::preset::Mode::Adversarial;
+    let mut events = bap_events(12);
+    for e in &mut events {
+        if let bapw::train::Event::Budget {
+            distances,
+            delta,
+            budgets,
+            mode,
+            ..
+        } = e
+        {
+            *mode = "adversarial".into();
+            *distances = None;
+            *delta = None;
+            budgets.p5 = 0.3;
+            budgets.p25 = 0.3;
+            budgets.p50 = 0.3;
+            budgets.p75 = 0.3;
+            budgets.p95 = 0.3;
+        }
+    }
+    snap!(
+        "pane_budget_80x24_uniform",
+        focus(app_with(preset, "x", &events), Pane::Budget),
+        80,
+        24
+    );
+}
+
+#[test]
+fn pane_budget_80x24_natural() {
+    snap!(
+        "pane_budget_80x24_natural",
+        focus(natural_midway(), Pane::Budget),
+        80,
+        24
+    );
+}
+
+#[test]
+fn pane_robustness_80x24_with_deltas() {
+    snap!(
+        "pane_robustness_80x24",
+        focus(bap_midway(), Pane::Robustness),
+        80,
+        24
+    );
+}
+
+#[test]
+fn pane_robustness_80x24_pinned() {
+    let mut app = app_with(bap_preset(), "smoke-bap", &bap_events(20));
+    app.handle(Action::Pin);
+    for e in bap_events(60)
+        .into_iter()
+        .skip_while(|e| !matches!(e, bapw::train::Event::Step { step: 20, .. }))
+    {
+        app.apply(&e);
+    }
+    snap!(
+        "pane_robustness_80x24_pinned",
+        focus(app, Pane::Robustness),
+        80,
+        24
+    );
+}
+
+#[test]
+fn popup_help_120x40() {
+    let mut app = natural_midway();
+    app.handle(Action::Help);
+    snap!("popup_help_120x40", app, 120, 40);
+}
+
+#[test]
+fn popup_quit_confirm_120x40() {
+    let mut app = natural_midway();
+    app.handle(Action::Quit);
+    snap!("popup_quit_120x40", app, 120, 40);
+}
+
+#[test]
+fn popup_picker_80x24() {
+    let mut app = app_with(smoke_preset(), "smoke", &[]);
+    app.handle(Action::Presets);
+    snap!("popup_picker_80x24", app, 80, 24);
+}
+
+#[test]
+fn popup_save_refuses_shipped_name_80x24() {
+    let mut app = app_with(smoke_preset(), "smoke", &[]);
+    app.handle(Action::Save);
+    for c in "smoke".chars() {
+        app.handle(Action::Input(c));
+    }
+    app.handle(Action::Enter);
+    snap!("popup_save_refused_80x24", app, 80, 24);
+}
+
+#[test]
+fn popup_messages_80x24() {
+    let mut app = bap_midway();
+    app.handle(Action::Messages);
+    snap!("popup_messages_80x24", app, 80, 24);
+}
+
+#[test]
+fn pane_robustness_zoomed_120x40_with_curves() {
+    let mut app = focus(bap_midway(), Pane::Robustness);
+    app.handle(Action::Zoom);
+    snap!("pane_robustness_zoomed_120x40", app, 120, 40);
+}
