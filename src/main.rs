@@ -257,7 +257,7 @@ fn train_cmd(a: TrainArgs, tui: TuiOptions) -> Result<ExitCode> {
         device: a.device,
         autostart: true,
         resume: None,
-        interactive: false,
+        interactive: !headless,
     };
     if headless {
         run_headless(spec)

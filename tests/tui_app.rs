@@ -374,7 +374,7 @@ fn picker_keeps_the_preset_when_the_chosen_one_is_invalid() {
     std::fs::create_dir_all(dir.path().join("presets")).unwrap();
     std::fs::write(
         dir.path().join("presets/broken.toml"),
-        "inherit = \"smoke\"\n[prune]\nfinal_sparsity = 1.5\n",
+        "schema_version = 1\ninherit = \"smoke\"\n[prune]\nfinal_sparsity = 1.5\n",
     )
     .unwrap();
     let mut app = App::new(smoke_preset(), "smoke", Store::at(dir.path()), None);
@@ -384,7 +384,7 @@ fn picker_keeps_the_preset_when_the_chosen_one_is_invalid() {
     match &app.ui.popup {
         Some(Popup::Problems { lines, .. }) => {
             assert!(lines[0].contains("prune.final_sparsity"), "{lines:?}");
-            assert!(lines[0].contains("broken.toml:3"), "located: {lines:?}");
+            assert!(lines[0].contains("broken.toml:4"), "located: {lines:?}");
         }
         other => panic!("expected the problems, got {other:?}"),
     }

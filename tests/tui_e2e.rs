@@ -219,7 +219,7 @@ fn reopens_the_last_preset_and_survives_sigterm() {
     std::fs::create_dir_all(config.path().join("presets")).unwrap();
     std::fs::write(
         config.path().join("presets/long-smoke.toml"),
-        "inherit = \"smoke\"\nname = \"long-smoke\"\n\n[train]\nepochs = 100000\n\n\
+        "schema_version = 1\ninherit = \"smoke\"\nname = \"long-smoke\"\n\n[train]\nepochs = 100000\n\n\
          [eval]\nevery = 0\n\n[checkpoint]\nevery = 0\n",
     )
     .unwrap();

@@ -101,6 +101,7 @@ pub fn open(opts: TuiOptions) -> Result<ExitCode> {
         device: DeviceChoice::Auto,
         autostart: false,
         resume: None,
+        interactive: true,
     };
     run_with(spec, opts, store, note)
 }
@@ -281,6 +282,8 @@ impl Runtime {
             autostart: true,
             resume: self.template.resume.take(),
             log_every: app.preset.train.log_every,
+            // The user can act on a pause, so a NaN loss pauses instead of failing.
+            interactive: true,
         };
         match engine::spawn(spec) {
             Ok(h) => self.engine = Some(h),

@@ -182,7 +182,7 @@ mod tests {
         std::fs::create_dir_all(d.path().join("presets")).unwrap();
         std::fs::write(
             d.path().join("presets/broken.toml"),
-            "inherit = \"smoke\"\n[prune]\nfinal_sparsity = 2.0\n",
+            "schema_version = 1\ninherit = \"smoke\"\n[prune]\nfinal_sparsity = 2.0\n",
         )
         .unwrap();
         let list = store.list_presets();
