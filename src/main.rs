@@ -32,6 +32,8 @@ enum Cmd {
         #[command(subcommand)]
         command: PresetsCmd,
     },
+    /// Robustness of a checkpoint: accuracy under FGSM, PGD and DeepFool over budget grids.
+    Eval(bapw::eval::cli::EvalArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -128,6 +130,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Train(a)) => train_cmd(a),
         Some(Cmd::Data { command }) => data_cmd(command),
         Some(Cmd::Presets { command }) => presets_cmd(command),
+        Some(Cmd::Eval(a)) => bapw::eval::cli::run_eval_cli(&a).map(|_| ExitCode::SUCCESS),
     }
 }
 
