@@ -2,10 +2,12 @@
 //! `attack`, `train`, `eval`) knows nothing of terminals; `tui` and `headless` are two faces on
 //! its one event stream; `config` holds presets, themes and paths.
 pub mod attack;
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod eval;
 pub mod headless;
 pub mod model;
 pub mod prune;
+pub mod runs;
 pub mod train;

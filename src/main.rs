@@ -27,6 +27,27 @@ enum Cmd {
         #[command(subcommand)]
         command: DataCmd,
     },
+    /// Continue a stopped, interrupted or killed run from its last checkpoint.
+    Resume {
+        /// Run name (under the runs folder) or path.
+        run: String,
+        #[arg(long)]
+        headless: bool,
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+        device: DeviceChoice,
+    },
+    /// List runs with their state, preset, mode, sparsity, accuracy and robustness AUC.
+    Runs {
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+        /// One JSON object per run.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Training throughput on the reference workload (see benches/README.md).
+    Bench(bapw::bench::BenchArgs),
     /// Shipped and user presets.
     Presets {
         #[command(subcommand)]
@@ -129,6 +150,50 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }),
         Some(Cmd::Train(a)) => train_cmd(a),
         Some(Cmd::Data { command }) => data_cmd(command),
+        Some(Cmd::Bench(a)) => {
+            let r = bapw::bench::run(&a)?;
+            bapw::bench::print(&r, a.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Resume {
+            run,
+            headless,
+            runs_dir,
+            device,
+        }) => {
+            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            let dir = bapw::runs::resolve(&runs_dir, &run)?;
+            let file = dir.join("preset.toml");
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let preset = Preset::from_toml_str(&file.display().to_string(), &text, &[])?;
+            let spec = RunSpec {
+                preset_label: preset.name.clone(),
+                log_every: preset.train.log_every,
+                preset,
+                runs_dir,
+                run_name: None,
+                device,
+                autostart: true,
+                resume: Some(dir),
+            };
+            let _ = headless;
+            run_headless(spec)
+        }
+        Some(Cmd::Runs { runs_dir, json }) => {
+            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            if !json {
+                println!("{}", bapw::runs::header());
+            }
+            for row in bapw::runs::list(&runs_dir) {
+                match row {
+                    Ok(r) if json => println!("{}", serde_json::to_string(&r)?),
+                    Ok(r) => println!("{}", bapw::runs::format_row(&r)),
+                    Err(e) => eprintln!("bapw: {e:#}"),
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Cmd::Presets { command }) => presets_cmd(command),
         Some(Cmd::Eval(a)) => bapw::eval::cli::run_eval_cli(&a).map(|_| ExitCode::SUCCESS),
     }
@@ -155,18 +220,42 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
     run_headless(spec)
 }
 
+/// Runs the engine and prints progress lines. SIGINT and SIGTERM stop the run cleanly (a
+/// checkpoint is written, the run is marked stopped and can be resumed); SIGHUP (a dropped SSH
+/// connection) is ignored so the run goes on.
 fn run_headless(spec: RunSpec) -> Result<ExitCode> {
+    use std::io::Write;
+    use tokio::signal::unix::{signal, SignalKind};
     let mut printer = Printer::new(spec.log_every);
     let mut handle = train::spawn(spec)?;
-    let mut failed = false;
-    while let Some(ev) = handle.events.blocking_recv() {
-        if let bapw::train::Event::Finished { state, .. } = &ev {
-            failed = *state == bapw::train::events::EndState::Failed;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let failed = rt.block_on(async {
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        let mut hup = signal(SignalKind::hangup())?;
+        let mut failed = false;
+        let mut out = std::io::stdout();
+        loop {
+            tokio::select! {
+                ev = handle.events.recv() => {
+                    let Some(ev) = ev else { break };
+                    if let bapw::train::Event::Finished { state, .. } = &ev {
+                        failed = *state == bapw::train::events::EndState::Failed;
+                    }
+                    if let Some(line) = printer.on_event(&ev) {
+                        // A vanished terminal must not kill the run.
+                        let _ = writeln!(out, "{line}");
+                    }
+                }
+                _ = int.recv() => { let _ = handle.commands.send(bapw::train::Command::Stop); }
+                _ = term.recv() => { let _ = handle.commands.send(bapw::train::Command::Stop); }
+                _ = hup.recv() => {}
+            }
         }
-        if let Some(line) = printer.on_event(&ev) {
-            println!("{line}");
-        }
-    }
+        anyhow::Ok(failed)
+    })?;
     let _ = handle.thread.join();
     Ok(if failed {
         ExitCode::from(1)

@@ -491,6 +491,17 @@ impl Preset {
                 })
             }
         };
+        if !value.contains_key("schema_version") {
+            problems.push(Problem {
+                key: "schema_version".into(),
+                line: None,
+                message: if text.trim().is_empty() {
+                    "the file is empty (a preset needs at least `schema_version = 1`)".into()
+                } else {
+                    format!("missing (add `schema_version = {SCHEMA_VERSION}` at the top)")
+                },
+            });
+        }
         if let Some(toml::Value::String(base)) = value.get("inherit").cloned() {
             match SHIPPED.iter().find(|(n, _)| *n == base) {
                 Some((_, base_text)) => {
@@ -523,13 +534,25 @@ impl Preset {
                 problems,
             });
         }
-        let merged = toml::to_string(&value).unwrap_or_default();
+        // Deserialise the user's own text when nothing was merged in, so spans point into it.
+        let merged = if value.contains_key("inherit") || !sets.is_empty() {
+            toml::to_string(&value).unwrap_or_default()
+        } else {
+            text.to_string()
+        };
         let preset: Preset = match toml::from_str(&merged) {
             Ok(p) => p,
             Err(e) => {
-                // Locate the error in the user's own text when we can.
                 let mut p = toml_problem(&merged, &e);
-                p.line = p.line.and_then(|_| line_of(text, "", &p.key));
+                if p.key.is_empty() {
+                    if let Some(l) = p.line {
+                        p.key = key_at_line(&merged, l).unwrap_or_default();
+                    }
+                }
+                if merged != text {
+                    let (section, key) = p.key.rsplit_once('.').unwrap_or(("", &p.key));
+                    p.line = line_of(text, section, key);
+                }
                 return Err(PresetError {
                     file: file.into(),
                     problems: vec![p],
@@ -842,6 +865,25 @@ pub fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
             if full == want || (section.is_empty() && k == key) {
                 return Some(i + 1);
             }
+        }
+    }
+    None
+}
+
+/// The dotted key (`section.key`) assigned on 1-based `line`, if that line assigns one.
+fn key_at_line(text: &str, line: usize) -> Option<String> {
+    let mut section = String::new();
+    for (i, raw) in text.lines().enumerate() {
+        let l = raw.trim();
+        if l.starts_with('[') {
+            section = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        } else if i + 1 == line {
+            let key = l.split_once('=')?.0.trim();
+            return Some(if section.is_empty() {
+                key.to_string()
+            } else {
+                format!("{section}.{key}")
+            });
         }
     }
     None

@@ -102,6 +102,7 @@ pub struct EngineHandle {
 /// Creates the run folder and starts the engine thread.
 pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
     let run_dir = prepare_run_dir(&spec)?;
+    let lock = run::RunLock::acquire(&run_dir)?;
     let (cmd_tx, cmd_rx) = mpsc::channel();
     let (ev_tx, ev_rx) = unbounded_channel();
     let log = EventLog::open(&run_dir.join("events.jsonl"))?;
@@ -109,6 +110,8 @@ pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
     let thread = std::thread::Builder::new()
         .name("bapw-engine".into())
         .spawn(move || {
+            // Held until the engine thread ends: one writer per run folder.
+            let _lock = lock;
             let mut sink = Sink {
                 log,
                 tx: ev_tx,
@@ -195,6 +198,30 @@ pub struct Sink {
 }
 
 impl Sink {
+    /// On resume: cuts `events.jsonl` back to the checkpoint being resumed (everything after
+    /// it will be recomputed identically), and replays the kept events to the live viewer so
+    /// it rebuilds every pane.
+    fn rewind_to_checkpoint(&mut self, run_dir: &Path, step: usize) -> Result<()> {
+        let path = run_dir.join("events.jsonl");
+        let events = super::events::read_events(&path)?;
+        let end = events
+            .iter()
+            .position(|e| matches!(e, Event::Checkpoint { step: s, .. } if *s == step))
+            .with_context(|| format!("{}: no checkpoint event for step {step}", path.display()))?;
+        let kept = &events[..=end];
+        let mut text = String::new();
+        for ev in kept {
+            text.push_str(&serde_json::to_string(ev)?);
+            text.push('\n');
+        }
+        crate::config::paths::write_atomic(&path, text.as_bytes())?;
+        self.log = EventLog::open(&path)?;
+        for ev in kept {
+            let _ = self.tx.send(ev.clone());
+        }
+        Ok(())
+    }
+
     pub fn emit(&mut self, ev: Event) {
         if let Err(e) = self.log.append(&ev) {
             tracing::error!("{e:#}");
@@ -277,17 +304,31 @@ impl Engine {
             preset,
         };
         let (mut epoch, mut position) = (0, 0);
-        if let Some((_, state_path)) = resume_state {
+        let mut sums = (0.0, 0.0, 0usize);
+        if spec.resume.is_some() {
+            let Some((_, state_path)) = resume_state else {
+                bail!("{} has no checkpoint to resume from", run_dir.display());
+            };
             let st = eng.load_checkpoint(&state_path)?;
+            if st.epoch >= eng.preset.train.epochs {
+                bail!(
+                    "{} already finished all {} epochs",
+                    run_dir.display(),
+                    st.epoch
+                );
+            }
             epoch = st.epoch;
             position = st.position;
+            sums = (st.epoch_loss_sum, st.epoch_acc_sum, st.epoch_steps);
             sink.step = st.step;
+            sink.rewind_to_checkpoint(&run_dir, st.step)?;
             sink.emit(Event::Message {
                 step: st.step,
                 text: format!("resumed from {}", state_path.display()),
             });
+        } else {
+            sink.emit(eng.started_event(&spec, device, 0));
         }
-        sink.emit(eng.started_event(&spec, device, epoch * steps_per_epoch + position));
         let started = Instant::now();
         if !spec.autostart && spec.resume.is_none() {
             // Wait for Start; edits before it go into the preset.
@@ -311,13 +352,13 @@ impl Engine {
         'epochs: while epoch < eng.preset.train.epochs {
             let epoch_start = Instant::now();
             let batches = batcher.batches(epoch);
-            let (mut loss_sum, mut acc_sum, mut n) = (0.0, 0.0, 0usize);
+            let (mut loss_sum, mut acc_sum, mut n) = std::mem::take(&mut sums);
             while position < batches.len() {
                 let step = epoch * steps_per_epoch + position;
                 sink.step = step;
                 if let Flow::Stop = eng.poll(&cmds, sink, step)? {
                     state = EndState::Stopped;
-                    eng.checkpoint(sink, step, epoch, position)?;
+                    eng.checkpoint(sink, step, epoch, position, (loss_sum, acc_sum, n))?;
                     break 'epochs;
                 }
                 let (loss, acc) = eng.train_step(sink, step, epoch, &batches[position])?;
@@ -327,12 +368,9 @@ impl Engine {
                 position += 1;
                 let every = eng.preset.checkpoint.every;
                 if every > 0 && (step + 1) % every == 0 {
-                    let (e, p) = if position == batches.len() {
-                        (epoch + 1, 0)
-                    } else {
-                        (epoch, position)
-                    };
-                    eng.checkpoint(sink, step + 1, e, p)?;
+                    // At an epoch boundary (position == len) the resumed run goes straight to
+                    // the (deterministic) epoch_end test pass.
+                    eng.checkpoint(sink, step + 1, epoch, position, (loss_sum, acc_sum, n))?;
                 }
             }
             let (test_loss, test_acc) = eng.test_metrics();
@@ -355,7 +393,7 @@ impl Engine {
         }
         if state == EndState::Finished {
             let step = eng.total_steps;
-            eng.checkpoint(sink, step, eng.preset.train.epochs, 0)?;
+            eng.checkpoint(sink, step, eng.preset.train.epochs, 0, (0.0, 0.0, 0))?;
             eng.robustness_eval(sink, step, eng.preset.train.epochs)?;
         }
         eng.finish(sink, state, started)
@@ -636,6 +674,7 @@ impl Engine {
         step: usize,
         epoch: usize,
         position: usize,
+        sums: (f64, f64, usize),
     ) -> Result<()> {
         let dir = self.run_dir.join("checkpoints");
         std::fs::create_dir_all(&dir)?;
@@ -656,6 +695,9 @@ impl Engine {
                 seed: self.preset.train.seed,
                 arch: self.net.arch.clone(),
                 test_acc: self.last_test_acc,
+                epoch_loss_sum: sums.0,
+                epoch_acc_sum: sums.1,
+                epoch_steps: sums.2,
             },
         )?;
         // Keep the last K periodic checkpoints.

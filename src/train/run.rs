@@ -51,6 +51,66 @@ pub struct TrainState {
     pub seed: u64,
     pub arch: String,
     pub test_acc: Option<f64>,
+    /// Running sums of the epoch in progress, so its `epoch_end` averages match an
+    /// uninterrupted run.
+    #[serde(default)]
+    pub epoch_loss_sum: f64,
+    #[serde(default)]
+    pub epoch_acc_sum: f64,
+    #[serde(default)]
+    pub epoch_steps: usize,
+}
+
+/// An exclusive lock on a run folder, held while a process writes it.
+pub struct RunLock {
+    _file: File,
+}
+
+impl RunLock {
+    /// Fails when another process holds the run.
+    pub fn acquire(run_dir: &Path) -> Result<RunLock> {
+        let path = run_dir.join("lock");
+        let mut file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        // std's advisory flock: released by the OS when the process dies, even on SIGKILL.
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(_) => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                anyhow::bail!(
+                    "run {} is being written by another bapw process{}",
+                    run_dir.display(),
+                    holder
+                        .trim()
+                        .parse::<u32>()
+                        .map(|p| format!(" (pid {p})"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        file.set_len(0)?;
+        write!(file, "{}", std::process::id())?;
+        Ok(RunLock { _file: file })
+    }
+
+    /// Whether some process holds the lock now (for `bapw runs`).
+    pub fn is_held(run_dir: &Path) -> bool {
+        let Ok(file) = File::open(run_dir.join("lock")) else {
+            return false;
+        };
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                false
+            }
+            Err(_) => true,
+        }
+    }
 }
 
 /// File names of one checkpoint: `step-000500.safetensors` (weights + `<param>_mask`, loads in

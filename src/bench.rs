@@ -1,0 +1,179 @@
+//! `bapw bench`: throughput of the real engine on the reference's workload (LeNet-5, MNIST,
+//! batch 128, layer-wise cubic pruning to 90% over 14,070 steps with masks every 100 steps,
+//! Adam 1e-3, label smoothing 0.1), timed from the consumer's side of the event stream, so
+//! everything a user's run pays (events, logging, pruning) is in the figure.
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+
+use crate::config::preset::{Mode, Preset, UniformAttack};
+use crate::train::events::Event;
+use crate::train::{self, DeviceChoice, RunSpec};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// natural, adversarial (FGSM eps 0.3, as the reference's `fgsm`) or bap.
+    #[arg(long, default_value = "bap")]
+    pub mode: String,
+    /// Timed steps (one warm-up step runs before them).
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+    #[arg(long, default_value_t = 128)]
+    pub batch: usize,
+    /// LibTorch intra-op threads (0 = LibTorch's default).
+    #[arg(long, default_value_t = 0)]
+    pub threads: i32,
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    pub device: DeviceChoice,
+    /// mnist (needs `bapw data fetch mnist`) or synthetic (random MNIST-shaped images).
+    #[arg(long, default_value = "mnist")]
+    pub dataset: String,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub mode: String,
+    pub steps: usize,
+    pub batch: usize,
+    pub threads: i32,
+    pub device: String,
+    pub seconds: f64,
+    pub samples_per_s: f64,
+    pub ms_per_step: f64,
+    pub attack_ms: f64,
+    pub train_ms: f64,
+    pub prune_ms: f64,
+    pub peak_rss_mib: f64,
+}
+
+/// The preset the benchmark trains: the reference's set-up for `mode`.
+pub fn bench_preset(a: &BenchArgs) -> Result<Preset> {
+    let mut p = Preset::load("mnist-natural")?;
+    p.name = format!("bench-{}", a.mode);
+    p.train.mode = match a.mode.as_str() {
+        "natural" => Mode::Natural,
+        "adversarial" | "fgsm" => Mode::Adversarial,
+        "bap" => Mode::Bap,
+        other => bail!("--mode {other:?}: use natural, adversarial or bap"),
+    };
+    p.adv.attack = UniformAttack::Fgsm;
+    p.adv.eps = 0.3;
+    p.adv.budget_every = usize::MAX / 2;
+    p.train.batch_size = a.batch;
+    p.train.threads = a.threads;
+    p.train.epochs = 1;
+    p.train.log_every = usize::MAX / 2;
+    // Same schedule as the reference: cubic 0 -> 0.9 over steps 0..14070, every 100.
+    p.prune.begin_epoch = None;
+    p.prune.end_epoch = None;
+    p.prune.begin_step = Some(0);
+    p.prune.end_step = Some(14_070);
+    p.data.dataset = a.dataset.clone();
+    if a.dataset == "synthetic" {
+        p.data.synthetic.train = (a.steps + 1) * a.batch;
+        p.data.synthetic.test = 16;
+    }
+    p.data.train_subset = (a.steps + 1) * a.batch;
+    p.data.test_subset = 16;
+    p.eval.every = 0;
+    p.eval.subset = 16;
+    p.eval.attacks = vec![];
+    p.checkpoint.every = 0;
+    Ok(p)
+}
+
+/// Peak resident memory of this process (VmHWM), MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+pub fn run(a: &BenchArgs) -> Result<BenchResult> {
+    let preset = bench_preset(a)?;
+    let runs = tempfile::tempdir()?;
+    let spec = RunSpec {
+        preset_label: preset.name.clone(),
+        log_every: usize::MAX,
+        preset,
+        runs_dir: PathBuf::from(runs.path()),
+        run_name: Some("bench".into()),
+        device: a.device,
+        autostart: true,
+        resume: None,
+    };
+    let mut handle = train::spawn(spec)?;
+    let (mut t_start, mut t_end) = (None, None);
+    let (mut attack, mut trainm, mut prune) = (0.0, 0.0, 0.0);
+    let (mut device, mut threads) = (String::new(), 0);
+    let mut error = None;
+    while let Some(ev) = handle.events.blocking_recv() {
+        match ev {
+            Event::RunStarted { device: d, threads: t, .. } => {
+                device = d;
+                threads = t;
+            }
+            Event::Step { step, timing, .. } => {
+                if step == 0 {
+                    t_start = Some(Instant::now());
+                } else if step <= a.steps {
+                    attack += timing.attack_ms;
+                    trainm += timing.train_ms;
+                    prune += timing.prune_ms;
+                    if step == a.steps {
+                        t_end = Some(Instant::now());
+                        let _ = handle.commands.send(train::Command::Stop);
+                    }
+                }
+            }
+            Event::Error { message, .. } => error = Some(message),
+            _ => {}
+        }
+    }
+    let _ = handle.thread.join();
+    if let Some(e) = error {
+        bail!("{e}");
+    }
+    let (Some(t0), Some(t1)) = (t_start, t_end) else {
+        bail!("the run ended before {} steps", a.steps);
+    };
+    let seconds = (t1 - t0).as_secs_f64();
+    let n = a.steps as f64;
+    Ok(BenchResult {
+        mode: a.mode.clone(),
+        steps: a.steps,
+        batch: a.batch,
+        threads,
+        device,
+        seconds,
+        samples_per_s: n * a.batch as f64 / seconds,
+        ms_per_step: seconds * 1e3 / n,
+        attack_ms: attack / n,
+        train_ms: trainm / n,
+        prune_ms: prune / n,
+        peak_rss_mib: peak_rss_mib(),
+    })
+}
+
+pub fn print(r: &BenchResult, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).expect("serialises"));
+    } else {
+        println!(
+            "{} on {} ({} threads): {} steps of {} in {:.2} s = {:.1} samples/s\n  per step {:.1} ms: attack {:.1}, forward-backward {:.1}, pruning {:.2}; peak RSS {:.0} MiB",
+            r.mode, r.device, r.threads, r.steps, r.batch, r.seconds, r.samples_per_s, r.ms_per_step,
+            r.attack_ms, r.train_ms, r.prune_ms, r.peak_rss_mib
+        );
+    }
+}

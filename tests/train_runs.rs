@@ -1,0 +1,293 @@
+//! End-to-end headless runs of the real binary on the `smoke` preset: the run folder, the event
+//! log, the sparsity schedule followed exactly, checkpoints, and errors for bad input.
+mod common;
+
+use bapw::config::preset::Preset;
+use bapw::prune::kept_count;
+use bapw::train::events::{read_events, EndState, Event};
+use common::{run_bapw, stderr, stdout};
+
+#[test]
+fn smoke_run_produces_a_complete_run_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let out = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--headless",
+            "--name",
+            "r1",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("mode natural") && text.contains("finished at step 48"),
+        "{text}"
+    );
+    assert!(text.lines().any(|l| l.starts_with("step ")), "{text}");
+
+    let dir = runs.join("r1");
+    for f in ["preset.toml", "events.jsonl", "summary.json"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    // The effective preset is a valid preset that reproduces the run.
+    let saved = std::fs::read_to_string(dir.join("preset.toml")).unwrap();
+    assert_eq!(
+        Preset::from_toml_str("preset.toml", &saved, &[]).unwrap(),
+        Preset::load("smoke").unwrap()
+    );
+
+    let events = read_events(&dir.join("events.jsonl")).unwrap();
+    let Event::RunStarted {
+        schedule,
+        layers,
+        total_steps,
+        ..
+    } = &events[0]
+    else {
+        panic!("first event is {:?}", events[0].kind())
+    };
+    assert_eq!(*total_steps, 48);
+    let Some(Event::Finished {
+        state,
+        step,
+        sparsity,
+        ..
+    }) = events.last()
+    else {
+        panic!()
+    };
+    assert_eq!((*state, *step), (EndState::Finished, 48));
+
+    // Every step's measured sparsity is exactly the layer-wise TF-MOT mask at the schedule's
+    // last update: 1 - sum_l max(1, round(n_l (1 - s))) / sum_l n_l.
+    let total: i64 = layers.iter().map(|l| l.numel).sum();
+    let mut steps = 0;
+    for ev in &events {
+        if let Event::Step {
+            step,
+            sparsity,
+            target_sparsity,
+            ..
+        } = ev
+        {
+            let s = schedule.mask_sparsity_at(*step);
+            let kept: i64 = layers
+                .iter()
+                .map(|l| {
+                    if s == 0.0 {
+                        l.numel
+                    } else {
+                        kept_count(l.numel, s)
+                    }
+                })
+                .sum();
+            let want = 1.0 - kept as f64 / total as f64;
+            assert!(
+                (sparsity - want).abs() < 1e-9,
+                "step {step}: {sparsity} vs {want}"
+            );
+            assert!((target_sparsity - schedule.sparsity_at(*step)).abs() < 1e-12);
+            steps += 1;
+        }
+    }
+    assert_eq!(steps, 48);
+    assert!((sparsity - 0.8).abs() < 0.002, "{sparsity}");
+    // Mask updates at 0, 4, ..., 32 (end_epoch 2 = step 32, frequency 4).
+    let updates: Vec<usize> = events
+        .iter()
+        .filter_map(|e| {
+            if let Event::MaskUpdate { step, .. } = e {
+                Some(*step)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(updates, (0..=32).step_by(4).collect::<Vec<_>>());
+
+    // Test accuracy climbs over the epochs.
+    let accs: Vec<f64> = events
+        .iter()
+        .filter_map(|e| {
+            if let Event::EpochEnd { test_acc, .. } = e {
+                Some(*test_acc)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(accs.len(), 3);
+    assert!(accs[2] > accs[0] && accs[2] > 0.8, "{accs:?}");
+
+    // Checkpoints: weights + masks (PyTorch names), optimiser moments, state; the last K kept.
+    let ck = dir.join("checkpoints");
+    let mut names: Vec<String> = std::fs::read_dir(&ck)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "step-0000032.json",
+            "step-0000032.optim.safetensors",
+            "step-0000032.safetensors",
+            "step-0000048.json",
+            "step-0000048.optim.safetensors",
+            "step-0000048.safetensors"
+        ]
+    );
+    let tensors = tch::Tensor::read_safetensors(ck.join("step-0000048.safetensors")).unwrap();
+    let mut keys: Vec<&str> = tensors.iter().map(|(k, _)| k.as_str()).collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        [
+            "fc1.bias",
+            "fc1.weight",
+            "fc1.weight_mask",
+            "fc2.bias",
+            "fc2.weight",
+            "fc2.weight_mask",
+            "fc3.bias",
+            "fc3.weight",
+            "fc3.weight_mask"
+        ]
+    );
+    // Pruned weights are exactly zero where the mask is zero.
+    let w = &tensors.iter().find(|(k, _)| k == "fc1.weight").unwrap().1;
+    let m = &tensors
+        .iter()
+        .find(|(k, _)| k == "fc1.weight_mask")
+        .unwrap()
+        .1;
+    let pruned: tch::Tensor = w * (m.ones_like() - m);
+    assert_eq!(pruned.abs().sum(tch::Kind::Float).double_value(&[]), 0.0);
+
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["state"], "finished");
+    assert_eq!(summary["step"], 48);
+}
+
+#[test]
+fn same_seed_same_run() {
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let r = runs.to_str().unwrap();
+    for name in ["a", "b"] {
+        let out = run_bapw(
+            home.path(),
+            &[
+                "train",
+                "--preset",
+                "smoke",
+                "--headless",
+                "--name",
+                name,
+                "--runs-dir",
+                r,
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let losses = |name: &str| -> Vec<f64> {
+        read_events(&runs.join(name).join("events.jsonl"))
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| {
+                if let Event::Step { loss, .. } = e {
+                    Some(loss)
+                } else {
+                    None
+                }
+            })
+            .collect()
+    };
+    assert_eq!(losses("a"), losses("b"));
+}
+
+#[test]
+fn bad_preset_input_exits_2_with_the_key() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--headless",
+            "--set",
+            "prune.final_sparsity=1.5",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("prune.final_sparsity"),
+        "{}",
+        stderr(&out)
+    );
+    let bad = home.path().join("bad.toml");
+    std::fs::write(&bad, "schema_version = 1\n[train]\nepoch = 3\n").unwrap();
+    let out = run_bapw(
+        home.path(),
+        &["train", "--preset", bad.to_str().unwrap(), "--headless"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(
+        e.contains("bad.toml:3") && e.contains("did you mean `epochs`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_dataset_is_a_clear_error() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "mnist-quick",
+            "--headless",
+            "--runs-dir",
+            home.path().join("runs").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(
+        text.contains("bapw data fetch mnist") && text.contains("run failed"),
+        "{text}"
+    );
+}
+
+#[test]
+fn run_names_cannot_escape_the_runs_folder() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--headless",
+            "--name",
+            "../evil",
+        ],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("invalid run name"),
+        "{}",
+        stderr(&out)
+    );
+}
