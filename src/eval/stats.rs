@@ -108,8 +108,8 @@ mod tests {
         // numpy.percentile([0, 10], 5) = 0.5; one value is every quantile.
         let two = Distribution::from_values(&[10.0, 0.0], 0.0, 10.0, 2);
         assert!((two.p5 - 0.5).abs() < 1e-12 && (two.p95 - 9.5).abs() < 1e-12);
-        let one = Distribution::from_values(&[0.3], 0.0, 1.0, 10);
-        assert_eq!((one.p5, one.p50, one.p95, one.std), (0.3, 0.3, 0.3, 0.0));
+        let one = Distribution::from_values(&[0.35], 0.0, 1.0, 10);
+        assert_eq!((one.p5, one.p50, one.p95, one.std), (0.35, 0.35, 0.35, 0.0));
         assert_eq!(one.counts[3], 1);
     }
 

@@ -169,7 +169,11 @@ impl StepKit {
                 mode: self.mode,
                 distances: Some(to_vec(&scaled.norms)?),
                 budgets: to_vec(&cutoff::rms(&(&scaled.x_adv - x)))?,
-                delta: scaled.delta_value(),
+                // The configured δ exactly when fixed (the tensor holds it in f32).
+                delta: match a.cutoff {
+                    Cutoff::Fixed => Some(a.delta),
+                    _ => scaled.delta_value(),
+                },
                 rho: a.rho,
                 cut_fraction: scaled.cut_fraction(),
                 flip_rate: flip_rate(model, &scaled.x_adv, &df.orig),
