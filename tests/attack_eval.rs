@@ -42,7 +42,10 @@ fn fgsm_curve_from_one_huge_step_is_fgsm_at_each_eps() {
     let obj = Objective::CrossEntropy(y);
     let huge = attack::fgsm(&model, x, &obj, &Budget::Scalar(100.0)).unwrap();
     // Every pixel saturates along the gradient sign (or stays where the sign is 0).
-    let sat = huge.eq(0.0).logical_or(&huge.eq(1.0)).logical_or(&huge.eq_tensor(x));
+    let sat = huge
+        .eq(0.0)
+        .logical_or(&huge.eq(1.0))
+        .logical_or(&huge.eq_tensor(x));
     assert!(bool::try_from(sat.all()).unwrap());
     for eps in [0.0, 0.01, 0.05, 0.1, 0.2, 0.5] {
         let cut = cut_linf(x, &huge, &Budget::Scalar(eps));
@@ -140,7 +143,11 @@ fn evaluation_curves_are_consistent_and_repeatable() {
     let names: Vec<&str> = r.curves.iter().map(|c| c.attack.as_str()).collect();
     assert_eq!(names, ["deepfool", "pgd", "fgsm"]);
     for c in &r.curves {
-        assert_eq!(c.accuracy[0], r.clean_acc, "{}: budget 0 is clean", c.attack);
+        assert_eq!(
+            c.accuracy[0], r.clean_acc,
+            "{}: budget 0 is clean",
+            c.attack
+        );
         assert_eq!(c.auc, stats::auc(&c.grid, &c.accuracy));
         assert!(c.accuracy.iter().all(|a| (0.0..=1.0).contains(a)));
     }

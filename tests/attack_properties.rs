@@ -51,7 +51,10 @@ fn zero_budget_changes_nothing() {
                 start: Start::Uniform,
                 restarts: 2,
             };
-            assert!(pgd.run(&model, &x, &obj, eps).unwrap().equal(&x), "{norm:?}");
+            assert!(
+                pgd.run(&model, &x, &obj, eps).unwrap().equal(&x),
+                "{norm:?}"
+            );
         }
     }
     let df = DeepFool::default().run(&model, &x).unwrap();
@@ -72,12 +75,8 @@ fn outputs_stay_in_the_box_and_the_ball() {
         (Budget::Scalar(0.1), Tensor::full([n], 0.1, F32)),
         (Budget::PerExample(per.shallow_clone()), per),
     ];
-    let in_box = |t: &Tensor| {
-        t.min().double_value(&[]) >= 0.0 && t.max().double_value(&[]) <= 1.0
-    };
-    let within = |d: Tensor, b: &Tensor, tol: f64| {
-        (d - b).max().double_value(&[]) <= tol
-    };
+    let in_box = |t: &Tensor| t.min().double_value(&[]) >= 0.0 && t.max().double_value(&[]) <= 1.0;
+    let within = |d: Tensor, b: &Tensor, tol: f64| (d - b).max().double_value(&[]) <= tol;
     for (eps, eps_t) in &budgets {
         let f = attack::fgsm(&model, &x, &obj, eps).unwrap();
         assert!(in_box(&f) && within(linf(&f, &x), eps_t, 1e-6));
@@ -133,7 +132,13 @@ fn fgsm_on_a_linear_model_is_the_closed_form() {
     let p = (x.matmul(&w.tr()) + &b).softmax(-1, Kind::Float);
     let grad = (p - y.onehot(c).to_kind(Kind::Float)).matmul(&w);
     let want = (&x + grad.sign() * 0.05).clamp(0.0, 1.0);
-    let got = attack::fgsm(&model, &x, &Objective::CrossEntropy(&y), &Budget::Scalar(0.05)).unwrap();
+    let got = attack::fgsm(
+        &model,
+        &x,
+        &Objective::CrossEntropy(&y),
+        &Budget::Scalar(0.05),
+    )
+    .unwrap();
     assert!(got.allclose(&want, 0.0, 1e-7, false));
 }
 
@@ -142,7 +147,11 @@ fn affine(d: i64, c: i64) -> (impl Fn(&Tensor) -> Tensor, Tensor, Tensor) {
     let w = Tensor::randn([c, d], F64);
     let b = Tensor::randn([c], F64) * 0.05;
     let (w2, b2) = (w.copy(), b.copy());
-    (move |x: &Tensor| x.flatten(1, -1).matmul(&w2.tr()) + &b2, w, b)
+    (
+        move |x: &Tensor| x.flatten(1, -1).matmul(&w2.tr()) + &b2,
+        w,
+        b,
+    )
 }
 
 /// Checks DeepFool on an affine model: one step to the nearest boundary, final distance
@@ -158,7 +167,11 @@ fn check_affine_deepfool(c: i64) {
     let f = x.matmul(&w.tr()) + &b;
     let orig = f.argmax(-1, false);
     assert!(r.orig.equal(&orig));
-    assert_eq!(r.iterations, 1, "an affine model needs one step: {:?}", r.active);
+    assert_eq!(
+        r.iterations, 1,
+        "an affine model needs one step: {:?}",
+        r.active
+    );
     let got = l2(&r.x_adv, &x);
     for i in 0..n {
         let o = orig.int64_value(&[i]);
@@ -186,7 +199,10 @@ fn check_affine_deepfool(c: i64) {
     let on = &x + (&r.x_adv - &x) / 1.02;
     let g = model(&on);
     let top2 = g.topk(2, 1, true, true).0;
-    let gap = (top2.select(1, 0) - top2.select(1, 1)).abs().max().double_value(&[]);
+    let gap = (top2.select(1, 0) - top2.select(1, 1))
+        .abs()
+        .max()
+        .double_value(&[]);
     assert!(gap < 2e-5, "boundary gap {gap}");
 }
 
@@ -214,12 +230,17 @@ fn deepfool_treats_examples_independently() {
         ..DeepFool::default()
     };
     let batch = df.run(&model, &x).unwrap();
-    assert!(batch.active.windows(2).all(|w| w[1] <= w[0]), "{:?}", batch.active);
+    assert!(
+        batch.active.windows(2).all(|w| w[1] <= w[0]),
+        "{:?}",
+        batch.active
+    );
     eprintln!("active per iteration: {:?}", batch.active);
     for i in 0..10 {
         let one = df.run(&model, &x.narrow(0, i, 1)).unwrap();
         assert!(
-            one.x_adv.allclose(&batch.x_adv.narrow(0, i, 1), 1e-9, 1e-9, false),
+            one.x_adv
+                .allclose(&batch.x_adv.narrow(0, i, 1), 1e-9, 1e-9, false),
             "example {i}"
         );
     }
@@ -275,7 +296,17 @@ fn attacks_leave_weights_and_gradients_alone() {
     }
     // And the returned examples carry no graph.
     let model = |t: &Tensor| net.forward(t);
-    let adv = attack::fgsm(&model, &x, &Objective::CrossEntropy(&y), &Budget::Scalar(0.1)).unwrap();
+    let adv = attack::fgsm(
+        &model,
+        &x,
+        &Objective::CrossEntropy(&y),
+        &Budget::Scalar(0.1),
+    )
+    .unwrap();
     assert!(!adv.requires_grad());
-    assert!(!DeepFool::default().run(&model, &x).unwrap().x_adv.requires_grad());
+    assert!(!DeepFool::default()
+        .run(&model, &x)
+        .unwrap()
+        .x_adv
+        .requires_grad());
 }

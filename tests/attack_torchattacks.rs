@@ -32,7 +32,10 @@ fn fgsm_and_pgd_agree_with_torchattacks() {
             .collect::<Vec<_>>()
             .join(",")
     };
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/crosscheck_attacks.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/crosscheck_attacks.py"
+    );
     let out = common::run_python(
         &py,
         &[
@@ -72,7 +75,10 @@ fn fgsm_and_pgd_agree_with_torchattacks() {
         let ours = acc(&pgd.run(&model, &x, &obj, &Budget::Scalar(eps)).unwrap());
         let t = theirs["pgd"][eps.to_string()].as_f64().unwrap();
         eprintln!("PGD ε {eps}: bapw {ours:.4}, torchattacks {t:.4}");
-        assert!((ours - t).abs() <= 0.01 + 1e-9, "PGD ε {eps}: {ours} vs {t}");
+        assert!(
+            (ours - t).abs() <= 0.01 + 1e-9,
+            "PGD ε {eps}: {ours} vs {t}"
+        );
     }
     // The comparison means something only if the attacks move the accuracy.
     assert!(spread[0] > spread[2] + 0.1, "FGSM accuracies {spread:?}");

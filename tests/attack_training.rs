@@ -83,7 +83,11 @@ fn check_common(name: &str, events: &[Event], mode: &str) {
         assert_eq!(m, mode, "{name}");
         assert_eq!((step + 1) % 4, 0, "{name}: budget events every 4th step");
         assert!((0.0..=1.0).contains(flip_rate), "{name}: {flip_rate}");
-        assert_eq!(budgets.counts.iter().sum::<u64>(), 64, "{name}: one per example");
+        assert_eq!(
+            budgets.counts.iter().sum::<u64>(),
+            64,
+            "{name}: one per example"
+        );
     }
     let evals = events
         .iter()
@@ -164,25 +168,37 @@ fn bap_trains_with_nonuniform_budgets_and_eval_reproduces_from_the_checkpoint() 
         ],
     );
     check_common("bap-trades", &trades, "bap");
-    assert!(trades.iter().any(|e| matches!(e,
-        Event::Budget { delta: Some(d), budgets, .. } if *d == 0.05 && budgets.p95 <= 0.05 + 1e-6)));
+    assert!(
+        trades.iter().any(|e| matches!(e,
+        Event::Budget { delta: Some(d), budgets, .. } if *d == 0.05 && budgets.p95 <= 0.05 + 1e-6))
+    );
 
     // `bapw eval RUN --json` on the last checkpoint gives the run's final evaluation.
     let Some(Event::Eval {
         clean_acc, curves, ..
-    }) = events.iter().rev().find(|e| matches!(e, Event::Eval { .. }))
+    }) = events
+        .iter()
+        .rev()
+        .find(|e| matches!(e, Event::Eval { .. }))
     else {
         panic!("no eval event")
     };
     let run = home.path().join("runs/bap");
     let out = bapw(home.path(), &["eval", run.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["clean_accuracy"].as_f64().unwrap(), *clean_acc);
     assert_eq!(v["examples"].as_u64().unwrap(), 64);
     let got: Vec<bapw::train::events::AttackCurve> =
         serde_json::from_value(v["attacks"].clone()).unwrap();
-    assert_eq!(&got, curves, "same checkpoint, images and seed: same curves");
+    assert_eq!(
+        &got, curves,
+        "same checkpoint, images and seed: same curves"
+    );
 
     // A checkpoint file with other options prints a table.
     let ckpt = std::fs::read_dir(run.join("checkpoints"))
@@ -207,15 +223,25 @@ fn bap_trains_with_nonuniform_budgets_and_eval_reproduces_from_the_checkpoint() 
         ],
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("32 test images") && text.contains("AUC"), "{text}");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("32 test images") && text.contains("AUC"),
+        "{text}"
+    );
     assert!(text.contains("fgsm") && text.contains("deepfool") && !text.contains("pgd"));
 
     // Mistakes are errors that name the problem.
     let out = bapw(home.path(), &["eval", "/nonexistent/step-1.safetensors"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
-    let out = bapw(home.path(), &["eval", run.to_str().unwrap(), "--attack", "cw"]);
+    let out = bapw(
+        home.path(),
+        &["eval", run.to_str().unwrap(), "--attack", "cw"],
+    );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown attack"));
 }

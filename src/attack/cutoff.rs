@@ -178,7 +178,11 @@ mod tests {
         assert!((out[0] as f64 - 0.1).abs() < 1e-6);
         assert!((out[1] as f64 - delta).abs() < 1e-6);
         assert_eq!(out[2], 0.0);
-        assert!((s.cut_fraction() - 1.0 / 3.0).abs() < 1e-6, "{}", s.cut_fraction());
+        assert!(
+            (s.cut_fraction() - 1.0 / 3.0).abs() < 1e-6,
+            "{}",
+            s.cut_fraction()
+        );
     }
 
     #[test]
