@@ -10,6 +10,12 @@ export LIBTORCH := $(LIBTORCH_DIR)
 endif
 # The torch wheel uses the new C++ ABI.
 export LIBTORCH_CXX11_ABI ?= 1
+# The venv's Python (torch + safetensors) runs the PyTorch cross-checks; when it is ours they
+# are required, otherwise (your own LIBTORCH) they run only if BAPW_PYTHON points at one.
+VENV_PYTHON := $(abspath $(LIBTORCH_DIR)/../../../../bin/python)
+ifneq ($(wildcard $(VENV_PYTHON)),)
+TEST_ENV := BAPW_PYTHON=$${BAPW_PYTHON:-$(VENV_PYTHON)} BAPW_REQUIRE_PYTHON=1
+endif
 
 .PHONY: run build test lint data bench fmt
 
@@ -28,7 +34,7 @@ data: build
 ## make test: everything CI runs: lint, then the whole test suite (needs MNIST and tmux).
 test: data lint
 	command -v tmux >/dev/null || { echo "make test: tmux is needed for the TUI end-to-end test (apt-get install tmux)" >&2; exit 1; }
-	BAPW_REQUIRE_MNIST=1 BAPW_PYTHON=$${BAPW_PYTHON:-$(LIBTORCH_DIR)/../../../../bin/python} $(CARGO) test --release --locked -- --test-threads=2
+	BAPW_REQUIRE_MNIST=1 BAPW_REQUIRE_TMUX=1 $(TEST_ENV) $(CARGO) test --release --locked -- --test-threads=2
 
 lint:
 	$(CARGO) fmt --check

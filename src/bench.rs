@@ -92,9 +92,11 @@ pub fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
+            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse::<f64>().ok())
+            })
         })
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
@@ -112,6 +114,7 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
         device: a.device,
         autostart: true,
         resume: None,
+        interactive: false,
     };
     let mut handle = train::spawn(spec)?;
     let (mut t_start, mut t_end) = (None, None);
@@ -120,7 +123,11 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
     let mut error = None;
     while let Some(ev) = handle.events.blocking_recv() {
         match ev {
-            Event::RunStarted { device: d, threads: t, .. } => {
+            Event::RunStarted {
+                device: d,
+                threads: t,
+                ..
+            } => {
                 device = d;
                 threads = t;
             }

@@ -38,6 +38,17 @@ enum Cmd {
         #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
         device: DeviceChoice,
     },
+    /// Reattach to a run (running or finished): replay its events, then follow them live.
+    Watch {
+        /// Run name (under the runs folder) or path.
+        run: String,
+        #[arg(long)]
+        headless: bool,
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+    },
+    /// Write a run's metrics, budget statistics and robustness tables (CSV or JSON) and plots.
+    Export(bapw::export::ExportArgs),
     /// List runs with their state, preset, mode, sparsity, accuracy and robustness AUC.
     Runs {
         #[arg(long)]
@@ -102,6 +113,20 @@ enum PresetsCmd {
     Show { name: String },
     /// Check a preset file and report every problem.
     Validate { path: String },
+    /// Save a run's effective settings as a user preset.
+    Save {
+        name: String,
+        /// Run name (under the runs folder) or path.
+        #[arg(long = "from")]
+        from: String,
+        /// Replace an existing user preset of that name.
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        runs_dir: Option<PathBuf>,
+    },
+    /// Show the keys on which two presets differ.
+    Diff { a: String, b: String },
 }
 
 /// Exit code 2 for bad input (presets, arguments), 1 for everything else.
@@ -176,9 +201,32 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 device,
                 autostart: true,
                 resume: Some(dir),
+                interactive: false,
             };
             let _ = headless;
             run_headless(spec)
+        }
+        Some(Cmd::Watch {
+            run,
+            headless,
+            runs_dir,
+        }) => {
+            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            let dir = bapw::runs::resolve(&runs_dir, &run)?;
+            let _ = headless;
+            watch_headless(&dir)
+        }
+        Some(Cmd::Export(a)) => {
+            let runs_dir = a
+                .runs_dir
+                .clone()
+                .map(Ok)
+                .unwrap_or_else(paths::default_runs_dir)?;
+            let dir = bapw::runs::resolve(&runs_dir, &a.run)?;
+            for p in bapw::export::run(&a, &dir)? {
+                println!("{}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Runs { runs_dir, json }) => {
             let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
@@ -215,6 +263,7 @@ fn train_cmd(a: TrainArgs) -> Result<ExitCode> {
         device: a.device,
         autostart: true,
         resume: None,
+        interactive: false,
     };
     let _ = headless;
     run_headless(spec)
@@ -264,6 +313,52 @@ fn run_headless(spec: RunSpec) -> Result<ExitCode> {
     })
 }
 
+/// Replays a run's events through the headless printer, then follows the log until the run
+/// finishes or its writer goes away.
+fn watch_headless(dir: &std::path::Path) -> Result<ExitCode> {
+    use bapw::train::follow::{Follower, Update};
+    use std::io::Write;
+    let preset = Preset::from_toml_str(
+        "preset.toml",
+        &std::fs::read_to_string(dir.join("preset.toml")).unwrap_or_default(),
+        &[],
+    )
+    .map(|p| p.train.log_every)
+    .unwrap_or(50);
+    let mut printer = Printer::new(preset);
+    let mut follower = Follower::new(&dir.join("events.jsonl"));
+    let mut out = std::io::stdout();
+    loop {
+        let events = match follower.poll()? {
+            Update::Events(e) => e,
+            Update::Reset(e) => {
+                printer = Printer::new(preset);
+                let _ = writeln!(out, "-- the run was resumed; replaying from the start --");
+                e
+            }
+        };
+        let mut done = false;
+        for ev in &events {
+            done |= matches!(ev, bapw::train::Event::Finished { .. });
+            if let Some(line) = printer.on_event(ev) {
+                let _ = writeln!(out, "{line}");
+            }
+        }
+        if done {
+            return Ok(ExitCode::SUCCESS);
+        }
+        if events.is_empty() && !bapw::train::run::RunLock::is_held(dir) {
+            let _ = writeln!(
+                out,
+                "the run is not running (interrupted): `bapw resume` continues it"
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Polling cadence for a log another process appends to.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 fn data_cmd(c: DataCmd) -> Result<ExitCode> {
     match c {
         DataCmd::Fetch {
@@ -310,6 +405,28 @@ fn presets_cmd(c: PresetsCmd) -> Result<ExitCode> {
         PresetsCmd::Validate { path } => {
             Preset::load(&path)?;
             println!("{path}: ok");
+        }
+        PresetsCmd::Save {
+            name,
+            from,
+            force,
+            runs_dir,
+        } => {
+            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            let dir = bapw::runs::resolve(&runs_dir, &from)?;
+            let path =
+                bapw::config::preset::save_user_preset(&name, &dir.join("preset.toml"), force)?;
+            println!("saved {}", path.display());
+        }
+        PresetsCmd::Diff { a, b } => {
+            let (pa, pb) = (Preset::load(&a)?, Preset::load(&b)?);
+            let diffs = bapw::config::preset::diff(&pa, &pb);
+            if diffs.is_empty() {
+                println!("{a} and {b} are the same");
+            }
+            for (key, va, vb) in diffs {
+                println!("{key:<28} {va:<24} {vb}");
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

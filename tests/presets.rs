@@ -37,8 +37,7 @@ fn inherit_sets_only_what_differs() {
 
 fn problems(text: &str) -> String {
     Preset::from_toml_str("bad.toml", text, &[])
-        .err()
-        .expect("must be refused")
+        .expect_err("must be refused")
         .to_string()
 }
 
@@ -114,4 +113,58 @@ fn unknown_preset_name_lists_shipped_ones() {
         e.contains("did you mean `smoke`") && e.contains("mnist-quick"),
         "{e}"
     );
+}
+
+#[test]
+fn diff_lists_changed_keys() {
+    let a = Preset::load("mnist-bap").unwrap();
+    let b = Preset::load("mnist-bap-quick").unwrap();
+    let d = bapw::config::preset::diff(&a, &b);
+    let keys: Vec<&str> = d.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert!(
+        keys.contains(&"train.epochs") && keys.contains(&"data.train_subset"),
+        "{keys:?}"
+    );
+    assert!(!keys.contains(&"train.mode"));
+    let epochs = d.iter().find(|(k, _, _)| k == "train.epochs").unwrap();
+    assert_eq!((epochs.1.as_str(), epochs.2.as_str()), ("70", "2"));
+}
+
+#[test]
+fn save_refuses_shipped_names_and_overwrites_only_with_force() {
+    let home = tempfile::tempdir().unwrap();
+    let src = home.path().join("preset.toml");
+    std::fs::write(&src, Preset::load("smoke").unwrap().to_toml()).unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_bapw"))
+            .args(args)
+            .env("BAPW_CONFIG_DIR", home.path().join("config"))
+            .output()
+            .unwrap()
+    };
+    let dir = home.path().to_str().unwrap();
+    std::fs::write(home.path().join("events.jsonl"), "").unwrap();
+    let out = run(&["presets", "save", "smoke", "--from", dir]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("shipped"));
+    let out = run(&["presets", "save", "mine", "--from", dir]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = run(&["presets", "save", "mine", "--from", dir]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--force"));
+    assert!(run(&["presets", "save", "mine", "--from", dir, "--force"])
+        .status
+        .success());
+    let out = run(&["presets", "list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("mine") && l.contains("user")),
+        "{text}"
+    );
+    let out = run(&["presets", "save", "../x", "--from", dir]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid preset name"));
 }

@@ -291,3 +291,35 @@ fn run_names_cannot_escape_the_runs_folder() {
         stderr(&out)
     );
 }
+
+#[test]
+fn watch_of_a_finished_run_prints_what_the_live_run_printed() {
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let live = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--headless",
+            "--name",
+            "w",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+    );
+    assert!(live.status.success());
+    let watched = run_bapw(
+        home.path(),
+        &[
+            "watch",
+            "w",
+            "--headless",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+    );
+    assert!(watched.status.success(), "{}", stderr(&watched));
+    assert_eq!(stdout(&watched), stdout(&live));
+}

@@ -722,7 +722,7 @@ impl Preset {
         if a.candidates < 2 {
             bad("adv.candidates", "must be at least 2".into());
         }
-        if !(a.overshoot >= 0.0) {
+        if a.overshoot.is_nan() || a.overshoot < 0.0 {
             bad("adv.overshoot", format!("{} must be >= 0", a.overshoot));
         }
         if a.pgd_steps == 0 {
@@ -737,10 +737,10 @@ impl Preset {
                 bad("eval.attacks", unknown_choice(att, ATTACKS));
             }
         }
-        if e.eps.iter().any(|v| !(*v >= 0.0)) {
+        if e.eps.iter().any(|v| v.is_nan() || *v < 0.0) {
             bad("eval.eps", "every ε must be >= 0".into());
         }
-        if e.deltas.iter().any(|v| !(*v >= 0.0)) {
+        if e.deltas.iter().any(|v| v.is_nan() || *v < 0.0) {
             bad("eval.deltas", "every δ must be >= 0".into());
         }
         if e.batch_size == 0 {
@@ -935,4 +935,71 @@ pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<(), String
 pub fn user_preset_path(name: &str) -> anyhow::Result<PathBuf> {
     crate::config::paths::check_name("preset", name)?;
     Ok(crate::config::paths::user_presets_dir()?.join(format!("{name}.toml")))
+}
+
+/// Saves the preset in `source` (e.g. a run's `preset.toml`) as user preset `name`. Shipped
+/// names are refused; an existing user preset is replaced only with `force`.
+pub fn save_user_preset(name: &str, source: &Path, force: bool) -> anyhow::Result<PathBuf> {
+    use anyhow::{bail, Context};
+    if SHIPPED.iter().any(|(n, _)| *n == name) {
+        bail!("{name:?} is a shipped preset: pick another name");
+    }
+    let path = user_preset_path(name)?;
+    if path.exists() && !force {
+        bail!(
+            "user preset {} exists: add --force to replace it",
+            path.display()
+        );
+    }
+    let text =
+        std::fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
+    let mut p = Preset::from_toml_str(&source.display().to_string(), &text, &[])?;
+    p.name = name.to_string();
+    p.inherit = None;
+    crate::config::paths::write_atomic(&path, p.to_toml().as_bytes())?;
+    Ok(path)
+}
+
+/// Keys (dotted) whose values differ between two presets, with both values as TOML.
+pub fn diff(a: &Preset, b: &Preset) -> Vec<(String, String, String)> {
+    fn flatten(
+        prefix: &str,
+        t: &toml::Table,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        for (k, v) in t {
+            let key = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match v {
+                toml::Value::Table(sub) => flatten(&key, sub, out),
+                other => {
+                    out.insert(key, other.to_string());
+                }
+            }
+        }
+    }
+    let (mut fa, mut fb) = (Default::default(), Default::default());
+    flatten(
+        "",
+        &toml::Table::try_from(a).expect("presets serialise"),
+        &mut fa,
+    );
+    flatten(
+        "",
+        &toml::Table::try_from(b).expect("presets serialise"),
+        &mut fb,
+    );
+    let keys: std::collections::BTreeSet<&String> = fa.keys().chain(fb.keys()).collect();
+    keys.into_iter()
+        .filter(|k| fa.get(*k) != fb.get(*k))
+        .map(|k| {
+            let show = |m: &std::collections::BTreeMap<String, String>| {
+                m.get(k).cloned().unwrap_or_else(|| "-".into())
+            };
+            (k.clone(), show(&fa), show(&fb))
+        })
+        .collect()
 }

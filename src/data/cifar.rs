@@ -11,7 +11,7 @@ use super::Dataset;
 pub const RECORD: usize = 1 + 3 * 32 * 32;
 
 pub fn parse_batch(bytes: &[u8], file: &Path) -> Result<(Tensor, Tensor)> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         bail!(
             "{}: {} bytes is not a whole number of {RECORD}-byte CIFAR-10 records",
             file.display(),

@@ -70,7 +70,15 @@ impl<'a> Builder<'a> {
 
     fn pool(&mut self, k: i64) {
         let (c, h, w) = self.shape;
-        self.layers.push(Layer::MaxPool(k));
+        // max-pool commutes with ReLU (both monotone), so pool first: the ReLU and its
+        // backward then touch k*k times fewer values. Outputs and gradients are unchanged.
+        if matches!(self.layers.last(), Some(Layer::Relu)) {
+            self.layers.pop();
+            self.layers.push(Layer::MaxPool(k));
+            self.layers.push(Layer::Relu);
+        } else {
+            self.layers.push(Layer::MaxPool(k));
+        }
         self.shape = (c, h / k, w / k);
     }
 

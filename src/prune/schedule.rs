@@ -64,7 +64,7 @@ impl ScheduleSpec {
             ScheduleKind::Polynomial | ScheduleKind::Constant => {
                 t >= self.begin_step
                     && t <= self.end_step
-                    && (t - self.begin_step) % self.frequency.max(1) == 0
+                    && (t - self.begin_step).is_multiple_of(self.frequency.max(1))
             }
         }
     }
@@ -116,7 +116,7 @@ impl ScheduleSpec {
         if self.frequency == 0 {
             errs.push(("frequency".into(), "must be at least 1".into()));
         }
-        if !(self.power > 0.0) || !self.power.is_finite() {
+        if self.power.is_nan() || self.power <= 0.0 || !self.power.is_finite() {
             errs.push(("power".into(), format!("{} must be > 0", self.power)));
         }
         errs

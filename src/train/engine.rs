@@ -89,6 +89,8 @@ pub struct RunSpec {
     pub resume: Option<PathBuf>,
     /// Headless progress interval (steps).
     pub log_every: usize,
+    /// A viewer can act on a pause (TUI): a NaN loss pauses instead of failing the run.
+    pub interactive: bool,
 }
 
 /// The UI's side of a running engine.
@@ -361,13 +363,27 @@ impl Engine {
                     eng.checkpoint(sink, step, epoch, position, (loss_sum, acc_sum, n))?;
                     break 'epochs;
                 }
-                let (loss, acc) = eng.train_step(sink, step, epoch, &batches[position])?;
+                let Some((loss, acc)) = eng.train_step(sink, step, epoch, &batches[position])?
+                else {
+                    let message = format!(
+                        "loss became NaN/Inf at step {step}; the weights were not updated and the \
+                         last checkpoint is kept: lower train.lr (or fix the data) and resume"
+                    );
+                    if !spec.interactive {
+                        bail!("{message}");
+                    }
+                    // Interactive: pause on this step so the user can change a knob and retry.
+                    sink.emit(Event::Error { step, message });
+                    eng.paused = true;
+                    sink.emit(Event::Paused { step });
+                    continue;
+                };
                 loss_sum += loss;
                 acc_sum += acc;
                 n += 1;
                 position += 1;
                 let every = eng.preset.checkpoint.every;
-                if every > 0 && (step + 1) % every == 0 {
+                if every > 0 && (step + 1).is_multiple_of(every) {
                     // At an epoch boundary (position == len) the resumed run goes straight to
                     // the (deterministic) epoch_end test pass.
                     eng.checkpoint(sink, step + 1, epoch, position, (loss_sum, acc_sum, n))?;
@@ -549,7 +565,7 @@ impl Engine {
         step: usize,
         epoch: usize,
         idx: &Tensor,
-    ) -> Result<(f64, f64)> {
+    ) -> Result<Option<(f64, f64)>> {
         let t0 = Instant::now();
         // Per-step seeding makes random starts reproducible after a resume.
         tch::manual_seed(self.preset.train.seed as i64 ^ (step as i64).wrapping_mul(0x2545_F491));
@@ -585,15 +601,16 @@ impl Engine {
                 (l, Some(a))
             }
         };
+        // Checked before the update, so a NaN/Inf loss never reaches the weights.
+        let loss_v = loss.double_value(&[]);
+        if !loss_v.is_finite() {
+            return Ok(None);
+        }
         loss.backward();
         self.opt.step();
         let t_prune2 = Instant::now();
         self.pruner.apply();
         let prune_ms = (t_prune + t_prune2.elapsed()).as_secs_f64() * 1e3;
-        let loss_v = loss.double_value(&[]);
-        if !loss_v.is_finite() {
-            bail!("loss became {loss_v} at step {step}: lower train.lr or check the data");
-        }
         let acc = accuracy(&logits.detach(), &y);
         if let AdvOutcome::Examples {
             budget: Some(b), ..
@@ -625,7 +642,7 @@ impl Engine {
                 prune_ms,
             },
         });
-        Ok((loss_v, acc))
+        Ok(Some((loss_v, acc)))
     }
 
     /// Mask sparsity over all prunable weights (masks change only at updates, so this is

@@ -167,10 +167,18 @@ pub enum Event {
     Finished {
         step: usize,
         state: EndState,
+        /// NaN (written as null) when the run failed before measuring.
+        #[serde(deserialize_with = "f64_or_nan")]
         sparsity: f64,
+        #[serde(deserialize_with = "f64_or_nan")]
         test_acc: f64,
         seconds: f64,
     },
+}
+
+/// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
+fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Event {

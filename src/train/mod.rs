@@ -1,6 +1,7 @@
 //! Training: the engine thread, its events, the optimisers, the loss and the run folder.
 pub mod engine;
 pub mod events;
+pub mod follow;
 pub mod loss;
 pub mod optim;
 pub mod run;

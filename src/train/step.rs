@@ -31,6 +31,7 @@ pub const BUDGET_BINS: usize = 30;
 /// TRADES starts its inner maximisation at x + σ N(0, I) with this σ.
 const TRADES_START_SIGMA: f64 = 0.001;
 
+#[allow(clippy::large_enum_variant)]
 pub enum AdvOutcome {
     None,
     Examples {
