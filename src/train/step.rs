@@ -88,7 +88,7 @@ impl StepKit {
     pub fn examples(&self, net: &Net, x: &Tensor, y: &Tensor, step: usize) -> Result<AdvOutcome> {
         let model = |t: &Tensor| net.forward(t);
         let every = self.adv.budget_every;
-        let due = every > 0 && (step + 1) % every == 0;
+        let due = every > 0 && (step + 1).is_multiple_of(every);
         match self.mode {
             Mode::Natural => Ok(AdvOutcome::None),
             Mode::Adversarial => self.uniform(&model, x, y, due),
