@@ -114,18 +114,17 @@ impl DeepFool {
             };
             let v0 = v.select(1, 0);
             // Gradients of f_k - f_0 for k = 1..K-1, flattened: [A, K-1, D].
-            let grads: Vec<Tensor> = (1..k)
+            let grads = (1..k)
                 .map(|j| {
-                    let target = (v.select(1, j) - &v0).sum(Kind::Float);
-                    let g =
-                        Tensor::run_backward(&[&target], &[&xa], j < k - 1, false).swap_remove(0);
+                    let target = (v.select(1, j) - &v0).sum(v.kind());
+                    let g = super::grad_of(&target, &xa, j < k - 1)?;
                     let g = match &rows {
                         Some(r) => g.index_select(0, r),
                         None => g,
                     };
-                    g.flatten(1, -1)
+                    Ok(g.flatten(1, -1))
                 })
-                .collect();
+                .collect::<Result<Vec<Tensor>>>()?;
             let w = Tensor::stack(&grads, 1);
             let f = (v.narrow(1, 1, k - 1) - v.narrow(1, 0, 1)).detach();
             let mut shape = x.size();

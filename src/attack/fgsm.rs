@@ -7,7 +7,7 @@ use super::{input_grad, Budget, Model, Objective};
 /// One signed-gradient step of size `eps` (scalar or per example), clipped to [0, 1].
 pub fn fgsm(model: Model, x: &Tensor, objective: &Objective, eps: &Budget) -> Result<Tensor> {
     eps.check(x.size()[0])?;
-    let (g, _) = input_grad(model, x, objective);
+    let (g, _) = input_grad(model, x, objective)?;
     Ok(step_sign(x, &g, eps))
 }
 

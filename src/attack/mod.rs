@@ -102,14 +102,14 @@ impl Objective<'_> {
     /// Per-example loss `[N]`. Summed (not averaged) for the gradient, so each example's
     /// gradient does not shrink with the batch size.
     pub fn per_example(&self, logits: &Tensor) -> Tensor {
-        let logp = logits.log_softmax(-1, Kind::Float);
+        let logp = logits.log_softmax(-1, logits.kind());
         match self {
             Objective::CrossEntropy(y) => -logp.gather(1, &y.unsqueeze(1), false).squeeze_dim(1),
             Objective::Kl(p) => {
                 // sum p (log p - log q); the p log p part is constant in x' but keeps the value
                 // a true KL (>= 0), which restarts compare.
                 let plogp = *p * p.clamp_min(1e-12).log();
-                (plogp - *p * logp).sum_dim_intlist(-1, false, Kind::Float)
+                (plogp - *p * logp).sum_dim_intlist(-1, false, logits.kind())
             }
         }
     }
@@ -126,14 +126,31 @@ impl Objective<'_> {
 
 /// Gradient of the summed objective with respect to the input, and the logits (both
 /// detached). Works inside `no_grad` callers: gradients are switched on here.
-pub fn input_grad(model: Model, x: &Tensor, objective: &Objective) -> (Tensor, Tensor) {
+pub fn input_grad(model: Model, x: &Tensor, objective: &Objective) -> Result<(Tensor, Tensor)> {
     tch::with_grad(|| {
         let xg = x.detach().set_requires_grad(true);
         let logits = model(&xg);
-        let loss = objective.per_example(&logits).sum(Kind::Float);
-        let g = Tensor::run_backward(&[&loss], &[&xg], false, false);
-        (g[0].detach(), logits.detach())
+        let loss = objective.per_example(&logits).sum(logits.kind());
+        let g = grad_of(&loss, &xg, false)?;
+        Ok((g, logits.detach()))
     })
+}
+
+/// d target / d input for a scalar `target`, without touching any parameter's `.grad`
+/// (the autograd engine is asked for this one input only). Errors, instead of panicking, when
+/// the model's output does not depend on its input.
+pub(crate) fn grad_of(target: &Tensor, input: &Tensor, keep_graph: bool) -> Result<Tensor> {
+    // LibTorch crashes (not errs) on a root without a graph, so check first.
+    if !target.requires_grad() {
+        bail!("the model's output does not depend on its input: no gradient to attack with");
+    }
+    let g = Tensor::f_run_backward(&[target], &[input], keep_graph, false)
+        .map_err(|e| anyhow::anyhow!("input gradient: {e}"))?
+        .swap_remove(0);
+    if !g.defined() {
+        bail!("the model's output does not depend on its input: no gradient to attack with");
+    }
+    Ok(g.detach())
 }
 
 /// Fraction of rows of `logits` whose argmax equals `y`.
@@ -176,6 +193,20 @@ mod tests {
         assert!(Budget::PerExample(Tensor::from_slice(&[0.1f32, -0.2, 0.3]))
             .check(3)
             .is_err());
+    }
+
+    #[test]
+    fn a_model_that_ignores_its_input_is_an_error_not_a_panic() {
+        let x = Tensor::rand([2, 3], (Kind::Float, Device::Cpu));
+        let y = Tensor::from_slice(&[0i64, 1]);
+        let w = Tensor::ones([1, 3], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+        let constant = |t: &Tensor| w.expand([t.size()[0], 3], false) * 1.0;
+        let detached = |t: &Tensor| t.detach() * 1.0;
+        for model in [&constant as Model, &detached as Model] {
+            let obj = Objective::CrossEntropy(&y);
+            assert!(fgsm(model, &x, &obj, &Budget::Scalar(0.1)).is_err());
+            assert!(DeepFool::default().run(model, &x).is_err());
+        }
     }
 
     #[test]

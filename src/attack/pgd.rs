@@ -69,7 +69,7 @@ impl Pgd {
             }
         }
         let x = x.detach();
-        let mut best = self.one_run(model, &x, objective, eps);
+        let mut best = self.one_run(model, &x, objective, eps)?;
         if self.restarts == 1 {
             return Ok(best);
         }
@@ -79,7 +79,7 @@ impl Pgd {
         };
         let (mut best_fooled, mut best_loss) = score(&best);
         for _ in 1..self.restarts {
-            let cand = self.one_run(model, &x, objective, eps);
+            let cand = self.one_run(model, &x, objective, eps)?;
             let (fooled, loss) = score(&cand);
             // Better: fools where the best does not, or fools equally with a higher loss.
             let better = fooled.logical_and(&best_fooled.logical_not()).logical_or(
@@ -96,7 +96,13 @@ impl Pgd {
         Ok(best)
     }
 
-    fn one_run(&self, model: Model, x: &Tensor, objective: &Objective, eps: &Budget) -> Tensor {
+    fn one_run(
+        &self,
+        model: Model,
+        x: &Tensor,
+        objective: &Objective,
+        eps: &Budget,
+    ) -> Result<Tensor> {
         let eps_t = eps.broadcast(x);
         let alpha = match self.step_size {
             Some(a) => Budget::Scalar(a),
@@ -120,7 +126,7 @@ impl Pgd {
             Start::Gaussian(sigma) => (x + x.randn_like() * sigma).clamp(0.0, 1.0),
         };
         for _ in 0..self.steps {
-            let (g, _) = input_grad(model, &adv, objective);
+            let (g, _) = input_grad(model, &adv, objective)?;
             adv = match self.norm {
                 Norm::Linf => {
                     let stepped = step_sign(&adv, &g, &alpha);
@@ -137,7 +143,7 @@ impl Pgd {
                 }
             };
         }
-        adv.detach()
+        Ok(adv.detach())
     }
 }
 

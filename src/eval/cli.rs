@@ -36,6 +36,9 @@ pub struct EvalArgs {
     /// DeepFool iterations (default: the run's eval.deepfool_iters).
     #[arg(long)]
     pub deepfool_iters: Option<usize>,
+    /// Images per batch (default: the run's eval.batch_size).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -170,6 +173,9 @@ fn spec_from(preset: &Preset, a: &EvalArgs) -> Result<EvalSpec> {
     }
     if let Some(s) = a.deepfool_iters {
         spec.deepfool_iters = s;
+    }
+    if let Some(b) = a.batch_size {
+        spec.batch_size = b;
     }
     spec.checked()
 }
