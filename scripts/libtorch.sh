@@ -22,6 +22,14 @@ cache="${XDG_CACHE_HOME:-$HOME/.cache}/bapw"
 venv="$cache/venv-torch-$TORCH_VERSION"
 py="$venv/bin/python"
 marker="$venv/.bapw-torch-ok"
+# torchattacks is for the attack cross-check test only: a venv made before it was added gets
+# it here (pinning torch so pip keeps this torch and picks the matching torchvision). A failure
+# is only a warning: LibTorch itself is fine, and that test then says what is missing.
+if [ -x "$py" ] && ! compgen -G "$venv/lib/python3*/site-packages/torchattacks" >/dev/null; then
+  echo "bapw: installing torchattacks into $venv (for the attack cross-check test)" >&2
+  "$venv/bin/pip" install --quiet "torch==$TORCH_VERSION" torchattacks >&2 ||
+    echo "bapw: warning: could not install torchattacks; the cross-check test will skip" >&2
+fi
 if [ -f "$marker" ] && [ -d "$(cat "$marker")/lib" ]; then
   cat "$marker"
   exit 0
@@ -30,7 +38,7 @@ if [ ! -x "$py" ] || ! "$py" -c "import torch, sys; sys.exit(torch.__version__.s
   echo "bapw: installing torch==$TORCH_VERSION into $venv (about 5 GB, once)" >&2
   mkdir -p "$cache"
   python3 -m venv "$venv" >&2
-  "$venv/bin/pip" install --quiet "torch==$TORCH_VERSION" safetensors numpy >&2
+  "$venv/bin/pip" install --quiet "torch==$TORCH_VERSION" safetensors numpy torchattacks >&2
 fi
 "$py" -c "import torch, os; print(os.path.dirname(torch.__file__))" > "$marker.tmp"
 mv "$marker.tmp" "$marker"

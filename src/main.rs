@@ -68,6 +68,8 @@ enum Cmd {
         #[command(subcommand)]
         command: PresetsCmd,
     },
+    /// Robustness of a checkpoint: accuracy under FGSM, PGD and DeepFool over budget grids.
+    Eval(bapw::eval::cli::EvalArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -238,6 +240,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Presets { command }) => presets_cmd(command),
+        Some(Cmd::Eval(a)) => bapw::eval::cli::run_eval_cli(&a).map(|_| ExitCode::SUCCESS),
     }
 }
 

@@ -9,13 +9,17 @@ use std::time::{Duration, Instant};
 use bapw::train::events::{parse_events, read_events, EndState, Event};
 use common::{bapw, run_bapw, stderr};
 
-const LONG: [&str; 6] = [
+// Robustness evaluations every 50 epochs, not every epoch: they still interleave with the
+// resumed steps, without costing 300 evaluations per run.
+const LONG: [&str; 8] = [
     "--set",
     "train.epochs=300",
     "--set",
     "checkpoint.every=100",
     "--set",
     "train.log_every=1000",
+    "--set",
+    "eval.every=50",
 ];
 
 fn start(home: &Path, name: &str) -> Child {
