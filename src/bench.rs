@@ -33,6 +33,122 @@ pub struct BenchArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Time the robustness evaluation (FGSM + PGD grids and DeepFool-100) instead of training,
+    /// plus DeepFool alone beside the reference's DeepFool on the same weights and images.
+    #[arg(long)]
+    pub eval: bool,
+    /// Test images for `--eval`.
+    #[arg(long, default_value_t = 1000)]
+    pub subset: usize,
+    /// LeNet-5 weights for `--eval` (a bapw checkpoint); default: the seeded initialisation.
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalBenchResult {
+    pub images: usize,
+    pub threads: i32,
+    /// Full evaluation: FGSM and PGD-10 over the paper's ε grid, DeepFool-100 cut at every δ.
+    pub eval_seconds: f64,
+    /// DeepFool (5 iterations, 10 candidates) + cutoff-scale, as in training.
+    pub deepfool_images_per_s: f64,
+    /// The reference's DeepFool on the same weights and images (None without Python/torch).
+    pub reference_deepfool_images_per_s: Option<f64>,
+}
+
+/// `bapw bench --eval`.
+pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
+    use crate::attack::{Cut, CutoffScale, DeepFool};
+    use tch::{Device, Tensor};
+    if a.threads > 0 {
+        tch::set_num_threads(a.threads);
+    }
+    let p = Preset::load("mnist-natural")?;
+    let dir = crate::data::dataset_folder(&p.data)?;
+    let ds = crate::data::load_idx_dir(&dir, "mnist")
+        .map_err(|e| anyhow::anyhow!("{e:#} (run `bapw data fetch mnist`)"))?
+        .subset(1, a.subset);
+    tch::manual_seed(0);
+    let net = crate::model::Net::new(&p.model, ds.shape(), ds.classes, Device::Cpu)?;
+    let weights = tempfile::Builder::new().suffix(".safetensors").tempfile()?;
+    if let Some(ck) = &a.checkpoint {
+        let t = Tensor::read_safetensors(ck)?;
+        net.load_tensors(&t, &ck.display().to_string())?;
+    }
+    crate::train::run::write_tensors_atomic(weights.path(), &net.named_params())?;
+    let model = |t: &Tensor| net.forward(t);
+    let mut spec = crate::eval::EvalSpec::from_preset(&p)?;
+    spec.deepfool_iters = 100;
+    let t0 = Instant::now();
+    crate::eval::evaluate(&model, &ds.test_x, &ds.test_y, &spec)?;
+    let eval_seconds = t0.elapsed().as_secs_f64();
+
+    let df = DeepFool::default();
+    let cs = CutoffScale {
+        cut: Cut::BatchMean,
+        rho: 1.0,
+    };
+    let n = ds.n_test() as i64;
+    let t1 = Instant::now();
+    let mut i = 0;
+    while i < n {
+        let len = 128.min(n - i);
+        let x = ds.test_x.narrow(0, i, len);
+        let r = df.run(&model, &x)?;
+        let _ = cs.apply(&x, &r.x_adv);
+        i += len;
+    }
+    let deepfool_images_per_s = n as f64 / t1.elapsed().as_secs_f64();
+
+    let reference = reference_python().and_then(|py| {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/bap_reference.py");
+        let out_file = tempfile::Builder::new()
+            .suffix(".safetensors")
+            .tempfile()
+            .ok()?;
+        let out = std::process::Command::new(py)
+            .arg(&script)
+            .arg("--data")
+            .arg(&dir)
+            .arg("--weights")
+            .arg(weights.path())
+            .arg("--dump-deepfool")
+            .arg(out_file.path())
+            .args([
+                "--images",
+                &a.subset.to_string(),
+                "--threads",
+                &tch::get_num_threads().to_string(),
+            ])
+            .output()
+            .ok()?;
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        v["deepfool_images_per_s"].as_f64()
+    });
+    Ok(EvalBenchResult {
+        images: n as usize,
+        threads: tch::get_num_threads(),
+        eval_seconds,
+        deepfool_images_per_s,
+        reference_deepfool_images_per_s: reference,
+    })
+}
+
+/// A Python with torch for the reference: `BAPW_PYTHON`, else the LibTorch venv's.
+fn reference_python() -> Option<PathBuf> {
+    let p = std::env::var_os("BAPW_PYTHON")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let lt = std::env::var_os("LIBTORCH").map(PathBuf::from)?;
+            Some(lt.join("../../../../bin/python"))
+        })
+        .or_else(|| {
+            let home = std::env::var_os("HOME").map(PathBuf::from)?;
+            Some(home.join(".cache/bapw/venv-torch-2.13.0/bin/python"))
+        })?;
+    p.exists().then_some(p)
 }
 
 #[derive(Debug, Clone, Serialize)]

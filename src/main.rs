@@ -172,6 +172,24 @@ fn run(cli: Cli) -> Result<ExitCode> {
         None => bapw::tui::open(TuiOptions { theme: cli.theme }),
         Some(Cmd::Train(a)) => train_cmd(a, TuiOptions { theme: cli.theme }),
         Some(Cmd::Data { command }) => data_cmd(command),
+        Some(Cmd::Bench(a)) if a.eval => {
+            let r = bapw::bench::run_eval(&a)?;
+            if a.json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                println!(
+                    "robustness evaluation of {} images ({} threads): {:.1} s\nDeepFool 5x10 + cutoff-scale: {:.1} images/s (reference: {})",
+                    r.images,
+                    r.threads,
+                    r.eval_seconds,
+                    r.deepfool_images_per_s,
+                    r.reference_deepfool_images_per_s
+                        .map(|v| format!("{v:.1} images/s"))
+                        .unwrap_or_else(|| "not run: no Python with torch".into())
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Some(Cmd::Bench(a)) => {
             let r = bapw::bench::run(&a)?;
             bapw::bench::print(&r, a.json);
