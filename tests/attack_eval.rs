@@ -24,6 +24,7 @@ fn blobs() -> Dataset {
     })
 }
 
+/// Callers hold `common::rng_lock()`: the data and the model come from the seeded generator.
 fn trained() -> (Dataset, Net) {
     let data = blobs();
     let net = common::train(common::mlp(&[64, 32]), &data, 150, 64, 3e-3, 5);
@@ -36,6 +37,7 @@ fn acc(net: &Net, x: &Tensor, y: &Tensor) -> f64 {
 
 #[test]
 fn fgsm_curve_from_one_huge_step_is_fgsm_at_each_eps() {
+    let _rng = common::rng_lock();
     let (data, net) = trained();
     let model = |t: &Tensor| net.forward(t);
     let (x, y) = (&data.test_x, &data.test_y);
@@ -80,6 +82,7 @@ fn fgsm_curve_from_one_huge_step_is_fgsm_at_each_eps() {
 
 #[test]
 fn pgd_never_does_worse_than_fgsm_on_a_trained_model() {
+    let _rng = common::rng_lock();
     let (data, net) = trained();
     let model = |t: &Tensor| net.forward(t);
     let (x, y) = (&data.test_x, &data.test_y);
@@ -121,6 +124,7 @@ fn pgd_never_does_worse_than_fgsm_on_a_trained_model() {
 
 #[test]
 fn evaluation_curves_are_consistent_and_repeatable() {
+    let _rng = common::rng_lock();
     let (data, net) = trained();
     let model = |t: &Tensor| net.forward(t);
     let (x, y) = (&data.test_x, &data.test_y);

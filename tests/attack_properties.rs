@@ -2,6 +2,8 @@
 //! changes nothing, outputs stay in [0, 1] and inside the budget ball (scalar and per-example
 //! budgets), closed forms on linear models, DeepFool's analytic distances on affine
 //! classifiers, batch independence, and no effect on the model's weights or gradients.
+mod attack_support;
+
 use bapw::attack::{
     self, cut_l2_rms, cut_linf, cutoff::rms, Budget, DeepFool, Norm, Objective, Pgd, Start,
 };
@@ -34,6 +36,7 @@ fn l2(a: &Tensor, b: &Tensor) -> Tensor {
 
 #[test]
 fn zero_budget_changes_nothing() {
+    let _rng = attack_support::rng_lock();
     tch::manual_seed(1);
     let model = relu_net(16, 12, 4, F32);
     let x = Tensor::rand([8, 1, 4, 4], F32);
@@ -64,6 +67,7 @@ fn zero_budget_changes_nothing() {
 
 #[test]
 fn outputs_stay_in_the_box_and_the_ball() {
+    let _rng = attack_support::rng_lock();
     tch::manual_seed(2);
     let model = relu_net(64, 32, 5, F32);
     let n = 32;
@@ -120,6 +124,7 @@ fn outputs_stay_in_the_box_and_the_ball() {
 
 #[test]
 fn fgsm_on_a_linear_model_is_the_closed_form() {
+    let _rng = attack_support::rng_lock();
     tch::manual_seed(3);
     let (n, d, c) = (16, 20, 3);
     let w = Tensor::randn([c, d], F32);
@@ -208,18 +213,21 @@ fn check_affine_deepfool(c: i64) {
 
 #[test]
 fn deepfool_lands_on_the_boundary_of_a_two_class_affine_model() {
+    let _rng = attack_support::rng_lock();
     tch::manual_seed(4);
     check_affine_deepfool(2);
 }
 
 #[test]
 fn deepfool_finds_the_nearest_boundary_of_a_multiclass_affine_model() {
+    let _rng = attack_support::rng_lock();
     tch::manual_seed(5);
     check_affine_deepfool(6);
 }
 
 #[test]
 fn deepfool_treats_examples_independently() {
+    let _rng = attack_support::rng_lock();
     // Dropping fooled rows from the computation must not change anyone's result: the batch
     // result equals the per-example results.
     tch::manual_seed(6);
@@ -254,6 +262,7 @@ fn deepfool_treats_examples_independently() {
 
 #[test]
 fn attacks_leave_weights_and_gradients_alone() {
+    let _rng = attack_support::rng_lock();
     tch::manual_seed(7);
     let cfg = ModelCfg {
         arch: "mlp".into(),

@@ -90,7 +90,9 @@ pub struct Report {
     pub seconds: f64,
 }
 
-/// Evaluates `model` on images `x` `[N, ...]` in [0, 1] with labels `y` `[N]`.
+/// Evaluates `model` on images `x` `[N, ...]` in [0, 1] with labels `y` `[N]`. Seeds
+/// LibTorch's (process-wide) generator with `spec.seed` first, so PGD's random starts, and
+/// with them the whole report, repeat exactly for the same weights and images.
 pub fn evaluate(model: Model, x: &Tensor, y: &Tensor, spec: &EvalSpec) -> Result<Report> {
     let t0 = Instant::now();
     tch::manual_seed(spec.seed);

@@ -11,6 +11,13 @@ use bapw::train::loss::smoothed_ce;
 use bapw::train::optim::Optimizer;
 use tch::{Device, Kind, Tensor};
 
+/// LibTorch's random generator is one per process, shared by the test threads: a test that
+/// seeds it and expects repeatable draws (data, models, random starts) holds this lock.
+pub fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// A missing optional dependency: the test returns early with a printed reason, unless the
 /// environment variable `require` is "1" (CI sets it), in which case it fails.
 pub fn skip_or_fail(require: &str, reason: &str) {
