@@ -537,3 +537,32 @@ fn the_new_keys_are_in_the_help() {
         assert!(s.contains(line), "{line}:\n{s}");
     }
 }
+
+#[test]
+fn a_watched_run_that_stopped_is_resumed_from_the_list() {
+    let mut app = watching();
+    app.writer_gone();
+    ch(&mut app, 'r');
+    app.take_requests();
+    app.runs_listed(
+        "/data/runs",
+        vec![Ok(row("fixture-smoke", "interrupted", "natural"))],
+    );
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(
+        &app.ui.popup,
+        Some(Popup::Confirm(c)) if matches!(&c.kind, ConfirmKind::Resume { name, .. } if name == "fixture-smoke")
+    ));
+    ch(&mut app, 'y');
+    assert_eq!(
+        app.take_requests(),
+        [Request::Resume("fixture-smoke".into())]
+    );
+    // A watched run that is still going is just the run on screen.
+    let mut app = watching();
+    listed(&mut app);
+    select(&mut app, 4);
+    key(&mut app, KeyCode::Enter);
+    assert!(app.take_requests().is_empty());
+    assert!(last_log(&app).contains("is the run on screen"));
+}

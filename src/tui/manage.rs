@@ -128,20 +128,20 @@ impl App {
         self.run.as_ref().is_some_and(|r| r.run_id == row.name)
     }
 
-    /// Enter in the run list: watch the run, or offer to resume a stopped one.
+    /// Enter in the run list: watch the run, or offer to resume a stopped one (the watched
+    /// one included).
     fn choose_run(&mut self, row: &RunRow) {
-        if self.is_shown(row) && (self.watching || self.state.is_active()) {
-            self.ui.popup = None;
-            self.note(Level::Info, format!("{} is the run on screen", row.name));
-            return;
-        }
         if self.own_run_active() {
             self.ui.popup = None;
-            self.note(
-                Level::Warn,
-                "a run is in progress in this window: stop it (x) before watching or resuming \
-                 another; c compares with one",
-            );
+            if self.is_shown(row) {
+                self.note(Level::Info, format!("{} is the run on screen", row.name));
+            } else {
+                self.note(
+                    Level::Warn,
+                    "a run is in progress in this window: stop it (x) before watching or \
+                     resuming another; c compares with one",
+                );
+            }
             return;
         }
         if runlist::resumable(&row.state) {
@@ -151,6 +151,9 @@ impl App {
                 step: row.step,
                 total: row.total_steps,
             })));
+        } else if self.watching && self.is_shown(row) {
+            self.ui.popup = None;
+            self.note(Level::Info, format!("{} is the run on screen", row.name));
         } else {
             self.ui.popup = None;
             self.request(Request::Watch(row.name.clone()));

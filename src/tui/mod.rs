@@ -233,6 +233,17 @@ impl Watch {
     }
 }
 
+/// A run compared with itself says nothing: unpin it when it becomes the run on screen.
+fn drop_self_compare(app: &mut App, dir: &Path) {
+    if app
+        .compare
+        .as_ref()
+        .is_some_and(|c| c.name == run_name(dir))
+    {
+        app.compare = None;
+    }
+}
+
 fn run_name(dir: &Path) -> String {
     dir.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -409,7 +420,11 @@ impl Runtime {
                 Request::Compare(name) => {
                     self.jobs.compare(self.template.runs_dir.join(name));
                 }
-                Request::Export { pane, run_dir } => self.jobs.export(pane, run_dir),
+                Request::Export { pane, run_dir } => {
+                    // A watched run's log may name its folder relative to another directory.
+                    let run_dir = self.watch.as_ref().map_or(run_dir, |w| w.dir.clone());
+                    self.jobs.export(pane, run_dir)
+                }
             }
         }
         None
@@ -467,6 +482,7 @@ impl Runtime {
         };
         self.end_engine();
         app.open_run(preset.clone(), &label, true);
+        drop_self_compare(app, &dir);
         let w = Watch::new(dir, preset, label);
         app.note(
             app::Level::Info,
@@ -486,6 +502,7 @@ impl Runtime {
         };
         self.watch = None;
         app.open_run(preset, &label, false);
+        drop_self_compare(app, &dir);
         app.note(app::Level::Info, format!("resuming {}", run_name(&dir)));
         app.state = app::RunState::Starting;
         self.start(app, Some(dir));
