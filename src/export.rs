@@ -234,13 +234,53 @@ fn json(header: &[&str], rows: &[Vec<String>]) -> serde_json::Value {
 
 /// Writes the tables; returns the files written.
 pub fn write_tables(events: &[Event], format: &str, out: &Path) -> Result<Vec<PathBuf>> {
-    let t = tables(events);
-    let named = [
-        ("steps", &t.steps),
-        ("epochs", &t.epochs),
-        ("budget", &t.budget),
-        ("robustness", &t.robustness),
+    let all = [
+        Table::Steps,
+        Table::Epochs,
+        Table::Budget,
+        Table::Robustness,
     ];
+    write_some_tables(events, &all, format, out)
+}
+
+/// One of the tables `bapw export` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    Steps,
+    Epochs,
+    Budget,
+    Robustness,
+}
+
+impl Table {
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Steps => "steps",
+            Table::Epochs => "epochs",
+            Table::Budget => "budget",
+            Table::Robustness => "robustness",
+        }
+    }
+}
+
+/// Writes the tables in `which`: `<name>.csv` each, or one `run.json` holding them; returns
+/// the files written.
+pub fn write_some_tables(
+    events: &[Event],
+    which: &[Table],
+    format: &str,
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
+    let t = tables(events);
+    let named = which.iter().map(|w| {
+        let table = match w {
+            Table::Steps => &t.steps,
+            Table::Epochs => &t.epochs,
+            Table::Budget => &t.budget,
+            Table::Robustness => &t.robustness,
+        };
+        (w.name(), table)
+    });
     let mut written = Vec::new();
     match format {
         "csv" => {
@@ -252,7 +292,6 @@ pub fn write_tables(events: &[Event], format: &str, out: &Path) -> Result<Vec<Pa
         }
         "json" => {
             let obj: serde_json::Map<String, serde_json::Value> = named
-                .iter()
                 .map(|(name, (h, rows))| (name.to_string(), json(h, rows)))
                 .collect();
             let p = out.join("run.json");
@@ -272,6 +311,15 @@ fn plot_err<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 pub fn write_plots(events: &[Event], dir: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     let mut written = Vec::new();
+    written.extend(plot_loss_sparsity(events, dir)?);
+    written.extend(plot_budget(events, dir)?);
+    written.extend(plot_robustness(events, dir)?);
+    Ok(written)
+}
+
+/// `loss_sparsity.svg`: train loss over steps above target and measured sparsity; nothing
+/// before the first step.
+pub fn plot_loss_sparsity(events: &[Event], dir: &Path) -> Result<Option<PathBuf>> {
     let steps: Vec<(f64, f64, f64, f64)> = events
         .iter()
         .filter_map(|e| match e {
@@ -285,44 +333,51 @@ pub fn write_plots(events: &[Event], dir: &Path) -> Result<Vec<PathBuf>> {
             _ => None,
         })
         .collect();
-    if !steps.is_empty() {
-        let p = dir.join("loss_sparsity.svg");
-        {
-            let root = SVGBackend::new(&p, (900, 500)).into_drawing_area();
-            root.fill(&WHITE).map_err(plot_err)?;
-            let (top, bottom) = root.split_vertically(250);
-            let xmax = steps.last().unwrap().0.max(1.0);
-            let lmax = steps.iter().map(|s| s.1).fold(0.0, f64::max).max(1e-6);
-            let mut c = ChartBuilder::on(&top)
-                .caption("train loss", ("sans-serif", 16))
-                .margin(8)
-                .x_label_area_size(24)
-                .y_label_area_size(48)
-                .build_cartesian_2d(0.0..xmax, 0.0..lmax * 1.05)
-                .map_err(plot_err)?;
-            c.configure_mesh().draw().map_err(plot_err)?;
-            c.draw_series(LineSeries::new(steps.iter().map(|s| (s.0, s.1)), &BLUE))
-                .map_err(plot_err)?;
-            let mut c = ChartBuilder::on(&bottom)
-                .caption(
-                    "sparsity (target dashed red, measured blue)",
-                    ("sans-serif", 16),
-                )
-                .margin(8)
-                .x_label_area_size(24)
-                .y_label_area_size(48)
-                .build_cartesian_2d(0.0..xmax, 0.0..1.0)
-                .map_err(plot_err)?;
-            c.configure_mesh().x_desc("step").draw().map_err(plot_err)?;
-            c.draw_series(LineSeries::new(steps.iter().map(|s| (s.0, s.2)), &RED))
-                .map_err(plot_err)?;
-            c.draw_series(LineSeries::new(steps.iter().map(|s| (s.0, s.3)), &BLUE))
-                .map_err(plot_err)?;
-            root.present().map_err(plot_err)?;
-        }
-        written.push(p);
+    if steps.is_empty() {
+        return Ok(None);
     }
-    if let Some(Event::Budget {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let p = dir.join("loss_sparsity.svg");
+    {
+        let root = SVGBackend::new(&p, (900, 500)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let (top, bottom) = root.split_vertically(250);
+        let xmax = steps.last().unwrap().0.max(1.0);
+        let lmax = steps.iter().map(|s| s.1).fold(0.0, f64::max).max(1e-6);
+        let mut c = ChartBuilder::on(&top)
+            .caption("train loss", ("sans-serif", 16))
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..xmax, 0.0..lmax * 1.05)
+            .map_err(plot_err)?;
+        c.configure_mesh().draw().map_err(plot_err)?;
+        c.draw_series(LineSeries::new(steps.iter().map(|s| (s.0, s.1)), &BLUE))
+            .map_err(plot_err)?;
+        let mut c = ChartBuilder::on(&bottom)
+            .caption(
+                "sparsity (target dashed red, measured blue)",
+                ("sans-serif", 16),
+            )
+            .margin(8)
+            .x_label_area_size(24)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.0..xmax, 0.0..1.0)
+            .map_err(plot_err)?;
+        c.configure_mesh().x_desc("step").draw().map_err(plot_err)?;
+        c.draw_series(LineSeries::new(steps.iter().map(|s| (s.0, s.2)), &RED))
+            .map_err(plot_err)?;
+        c.draw_series(LineSeries::new(steps.iter().map(|s| (s.0, s.3)), &BLUE))
+            .map_err(plot_err)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Some(p))
+}
+
+/// `budget_histogram.svg`: the latest budget event's distances (BAP) or budgets, with the
+/// cut-off δ marked; nothing before the first budget event.
+pub fn plot_budget(events: &[Event], dir: &Path) -> Result<Option<PathBuf>> {
+    let Some(Event::Budget {
         budgets,
         distances,
         delta,
@@ -331,88 +386,98 @@ pub fn write_plots(events: &[Event], dir: &Path) -> Result<Vec<PathBuf>> {
         .iter()
         .rev()
         .find(|e| matches!(e, Event::Budget { .. }))
+    else {
+        return Ok(None);
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let p = dir.join("budget_histogram.svg");
     {
-        let p = dir.join("budget_histogram.svg");
+        let root = SVGBackend::new(&p, (700, 400)).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        let shown = distances.as_ref().unwrap_or(budgets);
+        let bins = shown.counts.len().max(1);
+        let hi = shown.lo + shown.bin_width * bins as f64;
+        let cmax = shown.counts.iter().copied().max().unwrap_or(1).max(1) as f64;
+        let mut c = ChartBuilder::on(&root)
+            .caption(
+                match delta {
+                    Some(d) => format!("per-example DeepFool distance (cut-off δ = {d:.4})"),
+                    None => "per-example budget".to_string(),
+                },
+                ("sans-serif", 16),
+            )
+            .margin(8)
+            .x_label_area_size(28)
+            .y_label_area_size(40)
+            .build_cartesian_2d(shown.lo..hi.max(shown.lo + 1e-9), 0.0..cmax * 1.1)
+            .map_err(plot_err)?;
+        c.configure_mesh()
+            .x_desc("RMS distance")
+            .y_desc("examples")
+            .draw()
+            .map_err(plot_err)?;
+        c.draw_series(shown.counts.iter().enumerate().map(|(i, &n)| {
+            let x0 = shown.lo + i as f64 * shown.bin_width;
+            Rectangle::new(
+                [(x0, 0.0), (x0 + shown.bin_width, n as f64)],
+                BLUE.mix(0.5).filled(),
+            )
+        }))
+        .map_err(plot_err)?;
+        if let Some(d) = delta {
+            c.draw_series(LineSeries::new([(*d, 0.0), (*d, cmax * 1.1)], &RED))
+                .map_err(plot_err)?;
+        }
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Some(p))
+}
+
+/// `robustness_<attack>.svg`: accuracy over the budget grid of the latest evaluation, one
+/// file per attack; nothing before the first evaluation.
+pub fn plot_robustness(events: &[Event], dir: &Path) -> Result<Vec<PathBuf>> {
+    let Some(Event::Eval { curves, .. }) = events
+        .iter()
+        .rev()
+        .find(|e| matches!(e, Event::Eval { .. }))
+    else {
+        return Ok(Vec::new());
+    };
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut written = Vec::new();
+    for c in curves.iter().filter(|c| c.grid.len() > 1) {
+        let p = dir.join(format!("robustness_{}.svg", c.attack));
         {
             let root = SVGBackend::new(&p, (700, 400)).into_drawing_area();
             root.fill(&WHITE).map_err(plot_err)?;
-            let shown = distances.as_ref().unwrap_or(budgets);
-            let bins = shown.counts.len().max(1);
-            let hi = shown.lo + shown.bin_width * bins as f64;
-            let cmax = shown.counts.iter().copied().max().unwrap_or(1).max(1) as f64;
-            let mut c = ChartBuilder::on(&root)
+            let xmax = c.grid.iter().copied().fold(0.0, f64::max).max(1e-9);
+            let mut ch = ChartBuilder::on(&root)
                 .caption(
-                    match delta {
-                        Some(d) => format!("per-example DeepFool distance (cut-off δ = {d:.4})"),
-                        None => "per-example budget".to_string(),
-                    },
+                    format!("accuracy under {} (AUC {:.4})", c.attack, c.auc),
                     ("sans-serif", 16),
                 )
                 .margin(8)
                 .x_label_area_size(28)
                 .y_label_area_size(40)
-                .build_cartesian_2d(shown.lo..hi.max(shown.lo + 1e-9), 0.0..cmax * 1.1)
+                .build_cartesian_2d(0.0..xmax, 0.0..1.0)
                 .map_err(plot_err)?;
-            c.configure_mesh()
-                .x_desc("RMS distance")
-                .y_desc("examples")
+            ch.configure_mesh()
+                .x_desc(if c.attack == "deepfool" {
+                    "δ (RMS L2)"
+                } else {
+                    "ε (L-inf)"
+                })
+                .y_desc("accuracy")
                 .draw()
                 .map_err(plot_err)?;
-            c.draw_series(shown.counts.iter().enumerate().map(|(i, &n)| {
-                let x0 = shown.lo + i as f64 * shown.bin_width;
-                Rectangle::new(
-                    [(x0, 0.0), (x0 + shown.bin_width, n as f64)],
-                    BLUE.mix(0.5).filled(),
-                )
-            }))
+            ch.draw_series(LineSeries::new(
+                c.grid.iter().copied().zip(c.accuracy.iter().copied()),
+                &BLUE,
+            ))
             .map_err(plot_err)?;
-            if let Some(d) = delta {
-                c.draw_series(LineSeries::new([(*d, 0.0), (*d, cmax * 1.1)], &RED))
-                    .map_err(plot_err)?;
-            }
             root.present().map_err(plot_err)?;
         }
         written.push(p);
-    }
-    if let Some(Event::Eval { curves, .. }) = events
-        .iter()
-        .rev()
-        .find(|e| matches!(e, Event::Eval { .. }))
-    {
-        for c in curves.iter().filter(|c| c.grid.len() > 1) {
-            let p = dir.join(format!("robustness_{}.svg", c.attack));
-            {
-                let root = SVGBackend::new(&p, (700, 400)).into_drawing_area();
-                root.fill(&WHITE).map_err(plot_err)?;
-                let xmax = c.grid.iter().copied().fold(0.0, f64::max).max(1e-9);
-                let mut ch = ChartBuilder::on(&root)
-                    .caption(
-                        format!("accuracy under {} (AUC {:.4})", c.attack, c.auc),
-                        ("sans-serif", 16),
-                    )
-                    .margin(8)
-                    .x_label_area_size(28)
-                    .y_label_area_size(40)
-                    .build_cartesian_2d(0.0..xmax, 0.0..1.0)
-                    .map_err(plot_err)?;
-                ch.configure_mesh()
-                    .x_desc(if c.attack == "deepfool" {
-                        "δ (RMS L2)"
-                    } else {
-                        "ε (L-inf)"
-                    })
-                    .y_desc("accuracy")
-                    .draw()
-                    .map_err(plot_err)?;
-                ch.draw_series(LineSeries::new(
-                    c.grid.iter().copied().zip(c.accuracy.iter().copied()),
-                    &BLUE,
-                ))
-                .map_err(plot_err)?;
-                root.present().map_err(plot_err)?;
-            }
-            written.push(p);
-        }
     }
     Ok(written)
 }

@@ -35,6 +35,7 @@ enum Cmd {
     Resume {
         /// Run name (under the runs folder) or path.
         run: String,
+        /// No TUI: print progress lines (also chosen when stdout is not a terminal).
         #[arg(long)]
         headless: bool,
         #[arg(long)]
@@ -46,6 +47,7 @@ enum Cmd {
     Watch {
         /// Run name (under the runs folder) or path.
         run: String,
+        /// No TUI: print progress lines (also chosen when stdout is not a terminal).
         #[arg(long)]
         headless: bool,
         #[arg(long)]
@@ -207,6 +209,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
             let preset = Preset::from_toml_str(&file.display().to_string(), &text, &[])?;
+            let headless = headless || !std::io::stdout().is_terminal();
             let spec = RunSpec {
                 preset_label: preset.name.clone(),
                 log_every: preset.train.log_every,
@@ -216,10 +219,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 device,
                 autostart: true,
                 resume: Some(dir),
-                interactive: false,
+                interactive: !headless,
             };
-            let _ = headless;
-            run_headless(spec)
+            if headless {
+                run_headless(spec)
+            } else {
+                bapw::tui::run(spec, TuiOptions { theme: cli.theme })
+            }
         }
         Some(Cmd::Watch {
             run,
@@ -228,8 +234,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }) => {
             let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
             let dir = bapw::runs::resolve(&runs_dir, &run)?;
-            let _ = headless;
-            watch_headless(&dir)
+            if headless || !std::io::stdout().is_terminal() {
+                watch_headless(&dir)
+            } else {
+                bapw::tui::watch(dir, runs_dir, TuiOptions { theme: cli.theme })
+            }
         }
         Some(Cmd::Export(a)) => {
             let runs_dir = a

@@ -267,3 +267,300 @@ fn reopens_the_last_preset_and_survives_sigterm() {
     assert!(events.contains("\"state\":\"stopped\""), "stopped cleanly");
     assert!(runs[0].path().join("summary.json").exists());
 }
+
+/// The prefix of the env every session gets: private data and config folders, colours on.
+fn env_prefix(data: &Path, config: &Path) -> String {
+    format!(
+        "env -u NO_COLOR BAPW_DATA_DIR={} BAPW_CONFIG_DIR={} {}",
+        quote(data),
+        quote(config),
+        quote(Path::new(env!("CARGO_BIN_EXE_bapw"))),
+    )
+}
+
+impl Tmux {
+    /// Polls until `pred` holds and the screen has stopped changing (two captures alike), so
+    /// a frame is never compared half drawn.
+    fn wait_settled(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        let mut last = String::new();
+        loop {
+            let s = self.screen();
+            if pred(&s) && s == last {
+                return s;
+            }
+            if start.elapsed() > WAIT {
+                panic!("timed out after {WAIT:?} waiting for {what}; the screen:\n{s}");
+            }
+            last = s;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// The part of the screen inside the pane titled `title`: from its top border to its bottom
+/// one, from its left border to the right edge (the panes compared here are on the right).
+fn pane_text(screen: &str, title: &str) -> String {
+    let rows: Vec<Vec<char>> = screen.lines().map(|l| l.chars().collect()).collect();
+    let (top, col) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(r, row)| {
+            let line: String = row.iter().collect();
+            let byte = line.find(title)?;
+            Some((r, line[..byte].chars().count() - 2))
+        })
+        .unwrap_or_else(|| panic!("no pane {title:?} on the screen:\n{screen}"));
+    let mut out = String::new();
+    for row in &rows[top..] {
+        let part: String = row.iter().skip(col).collect();
+        out.push_str(&part);
+        out.push('\n');
+        if matches!(row.get(col), Some('╰' | '┗')) {
+            break;
+        }
+    }
+    out
+}
+
+fn step_of(screen: &str) -> Option<usize> {
+    let header = screen.lines().next()?;
+    let after = header.split("step ").nth(1)?;
+    after.split('/').next()?.trim().parse().ok()
+}
+
+/// `bapw watch` on a finished run rebuilds the screen the live run ended with.
+#[test]
+fn watching_a_finished_run_shows_what_the_live_run_ended_with() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let bapw = env_prefix(data.path(), config.path());
+    let live = Tmux::start(&format!(
+        "{bapw} train --preset smoke --name done; echo {EXIT_MARKER}$?; exec sleep 600"
+    ));
+    let ended = live.wait_settled("the live run to finish", |s| {
+        s.contains("● finished") && s.contains("run finished after")
+    });
+    live.keys(&["q"]);
+    let s = live.wait_for(EXIT_MARKER);
+    assert!(s.contains(&format!("{EXIT_MARKER}0")), "clean exit:\n{s}");
+    drop(live);
+
+    let watch = Tmux::start(&format!(
+        "{bapw} watch done; echo {EXIT_MARKER}$?; exec sleep 600"
+    ));
+    let watched = watch.wait_settled("the replayed run", |s| {
+        s.contains("watching") && s.contains("● finished") && s.contains("run finished after")
+    });
+    assert_eq!(
+        pane_text(&watched, "2 Loss & sparsity"),
+        pane_text(&ended, "2 Loss & sparsity"),
+        "the Loss pane of the watched run differs from the live one's"
+    );
+    let events =
+        bapw::train::events::read_events(&data.path().join("runs/done/events.jsonl")).unwrap();
+    let evaluated = events.iter().any(|e| e.kind() == "eval");
+    let (live_rob, watched_rob) = (
+        pane_text(&ended, "4 Robustness"),
+        pane_text(&watched, "4 Robustness"),
+    );
+    if evaluated {
+        assert_eq!(watched_rob, live_rob, "the Robustness pane differs");
+    } else {
+        assert!(
+            live_rob.contains("no evaluation yet") && watched_rob.contains("no evaluation yet")
+        );
+    }
+    // The numbers are the log's.
+    let fmt = bapw::tui::panes::fmt_num;
+    let test_acc = events.iter().rev().find_map(|e| match e {
+        bapw::train::Event::EpochEnd { test_acc, .. } => Some(*test_acc),
+        _ => None,
+    });
+    let clean_loss = events.iter().rev().find_map(|e| match e {
+        bapw::train::Event::Step { clean_loss, .. } => Some(*clean_loss),
+        _ => None,
+    });
+    for text in [
+        format!("test acc {}", fmt(test_acc.unwrap())),
+        format!("clean loss {}", fmt(clean_loss.unwrap())),
+        "step 48/48".to_string(),
+    ] {
+        assert!(watched.contains(&text), "{text:?} missing:\n{watched}");
+    }
+    watch.keys(&["q"]);
+    let s = watch.wait_for(EXIT_MARKER);
+    assert!(s.contains(&format!("{EXIT_MARKER}0")), "q leaves:\n{s}");
+}
+
+fn bapw_runs(data: &Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_bapw"))
+        .arg("runs")
+        .env("BAPW_DATA_DIR", data)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn run_state(data: &Path, name: &str) -> String {
+    bapw_runs(data)
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .unwrap_or_default()
+}
+
+fn poll(what: &str, mut pred: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !pred() {
+        assert!(
+            start.elapsed() < WAIT,
+            "timed out after {WAIT:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn log_len(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join("events.jsonl"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// Stops the background process should the test fail before it does.
+struct StopOnDrop(i32);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            // SAFETY: signalling the background process this test's run started.
+            unsafe { libc::kill(self.0, libc::SIGTERM) };
+        }
+    }
+}
+
+/// A live process (not a zombie waiting to be reaped).
+fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim().to_string()))
+        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
+}
+
+/// Quitting a run with "keep running in the background": the shell comes back, a detached
+/// `bapw resume --headless` holds the run and keeps training after the terminal is closed,
+/// `bapw watch` reattaches read-only, and SIGTERM stops it cleanly with the steps unbroken.
+#[test]
+fn a_run_kept_in_the_background_outlives_its_terminal() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let bapw = env_prefix(data.path(), config.path());
+    let dir = data.path().join("runs/bg");
+    let tmux = Tmux::start(&format!(
+        "{bapw} train --preset smoke --set train.epochs=100000 --set checkpoint.every=0 \
+         --set eval.every=0 --name bg; echo {EXIT_MARKER}$?; exec sleep 600"
+    ));
+    tmux.wait_for("● running");
+    tmux.keys(&["q"]);
+    tmux.wait_for("Keep running in the background");
+    tmux.keys(&["b"]);
+    let s = tmux.wait_for(EXIT_MARKER);
+    assert!(s.contains(&format!("{EXIT_MARKER}0")), "clean exit:\n{s}");
+    assert!(s.contains("run bg continues in the background"), "{s}");
+    assert!(s.contains("bapw watch bg"), "how to reattach:\n{s}");
+    let alt = tmux.run(&["display-message", "-p", "-t", "e2e", "#{alternate_on}"]);
+    assert_eq!(
+        String::from_utf8_lossy(&alt.stdout).trim(),
+        "0",
+        "the shell is back"
+    );
+
+    // The hand-over waits until the new process holds the run.
+    assert!(bapw::train::run::RunLock::is_held(&dir));
+    assert_eq!(run_state(data.path(), "bg"), "running");
+    let pid: i32 = std::fs::read_to_string(dir.join("lock"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let _stop = StopOnDrop(pid);
+    // SAFETY: getsid only reads another process's session id.
+    assert_eq!(unsafe { libc::getsid(pid) }, pid, "its own session");
+    let before = log_len(&dir);
+    poll("the background run to train on", || log_len(&dir) > before);
+
+    // Closing the terminal (the tmux server and its shell go) does not reach it.
+    drop(tmux);
+    let before = log_len(&dir);
+    poll("training after the terminal closed", || {
+        log_len(&dir) > before
+    });
+    assert!(alive(pid), "the background process survived the hang-up");
+
+    // Reattach read-only; leaving does not touch the run.
+    let watch = Tmux::start(&format!(
+        "{bapw} watch bg; echo {EXIT_MARKER}$?; exec sleep 600"
+    ));
+    let s = watch.wait_until("the watched run", |s| {
+        s.contains("watching") && s.contains("● running") && step_of(s).is_some()
+    });
+    let first = step_of(&s).unwrap();
+    watch.wait_until("the watched run to move on", |s| {
+        step_of(s).is_some_and(|n| n > first)
+    });
+    watch.keys(&["p"]);
+    watch.wait_for("pause and resume belongs to");
+    watch.keys(&["q"]);
+    let s = watch.wait_for(EXIT_MARKER);
+    assert!(s.contains(&format!("{EXIT_MARKER}0")), "q leaves:\n{s}");
+    assert!(alive(pid) && bapw::train::run::RunLock::is_held(&dir));
+
+    // SIGTERM stops it as `bapw resume` does: a checkpoint, `finished` stopped.
+    // SAFETY: signalling the background process this test's run started.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    poll("the background run to let go", || {
+        !bapw::train::run::RunLock::is_held(&dir)
+    });
+    let events = bapw::train::events::read_events(&dir.join("events.jsonl")).unwrap();
+    assert!(
+        matches!(
+            events.last(),
+            Some(bapw::train::Event::Finished {
+                state: bapw::train::events::EndState::Stopped,
+                ..
+            })
+        ),
+        "last event {:?}",
+        events.last()
+    );
+    assert!(dir.join("summary.json").exists());
+    assert_eq!(run_state(data.path(), "bg"), "stopped");
+    // One unbroken run: every step once, in order, across the hand-over.
+    let steps: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            bapw::train::Event::Step { step, .. } => Some(*step),
+            _ => None,
+        })
+        .collect();
+    assert!(steps.len() > 100, "{} steps", steps.len());
+    assert!(
+        steps.iter().enumerate().all(|(i, s)| i == *s),
+        "steps skip or repeat"
+    );
+    let resumed = events.iter().any(|e| {
+        matches!(e, bapw::train::Event::Message { text, .. } if text.starts_with("resumed from"))
+    });
+    assert!(
+        resumed,
+        "the background process resumed from the checkpoint"
+    );
+    let log = std::fs::read_to_string(dir.join("headless.log")).unwrap();
+    assert!(log.contains("stopped at step"), "{log}");
+}

@@ -231,3 +231,143 @@ fn pane_robustness_zoomed_120x40_with_curves() {
     app.handle(Action::Zoom);
     snap!("pane_robustness_zoomed_120x40", app, 120, 40);
 }
+
+fn adversarial_fixture() -> bapw::tui::compare::Compared {
+    bapw::tui::compare::Compared::from_events(
+        "smoke-adv-fixture",
+        adversarial_preset(),
+        &adversarial_events(BAP_STEPS_PER_EPOCH * BAP_EPOCHS),
+    )
+}
+
+fn run_row(
+    name: &str,
+    state: &str,
+    preset: &str,
+    mode: &str,
+    step: usize,
+    total: usize,
+    numbers: Option<(f64, f64, f64)>,
+) -> Result<bapw::runs::RunRow, String> {
+    Ok(bapw::runs::RunRow {
+        name: name.into(),
+        state: state.into(),
+        preset: preset.into(),
+        mode: mode.into(),
+        step,
+        total_steps: total,
+        sparsity: numbers.map(|n| n.0),
+        test_acc: numbers.map(|n| n.1),
+        auc: numbers.map(|n| n.2).filter(|a| *a > 0.0),
+    })
+}
+
+/// The run list over this window's running run, with the adversarial fixture pinned for
+/// comparison: every state a run can be in, and a run that could not be read.
+#[test]
+fn popup_run_list_120x40() {
+    let mut app = natural_midway();
+    app.compare = Some(adversarial_fixture());
+    app.handle(Action::Runs);
+    app.runs_listed(
+        "/home/me/.local/share/bapw/runs",
+        vec![
+            run_row(
+                "fixture-smoke",
+                "running",
+                "smoke",
+                "natural",
+                30,
+                48,
+                Some((0.8, 0.66, 0.0)),
+            ),
+            run_row(
+                "mnist-bap-20261125-110502",
+                "stopped",
+                "mnist-bap",
+                "bap",
+                2345,
+                9380,
+                Some((0.71, 0.982, 0.412)),
+            ),
+            run_row(
+                "mnist-quick-20261125-111939",
+                "interrupted",
+                "mnist-quick",
+                "natural",
+                812,
+                1407,
+                Some((0.64, 0.971, 0.0)),
+            ),
+            Err(
+                "/home/me/.local/share/bapw/runs/scratch/events.jsonl: line 7: expected value"
+                    .into(),
+            ),
+            run_row(
+                "smoke-20261125-101617",
+                "finished",
+                "smoke",
+                "natural",
+                48,
+                48,
+                Some((0.8, 0.938, 0.215)),
+            ),
+            run_row(
+                "smoke-20261125-120000",
+                "failed",
+                "smoke (edited)",
+                "natural",
+                3,
+                48,
+                None,
+            ),
+            run_row(
+                "smoke-adv-fixture",
+                "finished",
+                "smoke-adv",
+                "adversarial",
+                96,
+                96,
+                Some((0.8, 0.905, 0.301)),
+            ),
+            run_row(
+                "smoke-bap-20261125-102004",
+                "finished",
+                "smoke-bap",
+                "bap",
+                96,
+                96,
+                Some((0.8, 0.925, 0.394)),
+            ),
+        ],
+    );
+    snap!("popup_runs_120x40", app, 120, 40);
+}
+
+/// A BAP run compared with a uniform-budget adversarial one at the same sparsity: its curves
+/// dimmed under the Loss pane's, its accuracies in a column of the Robustness pane.
+#[test]
+fn compare_bap_with_adversarial_120x40() {
+    let mut app = app_with(
+        bap_preset(),
+        "smoke-bap",
+        &bap_events(BAP_STEPS_PER_EPOCH * BAP_EPOCHS),
+    );
+    app.compare_loaded(Ok(adversarial_fixture()));
+    snap!("compare_120x40", app, 120, 40);
+    let mut app = focus(app, Pane::Robustness);
+    app.handle(Action::Zoom);
+    snap!("compare_robustness_zoomed_120x40", app, 120, 40);
+}
+
+/// `bapw watch` on a finished run: the final screen, marked as watched, with the keys that
+/// make sense there.
+#[test]
+fn watching_a_finished_run_120x40() {
+    let mut app = app_with(smoke_preset(), "smoke", &[]);
+    app.watching = true;
+    for e in smoke_events() {
+        app.apply(&e);
+    }
+    snap!("watching_finished_120x40", app, 120, 40);
+}

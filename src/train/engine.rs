@@ -266,8 +266,12 @@ impl Engine {
         if spec.resume.is_some() {
             let text = std::fs::read_to_string(run_dir.join("preset.toml"))?;
             let file = run_dir.join("preset.toml").display().to_string();
-            preset = Preset::from_toml_str(&file, &text, &[])?;
             resume_state = run::list_checkpoints(&run_dir.join("checkpoints")).pop();
+            let changes = match &resume_state {
+                Some((step, _)) => live_changes(&run_dir.join("events.jsonl"), *step)?,
+                None => Vec::new(),
+            };
+            preset = Preset::from_toml_str(&file, &text, &changes)?;
         }
         if preset.train.threads > 0 {
             tch::set_num_threads(preset.train.threads);
@@ -815,6 +819,24 @@ impl Engine {
         });
         Ok(())
     }
+}
+
+/// `key=value` for each live change logged before the checkpoint at `step`. They reached the
+/// engine that wrote the checkpoint but never `preset.toml`, so a resumed run re-applies them
+/// to train on the same settings.
+fn live_changes(events: &Path, step: usize) -> Result<Vec<String>> {
+    let events = super::events::read_events(events)?;
+    let end = events
+        .iter()
+        .position(|e| matches!(e, Event::Checkpoint { step: s, .. } if *s == step))
+        .unwrap_or(events.len());
+    Ok(events[..end]
+        .iter()
+        .filter_map(|e| match e {
+            Event::ParamChanged { key, new, .. } => Some(format!("{key}={new}")),
+            _ => None,
+        })
+        .collect())
 }
 
 /// Value at a dotted key of a TOML table, rendered as TOML.

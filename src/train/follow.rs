@@ -53,21 +53,35 @@ impl Follower {
         f.read_to_end(&mut buf)?;
         self.offset += buf.len() as u64;
         self.partial.extend_from_slice(&buf);
+        // Whole lines are parsed in place and dropped from the buffer once: draining line by
+        // line would move the rest of a long log for every line (quadratic on a replay).
         let mut events = Vec::new();
-        while let Some(nl) = self.partial.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = self.partial.drain(..=nl).collect();
-            let text = String::from_utf8_lossy(&line);
+        let mut consumed = 0;
+        let mut bad = None;
+        for line in self.partial.split_inclusive(|&b| b == b'\n') {
+            if line.last() != Some(&b'\n') {
+                break;
+            }
+            consumed += line.len();
+            let text = String::from_utf8_lossy(line);
+            let text = text.trim_end();
             if text.trim().is_empty() {
                 continue;
             }
-            let ev: Event = serde_json::from_str(text.trim_end()).with_context(|| {
-                format!(
-                    "{}: bad event line {:?}",
-                    self.path.display(),
-                    text.trim_end()
-                )
-            })?;
-            events.push(ev);
+            match serde_json::from_str::<Event>(text) {
+                Ok(ev) => events.push(ev),
+                Err(e) => {
+                    bad = Some(
+                        anyhow::anyhow!(e)
+                            .context(format!("{}: bad event line {text:?}", self.path.display())),
+                    );
+                    break;
+                }
+            }
+        }
+        self.partial.drain(..consumed);
+        if let Some(e) = bad {
+            return Err(e);
         }
         Ok(if reset {
             Update::Reset(events)

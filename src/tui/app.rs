@@ -2,6 +2,8 @@
 //! `events.jsonl` into a fresh `App` rebuilds every pane exactly (what `bapw watch` needs).
 //! Keys change only the view and the settings being edited (see `control.rs`); what the
 //! engine must do comes back as [`Request`]s for the runtime loop to carry out.
+use std::path::PathBuf;
+
 use crate::config::preset::Preset;
 use crate::config::settings::Settings;
 use crate::config::theme::Theme;
@@ -9,6 +11,7 @@ use crate::prune::ScheduleSpec;
 use crate::train::events::{EndState, Event};
 use crate::train::Command;
 
+use super::compare::Compared;
 use super::fields;
 use super::popups::Popup;
 use super::store::Store;
@@ -62,6 +65,8 @@ pub enum RunState {
     Finished,
     Stopped,
     Failed,
+    /// A watched run whose writer went away without finishing it (killed, machine lost).
+    Interrupted,
 }
 
 impl RunState {
@@ -82,6 +87,7 @@ impl RunState {
             RunState::Finished => "finished",
             RunState::Stopped => "stopped",
             RunState::Failed => "failed",
+            RunState::Interrupted => "interrupted",
         }
     }
 }
@@ -93,6 +99,22 @@ pub enum Request {
     /// Spawn an engine on `App::preset`.
     StartRun,
     Quit,
+    /// The run has stopped for the hand-over: continue it in a detached headless process,
+    /// then quit.
+    Background,
+    /// Read the runs folder for the run list.
+    ListRuns,
+    /// Follow the run of that name (in the runs folder), read-only.
+    Watch(String),
+    /// Continue the stopped run of that name in this window.
+    Resume(String),
+    /// Pin the run of that name for comparison.
+    Compare(String),
+    /// Write the tables and plot of `pane` for the run in `run_dir` into `<run_dir>/export`.
+    Export {
+        pane: Pane,
+        run_dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +177,15 @@ pub struct App {
     pub pending_sets: Vec<(String, String)>,
     pub stop_requested: bool,
     pub quit_after_stop: bool,
+    /// Quitting with "keep running in the background": once the engine has stopped at a
+    /// checkpoint, a detached process continues the run.
+    pub background_after_stop: bool,
+    /// This window follows a run that another process writes: it shows everything and
+    /// steers nothing.
+    pub watching: bool,
+    /// Another run pinned for comparison: ghost curves in the Loss pane, a column in the
+    /// Robustness pane.
+    pub compare: Option<Compared>,
     pub ui: Ui,
     pub(super) store: Store,
     pub(super) settings: Settings,
@@ -187,6 +218,9 @@ impl App {
             pending_sets: Vec::new(),
             stop_requested: false,
             quit_after_stop: false,
+            background_after_stop: false,
+            watching: false,
+            compare: None,
             ui: Ui {
                 focus: Pane::Schedule,
                 zoom: false,
@@ -373,7 +407,10 @@ impl App {
                 self.progress.steps_done = step + 1;
                 self.progress.epoch = *epoch;
                 self.progress.samples_per_s = *samples_per_s;
-                if self.state == RunState::Starting || self.state == RunState::Idle {
+                if matches!(
+                    self.state,
+                    RunState::Starting | RunState::Idle | RunState::Interrupted
+                ) {
                     self.state = RunState::Running;
                 }
                 let m = &mut self.metrics;
@@ -539,11 +576,38 @@ impl App {
                     ),
                 };
                 self.log.push(Some(*step), level, text);
-                if self.quit_after_stop {
+                if self.background_after_stop {
+                    self.background_after_stop = false;
+                    self.handed_over(*state);
+                } else if self.quit_after_stop {
                     self.request(Request::Quit);
                 }
             }
         }
+    }
+
+    /// Shows another run from scratch (to watch or resume it): everything a run reported is
+    /// dropped, the settings become `preset`'s; the view (focus, zoom, series shown, theme),
+    /// the message log and a pinned comparison stay.
+    pub fn open_run(&mut self, preset: Preset, label: &str, watching: bool) {
+        self.preset = preset;
+        self.preset_label = label.to_string();
+        self.preset_edited = false;
+        self.run = None;
+        self.state = RunState::Idle;
+        self.progress = Progress::default();
+        self.run_matches_preset = false;
+        self.metrics = Metrics::default();
+        self.budget = BudgetView::default();
+        self.evals = Evals::default();
+        self.pending_sets.clear();
+        self.stop_requested = false;
+        self.quit_after_stop = false;
+        self.background_after_stop = false;
+        self.watching = watching;
+        self.ui.popup = None;
+        self.ui.schedule = ScheduleUi::default();
+        self.refresh_schedule();
     }
 
     /// A fresh app fed every event of a recorded run.

@@ -9,7 +9,7 @@ use super::app::{App, FieldEdit, Level, Pane, Request, RunState, SeriesId};
 use super::fields::{self, Field, Kind};
 use super::input::TextInput;
 use super::keymap::{self, Action, Mode};
-use super::popups::{Confirm, ConfirmKind, Popup};
+use super::popups::{Answer, Confirm, ConfirmKind, Popup};
 
 impl App {
     /// Which keymap applies now.
@@ -67,11 +67,12 @@ impl App {
                 ..
             }))
         );
-        if self.quit_after_stop {
+        if self.quit_after_stop || self.watching {
             // Second interrupt while stopping: leave now, the engine keeps what it wrote.
+            // A watching window has nothing to stop.
             self.request(Request::Quit);
         } else if confirming_quit {
-            self.confirmed(ConfirmKind::Quit);
+            self.answer(ConfirmKind::Quit, Answer::Yes);
         } else {
             self.ui.popup = None;
             self.ui.schedule.edit = None;
@@ -83,6 +84,12 @@ impl App {
         let focus = self.ui.focus;
         // A refusal note belongs to the Enter that caused it; any other key clears it.
         self.ui.schedule.note = None;
+        if self.watching {
+            if let Some(why) = self.watch_refusal(a) {
+                self.note(Level::Warn, why);
+                return;
+            }
+        }
         match a {
             Action::FocusNext => self.ui.focus = focus.next(),
             Action::FocusPrev => self.ui.focus = focus.prev(),
@@ -137,7 +144,13 @@ impl App {
             Action::CycleTheme => self.cycle_theme(),
             Action::Help => self.ui.popup = Some(Popup::Help { scroll: 0 }),
             Action::Messages => self.ui.popup = Some(Popup::Messages { scroll: 0 }),
-            Action::Quit if self.state.is_active() => self.confirm(ConfirmKind::Quit),
+            Action::Runs => self.open_run_list(),
+            Action::Compare => self.toggle_compare(),
+            Action::Export => self.export_focused(),
+            // The run of a watching window belongs to another process: leaving is harmless.
+            Action::Quit if self.state.is_active() && !self.watching => {
+                self.confirm(ConfirmKind::Quit)
+            }
             Action::Quit => self.request(Request::Quit),
             _ => {}
         }
@@ -393,25 +406,30 @@ impl App {
                     _ => {}
                 }
             }
-            Popup::Confirm(c) => match a {
-                Action::Up | Action::Down | Action::Left | Action::Right => {
-                    c.selected = 1 - c.selected.min(1)
-                }
-                Action::Yes => {
-                    let kind = c.kind.clone();
-                    self.confirmed(kind);
-                }
-                Action::Enter => {
-                    let (kind, yes) = (c.kind.clone(), c.selected == 0);
-                    if yes {
-                        self.confirmed(kind);
-                    } else {
-                        self.ui.popup = None;
+            Popup::Confirm(c) => {
+                let choices = c.choices();
+                let n = choices.len();
+                let answer = match a {
+                    Action::Up | Action::Left => {
+                        c.selected = (c.selected + n - 1) % n;
+                        None
                     }
+                    Action::Down | Action::Right => {
+                        c.selected = (c.selected + 1) % n;
+                        None
+                    }
+                    Action::Yes => Some(Answer::Yes),
+                    Action::Input(k) => choices.iter().find(|ch| ch.key == k).map(|ch| ch.answer),
+                    Action::Enter => Some(c.selected_answer()),
+                    Action::No | Action::Cancel => Some(Answer::Cancel),
+                    _ => None,
+                };
+                if let Some(answer) = answer {
+                    let kind = c.kind.clone();
+                    self.answer(kind, answer);
                 }
-                Action::No | Action::Cancel => self.ui.popup = None,
-                _ => {}
-            },
+            }
+            Popup::Runs(_) => self.handle_run_list(a),
             Popup::Picker { entries, selected } => {
                 let n = entries.len();
                 match a {
@@ -461,8 +479,15 @@ impl App {
         }
     }
 
-    fn confirmed(&mut self, kind: ConfirmKind) {
+    fn answer(&mut self, kind: ConfirmKind, answer: Answer) {
         self.ui.popup = None;
+        match answer {
+            Answer::Cancel => return,
+            Answer::Background if kind == ConfirmKind::Quit && self.state.is_active() => {
+                return self.keep_in_background();
+            }
+            Answer::Background | Answer::Yes => {}
+        }
         match kind {
             ConfirmKind::Stop => {
                 self.stop_requested = true;
@@ -479,6 +504,7 @@ impl App {
             }
             ConfirmKind::Quit => self.request(Request::Quit),
             ConfirmKind::Overwrite { name } => self.save_as(&name),
+            ConfirmKind::Resume { name, .. } => self.request(Request::Resume(name)),
         }
     }
 

@@ -33,6 +33,12 @@ pub enum Action {
     /// Ctrl-C: quit, or confirm the quit dialog when it is already open.
     Interrupt,
     Pin,
+    /// The run list: watch, resume or compare another run.
+    Runs,
+    /// Pin a run for comparison (from the run list), or unpin it.
+    Compare,
+    /// Export the focused pane's tables and plot.
+    Export,
     ToggleSmoothing,
     ToggleLogScale,
     ToggleSeries,
@@ -195,6 +201,24 @@ pub const NORMAL: &[Binding] = &[
         help: "pin / unpin an evaluation for the Δs",
     },
     Binding {
+        keys: &[ch('r')],
+        label: "r",
+        action: Action::Runs,
+        help: "runs: Enter watches or resumes, c compares",
+    },
+    Binding {
+        keys: &[ch('c')],
+        label: "c",
+        action: Action::Compare,
+        help: "compare with another run / unpin it",
+    },
+    Binding {
+        keys: &[ch('E')],
+        label: "E",
+        action: Action::Export,
+        help: "export the focused pane (CSV + SVG)",
+    },
+    Binding {
         keys: &[ch('m')],
         label: "m",
         action: Action::ToggleSmoothing,
@@ -270,7 +294,8 @@ pub const EDITING_HELP: &[(&str, &str)] = &[
 pub const DIALOG_HELP: &[(&str, &str)] = &[
     ("↑ ↓ j k", "move"),
     ("Enter", "choose"),
-    ("y / n", "answer a question"),
+    ("y / n / b", "answer a question (b: background)"),
+    ("c / r", "run list: compare / refresh"),
     ("Esc q", "close"),
 ];
 
@@ -337,6 +362,8 @@ pub fn map(key: KeyEvent, mode: Mode) -> Option<Action> {
             (KeyCode::Char('n'), NONE) => Some(Action::No),
             (KeyCode::Char('?'), NONE) => Some(Action::Help),
             (KeyCode::Char('!'), NONE) => Some(Action::Messages),
+            // A dialog's own keys ([b] in a question, c in the run list).
+            (KeyCode::Char(c), NONE) => Some(Action::Input(c)),
             _ => None,
         },
     }

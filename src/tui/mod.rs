@@ -6,20 +6,30 @@
 //! events are drained on the 50 ms tick and folded in as a batch: a fast run sends thousands
 //! a second, each costs a few series pushes (tens of nanoseconds), and a frame costs well
 //! under a millisecond.
+//!
+//! A window either owns its run (the engine thread) or watches one another process writes
+//! (`bapw watch`, or Enter in the run list): then its `events.jsonl` is followed on the same
+//! tick and folded in through the same `App::apply`.
 pub mod app;
+pub mod compare;
 mod control;
+mod detach;
 pub mod fields;
 pub mod history;
 mod input;
+pub mod jobs;
 pub mod keymap;
+mod manage;
 pub mod panes;
 pub mod popups;
+pub mod runlist;
 mod state;
 pub mod store;
 mod style;
 mod terminal;
 
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -33,6 +43,8 @@ use crate::config::paths;
 use crate::config::preset::{Preset, DEFAULT_PRESET};
 use crate::train::engine::{self, DeviceChoice, EngineHandle, RunSpec};
 use crate::train::events::Event;
+use crate::train::follow::{Follower, Update};
+use crate::train::run::RunLock;
 
 pub use app::{App, Request};
 pub use store::Store;
@@ -56,6 +68,8 @@ const ENGINE_FRAME: Duration = Duration::from_millis(100);
 const EVENT_BATCH: usize = 65_536;
 /// How long a signal waits for the engine to write its checkpoint.
 const STOP_GRACE: Duration = Duration::from_secs(10);
+/// How often a watched run that has gone quiet is checked for a live writer.
+const WRITER_CHECK: Duration = Duration::from_secs(1);
 
 fn store() -> Store {
     match paths::config_dir() {
@@ -103,22 +117,55 @@ pub fn open(opts: TuiOptions) -> Result<ExitCode> {
         resume: None,
         interactive: true,
     };
-    run_with(spec, opts, store, note)
+    run_with(Runtime::new(spec), opts, store, note)
 }
 
 /// `bapw train` on a terminal: opens the workbench on `spec` and, with `spec.autostart`,
-/// starts the run at once.
+/// starts the run at once. `bapw resume` on a terminal comes here too, with `spec.resume`.
 pub fn run(spec: RunSpec, opts: TuiOptions) -> Result<ExitCode> {
     require_terminal()?;
-    run_with(spec, opts, store(), None)
+    run_with(Runtime::new(spec), opts, store(), None)
+}
+
+/// `bapw watch` on a terminal: replays the run in `run_dir`, then follows it as its writer
+/// (another process) appends to it. `runs_dir` is what the run list shows.
+pub fn watch(run_dir: PathBuf, runs_dir: PathBuf, opts: TuiOptions) -> Result<ExitCode> {
+    require_terminal()?;
+    let (preset, label) = watched_preset(&run_dir)?;
+    let template = RunSpec {
+        log_every: preset.train.log_every,
+        preset: preset.clone(),
+        preset_label: label.clone(),
+        runs_dir,
+        run_name: None,
+        device: DeviceChoice::Auto,
+        autostart: false,
+        resume: None,
+        interactive: true,
+    };
+    let mut rt = Runtime::new(template);
+    rt.watch = Some(Watch::new(run_dir, preset, label));
+    run_with(rt, opts, store(), None)
+}
+
+/// The settings a watched run started with, and the name to show for them.
+fn watched_preset(run_dir: &Path) -> Result<(Preset, String)> {
+    let preset = jobs::run_preset(run_dir)?;
+    let label = if preset.name.is_empty() {
+        "run".to_string()
+    } else {
+        preset.name.clone()
+    };
+    Ok((preset, label))
 }
 
 fn run_with(
-    spec: RunSpec,
+    runtime: Runtime,
     opts: TuiOptions,
     store: Store,
     note: Option<String>,
 ) -> Result<ExitCode> {
+    let spec = &runtime.template;
     let mut app = App::new(
         spec.preset.clone(),
         &spec.preset_label,
@@ -129,24 +176,87 @@ fn run_with(
     if let Some(n) = note {
         app.note(app::Level::Warn, n);
     }
-    if spec.autostart {
-        app.handle(keymap::Action::Start);
+    if let Some(w) = &runtime.watch {
+        app.watching = true;
+        let name = w.name();
+        app.note(
+            app::Level::Info,
+            format!("watching {name}: read-only, q leaves (the run is not affected)"),
+        );
+    } else if spec.autostart {
+        if spec.resume.is_some() {
+            app.resume_here();
+        } else {
+            app.handle(keymap::Action::Start);
+        }
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the UI runtime")?;
     let mut term = terminal::Guard::enter()?;
-    let result = rt.block_on(Runtime::new(spec).run(&mut app, &mut term));
+    let result = rt.block_on(runtime.run(&mut app, &mut term));
     // Leave the alternate screen before anything is printed about how it ended.
     drop(term);
-    result
+    let outcome = result?;
+    if let Some(text) = outcome.farewell {
+        // The terminal may be gone (a hang-up during a hand-over): never panic on it.
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), "{text}");
+    }
+    Ok(outcome.code)
 }
 
-/// The loop's own state: the engine (if one runs) and what the next run starts from.
+/// A run another process writes, followed through its log.
+struct Watch {
+    dir: PathBuf,
+    follower: Follower,
+    /// `preset.toml`: a replay from the top starts from it again.
+    preset: Preset,
+    label: String,
+    last_writer_check: Instant,
+}
+
+impl Watch {
+    fn new(dir: PathBuf, preset: Preset, label: String) -> Watch {
+        Watch {
+            follower: Follower::new(&dir.join("events.jsonl")),
+            dir,
+            preset,
+            label,
+            last_writer_check: Instant::now(),
+        }
+    }
+
+    fn name(&self) -> String {
+        run_name(&self.dir)
+    }
+}
+
+/// A run compared with itself says nothing: unpin it when it becomes the run on screen.
+fn drop_self_compare(app: &mut App, dir: &Path) {
+    if app
+        .compare
+        .as_ref()
+        .is_some_and(|c| c.name == run_name(dir))
+    {
+        app.compare = None;
+    }
+}
+
+fn run_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| dir.display().to_string())
+}
+
+/// The loop's own state: the engine (if one runs), the watched run (if one is followed),
+/// file jobs in flight, and what the next run starts from.
 struct Runtime {
     template: RunSpec,
     engine: Option<EngineHandle>,
+    watch: Option<Watch>,
+    jobs: jobs::Jobs,
 }
 
 enum Exit {
@@ -154,6 +264,23 @@ enum Exit {
     Signal(i32),
     /// The terminal went away (hang-up, closed pty).
     Lost,
+    /// The run has stopped to be continued by a detached process.
+    Background,
+}
+
+/// How the window ended: the exit code and what to print once the terminal is back.
+struct Outcome {
+    code: ExitCode,
+    farewell: Option<String>,
+}
+
+impl From<ExitCode> for Outcome {
+    fn from(code: ExitCode) -> Outcome {
+        Outcome {
+            code,
+            farewell: None,
+        }
+    }
 }
 
 impl Runtime {
@@ -161,10 +288,12 @@ impl Runtime {
         Runtime {
             template,
             engine: None,
+            watch: None,
+            jobs: jobs::Jobs::default(),
         }
     }
 
-    async fn run(mut self, app: &mut App, term: &mut terminal::Guard) -> Result<ExitCode> {
+    async fn run(mut self, app: &mut App, term: &mut terminal::Guard) -> Result<Outcome> {
         let mut input = EventStream::new();
         let mut tick = tokio::time::interval(INPUT_FRAME);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
@@ -175,8 +304,8 @@ impl Runtime {
         // Which kind of change is waiting to be drawn: input wants a faster frame.
         let (mut input_dirty, mut engine_dirty) = (true, false);
         let exit = loop {
-            if self.serve_requests(app) {
-                break Exit::Quit;
+            if let Some(exit) = self.serve_requests(app) {
+                break exit;
             }
             let since = last_draw.map(|t| t.elapsed()).unwrap_or(Duration::MAX);
             if (input_dirty && since >= INPUT_FRAME) || (engine_dirty && since >= ENGINE_FRAME) {
@@ -197,24 +326,34 @@ impl Runtime {
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => break Exit::Lost,
                 },
-                _ = tick.tick() => match self.drain(app) {
-                    Drained::Nothing => {}
-                    Drained::Events => engine_dirty = true,
-                    Drained::Closed => {
-                        self.engine_ended(app);
-                        engine_dirty = true;
+                _ = tick.tick() => {
+                    match self.drain(app) {
+                        Drained::Nothing => {}
+                        Drained::Events => engine_dirty = true,
+                        Drained::Closed => {
+                            self.engine_ended(app);
+                            engine_dirty = true;
+                        }
                     }
-                },
+                    engine_dirty |= self.follow(app);
+                    for done in self.jobs.finished() {
+                        done.apply(app);
+                        input_dirty = true;
+                    }
+                }
                 _ = sigterm.recv() => break Exit::Signal(libc::SIGTERM),
                 _ = sighup.recv() => break Exit::Signal(libc::SIGHUP),
                 _ = sigint.recv() => break Exit::Signal(libc::SIGINT),
             }
         };
         let code = match exit {
+            Exit::Background => return Ok(self.hand_over(app).await),
+            // Leaving a watched run says nothing about how that run went.
+            Exit::Quit if app.watching => ExitCode::SUCCESS,
             Exit::Quit => {
                 if app.state.is_active() {
                     // Forced quit while stopping: the process exit ends the engine thread.
-                    return Ok(ExitCode::from(1));
+                    return Ok(ExitCode::from(1).into());
                 }
                 if app.state == app::RunState::Failed {
                     ExitCode::from(1)
@@ -224,10 +363,17 @@ impl Runtime {
             }
             Exit::Signal(sig) => {
                 self.stop_and_wait(app).await;
+                if app.take_requests().contains(&Request::Background) {
+                    // Quitting to the background was under way: the run still goes on.
+                    return Ok(self.hand_over(app).await);
+                }
                 ExitCode::from(128 + sig as u8)
             }
             Exit::Lost => {
                 self.stop_and_wait(app).await;
+                if app.take_requests().contains(&Request::Background) {
+                    return Ok(self.hand_over(app).await);
+                }
                 ExitCode::from(128 + libc::SIGHUP as u8)
             }
         };
@@ -236,14 +382,15 @@ impl Runtime {
                 let _ = h.thread.join();
             }
         }
-        Ok(code)
+        Ok(code.into())
     }
 
-    /// Carries out what the app asked for; true when it asked to quit.
-    fn serve_requests(&mut self, app: &mut App) -> bool {
+    /// Carries out what the app asked for; `Some` when the window is to close.
+    fn serve_requests(&mut self, app: &mut App) -> Option<Exit> {
         for r in app.take_requests() {
             match r {
-                Request::Quit => return true,
+                Request::Quit => return Some(Exit::Quit),
+                Request::Background => return Some(Exit::Background),
                 Request::Engine(cmd) => {
                     let sent = self
                         .engine
@@ -256,13 +403,36 @@ impl Runtime {
                         );
                     }
                 }
-                Request::StartRun => self.start(app),
+                Request::StartRun => {
+                    // A resume applies to the first run only.
+                    let resume = self.template.resume.take();
+                    self.start(app, resume)
+                }
+                Request::ListRuns => self.jobs.list_runs(self.template.runs_dir.clone()),
+                Request::Watch(name) => {
+                    let dir = self.template.runs_dir.join(name);
+                    self.watch_run(app, dir)
+                }
+                Request::Resume(name) => {
+                    let dir = self.template.runs_dir.join(name);
+                    self.resume_run(app, dir)
+                }
+                Request::Compare(name) => {
+                    self.jobs.compare(self.template.runs_dir.join(name));
+                }
+                Request::Export { pane, run_dir } => {
+                    // A watched run's log may name its folder relative to another directory.
+                    let run_dir = self.watch.as_ref().map_or(run_dir, |w| w.dir.clone());
+                    self.jobs.export(pane, run_dir)
+                }
             }
         }
-        false
+        None
     }
 
-    fn start(&mut self, app: &mut App) {
+    /// Spawns an engine on the app's settings, or on the run in `resume`.
+    fn start(&mut self, app: &mut App, resume: Option<PathBuf>) {
+        self.end_engine();
         if self.engine.is_some() {
             app.start_failed("the previous run is still shutting down; try again in a moment");
             return;
@@ -276,11 +446,15 @@ impl Runtime {
             preset: app.preset.clone(),
             preset_label: label,
             runs_dir: self.template.runs_dir.clone(),
-            // A chosen name and a resume apply to the first run only.
-            run_name: self.template.run_name.take(),
+            // A chosen name applies to the first run only.
+            run_name: if resume.is_some() {
+                None
+            } else {
+                self.template.run_name.take()
+            },
             device: self.template.device,
             autostart: true,
-            resume: self.template.resume.take(),
+            resume,
             log_every: app.preset.train.log_every,
             // The user can act on a pause, so a NaN loss pauses instead of failing.
             interactive: true,
@@ -288,6 +462,140 @@ impl Runtime {
         match engine::spawn(spec) {
             Ok(h) => self.engine = Some(h),
             Err(e) => app.start_failed(&format!("{e:#}")),
+        }
+    }
+
+    /// Lets go of an engine whose run has ended (its thread is ending or has ended).
+    fn end_engine(&mut self) {
+        if self.engine.as_ref().is_some_and(|e| e.thread.is_finished()) {
+            if let Some(h) = self.engine.take() {
+                let _ = h.thread.join();
+            }
+        }
+    }
+
+    /// Switches the window to following the run in `dir`.
+    fn watch_run(&mut self, app: &mut App, dir: PathBuf) {
+        let (preset, label) = match watched_preset(&dir) {
+            Ok(p) => p,
+            Err(e) => return app.note(app::Level::Error, format!("cannot watch: {e:#}")),
+        };
+        self.end_engine();
+        app.open_run(preset.clone(), &label, true);
+        drop_self_compare(app, &dir);
+        let w = Watch::new(dir, preset, label);
+        app.note(
+            app::Level::Info,
+            format!(
+                "watching {}: read-only, q leaves (the run is not affected)",
+                w.name()
+            ),
+        );
+        self.watch = Some(w);
+    }
+
+    /// Continues the stopped run in `dir` in this window.
+    fn resume_run(&mut self, app: &mut App, dir: PathBuf) {
+        let (preset, label) = match watched_preset(&dir) {
+            Ok(p) => p,
+            Err(e) => return app.note(app::Level::Error, format!("cannot resume: {e:#}")),
+        };
+        self.watch = None;
+        app.open_run(preset, &label, false);
+        drop_self_compare(app, &dir);
+        app.note(app::Level::Info, format!("resuming {}", run_name(&dir)));
+        app.state = app::RunState::Starting;
+        self.start(app, Some(dir));
+    }
+
+    /// Folds in what the watched run's writer has appended; true when the app changed.
+    fn follow(&mut self, app: &mut App) -> bool {
+        let Some(w) = self.watch.as_mut() else {
+            return false;
+        };
+        match w.follower.poll() {
+            Ok(Update::Events(events)) if events.is_empty() => {
+                // Quiet: a paused run, or a writer that died without a `finished` event.
+                if !app.state.is_active() || w.last_writer_check.elapsed() < WRITER_CHECK {
+                    return false;
+                }
+                w.last_writer_check = Instant::now();
+                if RunLock::is_held(&w.dir) {
+                    return false;
+                }
+                app.writer_gone();
+                true
+            }
+            Ok(Update::Events(events)) => {
+                w.last_writer_check = Instant::now();
+                for ev in &events {
+                    app.apply(ev);
+                }
+                true
+            }
+            Ok(Update::Reset(events)) => {
+                // Another process resumed the run and cut its log back to a checkpoint.
+                app.open_run(w.preset.clone(), &w.label, true);
+                app.note(
+                    app::Level::Info,
+                    format!("{} was resumed: replaying its log", w.name()),
+                );
+                for ev in &events {
+                    app.apply(ev);
+                }
+                true
+            }
+            Err(e) => {
+                app.note(
+                    app::Level::Error,
+                    format!("stopped following {}: {e:#}", w.name()),
+                );
+                self.watch = None;
+                true
+            }
+        }
+    }
+
+    /// The run has stopped at a checkpoint: start the detached process that continues it,
+    /// wait until it holds the run, and say how to find it again.
+    async fn hand_over(&mut self, app: &mut App) -> Outcome {
+        // The engine has reported `finished`; its thread releases the run's lock as it ends.
+        if let Some(h) = self.engine.take() {
+            let _ = h.thread.join();
+        }
+        let Some(dir) = app.run.as_ref().map(|r| PathBuf::from(&r.run_dir)) else {
+            return Outcome {
+                code: ExitCode::from(1),
+                farewell: Some("bapw: no run to continue in the background".into()),
+            };
+        };
+        let name = run_name(&dir);
+        let step = app.progress.steps_done;
+        let started = detach::spawn_resume(&dir, self.template.device);
+        let result = match started {
+            Ok(mut child) => detach::taken_over(&mut child, &dir)
+                .await
+                .map(|()| child.id()),
+            Err(e) => Err(e),
+        };
+        // `bapw watch NAME` finds runs in the default folder; elsewhere it needs the path.
+        let arg = if paths::default_runs_dir().ok().as_deref() == dir.parent() {
+            name.clone()
+        } else {
+            dir.display().to_string()
+        };
+        match result {
+            Ok(pid) => Outcome {
+                code: ExitCode::SUCCESS,
+                farewell: Some(farewell(&name, &arg, pid, &detach::log_path(&dir))),
+            },
+            Err(e) => Outcome {
+                code: ExitCode::from(1),
+                farewell: Some(format!(
+                    "bapw: could not continue {name} in the background: {e:#}\n  \
+                     it is stopped at step {step} with a checkpoint: `bapw resume {arg}` goes on"
+                )),
+            },
         }
     }
 
@@ -352,6 +660,20 @@ impl Runtime {
             app.apply(&ev);
         }
     }
+}
+
+/// What to print once the terminal is back after a hand-over: where the run went and the
+/// two commands that find it again.
+fn farewell(name: &str, arg: &str, pid: u32, log: &Path) -> String {
+    let watch = format!("bapw watch {arg}");
+    let kill = format!("kill {pid}");
+    let w = watch.len().max(kill.len()) + 2;
+    format!(
+        "bapw: run {name} continues in the background (pid {pid}; output in {})\n  \
+         {watch:<w$}reattach the workbench\n  \
+         {kill:<w$}stop it (a checkpoint is written; `bapw resume {arg}` goes on)",
+        log.display()
+    )
 }
 
 enum Drained {

@@ -1,6 +1,6 @@
 //! Popups over the panes: questions, help, the preset picker, the preset-name prompt, the
-//! message log and a preset's validation problems. Their state lives in `App::ui.popup`; the
-//! keys that drive them are in `control.rs`.
+//! message log, a preset's validation problems and the run list (`runlist.rs`). Their state
+//! lives in `App::ui.popup`; the keys that drive them are in `control.rs` and `manage.rs`.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
@@ -10,6 +10,7 @@ use ratatui::Frame;
 use super::app::{App, Level};
 use super::input::TextInput;
 use super::keymap;
+use super::runlist::{self, RunList};
 use super::store::{Origin, PresetEntry};
 use super::style::Styles;
 
@@ -36,49 +37,114 @@ pub enum Popup {
         lines: Vec<String>,
         scroll: u16,
     },
+    Runs(RunList),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfirmKind {
     Stop,
+    /// Quit while this window's run is in progress.
     Quit,
-    Overwrite { name: String },
+    Overwrite {
+        name: String,
+    },
+    /// Continue a stopped or interrupted run (chosen in the run list) in this window.
+    Resume {
+        name: String,
+        state: String,
+        step: usize,
+        total: usize,
+    },
+}
+
+/// What a question was answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    /// Quit, leaving the run to a detached process.
+    Background,
+    Cancel,
+}
+
+/// One button of a question: its key, its label and what it answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Choice {
+    pub key: char,
+    pub label: &'static str,
+    pub answer: Answer,
+}
+
+const fn choice(key: char, label: &'static str, answer: Answer) -> Choice {
+    Choice { key, label, answer }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Confirm {
     pub kind: ConfirmKind,
-    /// 0: do it, 1: cancel.
+    /// Index into [`Confirm::choices`].
     pub selected: usize,
 }
 
 impl Confirm {
-    /// Cancel is selected first, so a stray Enter never stops a run.
+    /// Cancel (always the last choice) is selected first, so a stray Enter never stops a run.
     pub fn new(kind: ConfirmKind) -> Confirm {
-        Confirm { kind, selected: 1 }
+        let mut c = Confirm { kind, selected: 0 };
+        c.selected = c.choices().len() - 1;
+        c
     }
 
-    fn text(&self) -> (&'static str, String, &'static str) {
+    pub fn choices(&self) -> Vec<Choice> {
+        let cancel = choice('n', "Cancel", Answer::Cancel);
+        let yes = |label| choice('y', label, Answer::Yes);
+        match &self.kind {
+            ConfirmKind::Stop => vec![yes("Stop the run"), cancel],
+            ConfirmKind::Quit => vec![
+                choice('b', "Keep running in the background", Answer::Background),
+                yes("Stop the run and quit"),
+                cancel,
+            ],
+            ConfirmKind::Overwrite { .. } => vec![yes("Overwrite it"), cancel],
+            ConfirmKind::Resume { .. } => vec![yes("Resume it here"), cancel],
+        }
+    }
+
+    /// The answer of the selected button.
+    pub fn selected_answer(&self) -> Answer {
+        self.choices()
+            .get(self.selected)
+            .map_or(Answer::Cancel, |c| c.answer)
+    }
+
+    fn text(&self) -> (&'static str, String) {
         match &self.kind {
             ConfirmKind::Stop => (
                 " Stop the run? ",
                 "Training stops after the current step; a checkpoint and summary.json are \
                  written."
                     .into(),
-                "Stop the run",
             ),
             ConfirmKind::Quit => (
                 " Quit? ",
-                "A run is in progress. Quitting stops it after the current step and writes a \
-                 checkpoint (the engine lives in this process, so it cannot keep running \
-                 without the TUI)."
+                "A run is in progress. In the background it stops at a checkpoint and a \
+                 detached `bapw resume --headless` continues it exactly (`bapw watch` \
+                 reattaches). Or stop it here (checkpoint and summary.json) and quit."
                     .into(),
-                "Stop the run and quit",
             ),
             ConfirmKind::Overwrite { name } => (
                 " Overwrite? ",
                 format!("A user preset named {name} exists."),
-                "Overwrite it",
+            ),
+            ConfirmKind::Resume {
+                name,
+                state,
+                step,
+                total,
+            } => (
+                " Resume? ",
+                format!(
+                    "{name} is {state} at step {step}/{total}. Resume it in this window from \
+                     its last checkpoint?"
+                ),
             ),
         }
     }
@@ -138,6 +204,7 @@ pub fn render(frame: &mut Frame, app: &App, s: &Styles) {
             lines,
             scroll,
         } => problems(frame, area, title, lines, *scroll, s),
+        Popup::Runs(list) => runlist::render(frame, area, app, list, s),
     }
 }
 
@@ -258,30 +325,53 @@ fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles)
     frame.render_widget(p, r);
 }
 
+/// A question with its buttons: side by side when there are two, else one per line.
 fn confirm(frame: &mut Frame, area: Rect, c: &Confirm, s: &Styles) {
-    let (title, question, yes) = c.text();
-    let r = centered(area, 60, 8);
+    let (title, question) = c.text();
+    let choices = c.choices();
+    let stacked = choices.len() > 2;
+    // Stacked buttons sit under a blank line of their own.
+    let rows = if stacked { choices.len() as u16 + 1 } else { 1 };
+    let r = centered(area, 60, if stacked { 6 } else { 7 } + rows);
     frame.render_widget(Clear, r);
     let block = frame_block(title, s);
     let inner = block.inner(r);
     frame.render_widget(block, r);
-    let [q, buttons] = Layout::vertical([Constraint::Fill(1), Constraint::Length(1)]).areas(inner);
+    let [q, buttons] =
+        Layout::vertical([Constraint::Fill(1), Constraint::Length(rows)]).areas(inner);
     frame.render_widget(
         Paragraph::new(question)
             .style(s.text())
             .wrap(Wrap { trim: true }),
         q,
     );
-    let button = |label: &str, key: &str, on: bool| {
-        let st = if on { s.selected() } else { s.text() };
-        Span::styled(format!(" [{key}] {label} "), st)
+    let button = |i: usize, ch: &Choice| {
+        let st = if i == c.selected {
+            s.selected()
+        } else {
+            s.text()
+        };
+        Span::styled(format!(" [{}] {} ", ch.key, ch.label), st)
     };
-    let line = Line::from(vec![
-        button(yes, "y", c.selected == 0),
-        Span::raw("  "),
-        button("Cancel", "n", c.selected == 1),
-    ]);
-    frame.render_widget(Paragraph::new(line).centered(), buttons);
+    if stacked {
+        let mut lines = vec![Line::default()];
+        lines.extend(
+            choices
+                .iter()
+                .enumerate()
+                .map(|(i, ch)| Line::from(vec![Span::raw(" "), button(i, ch)])),
+        );
+        frame.render_widget(Paragraph::new(lines), buttons);
+    } else {
+        let mut spans = Vec::new();
+        for (i, ch) in choices.iter().enumerate() {
+            if i > 0 {
+                spans.push(Span::raw("  "));
+            }
+            spans.push(button(i, ch));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)).centered(), buttons);
+    }
 }
 
 fn picker(

@@ -17,7 +17,7 @@ fn pieces(app: &App, s: &Styles) -> Vec<(u8, String, Style)> {
     let mut out = Vec::new();
     let state_style = match app.state {
         RunState::Running => s.ok(),
-        RunState::Paused | RunState::Starting => s.warn(),
+        RunState::Paused | RunState::Starting | RunState::Interrupted => s.warn(),
         RunState::Failed => s.error(),
         RunState::Finished | RunState::Stopped => s.accent(),
         RunState::Idle => s.dim(),
@@ -27,6 +27,10 @@ fn pieces(app: &App, s: &Styles) -> Vec<(u8, String, Style)> {
     } else {
         format!("● {}", app.state.label())
     };
+    if app.watching {
+        // Not this window's run: the keys that steer it are refused, q just leaves.
+        out.push((10, "watching".to_string(), s.accent()));
+    }
     let edited = if app.preset_edited { " (edited)" } else { "" };
     out.push((6, format!("preset {}{edited}", app.preset_label), s.text()));
     out.push((5, app.preset.train.mode.as_str().to_string(), s.text()));
@@ -57,7 +61,12 @@ fn pieces(app: &App, s: &Styles) -> Vec<(u8, String, Style)> {
             out.push((9, state, state_style));
             let epochs = app.preset.train.epochs;
             out.push((4, format!("{epochs} epochs · {total} steps"), s.dim()));
-            out.push((8, "s starts the run".into(), s.accent()));
+            let hint = if app.watching {
+                "reading the run's events…"
+            } else {
+                "s starts the run"
+            };
+            out.push((8, hint.into(), s.accent()));
         }
     }
     out

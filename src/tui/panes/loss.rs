@@ -1,11 +1,13 @@
 //! Loss & sparsity pane: train losses (own scale, optionally smoothed and logarithmic) above
-//! accuracies and sparsities (0-1), over steps, with a legend that toggles each series.
+//! accuracies and sparsities (0-1), over steps, with a legend that toggles each series. A run
+//! pinned for comparison (`c`) is drawn dimmed under the same series.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::super::app::{App, SeriesId};
+use super::super::compare::Compared;
 use super::super::history::{ema_into, y_range};
 use super::super::style::Styles;
 use super::chart::{self, Axes, Plot};
@@ -45,6 +47,8 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
     if app.metrics.get(SeriesId::CleanLoss).is_empty() {
         let msg = if app.state.is_active() {
             "waiting for the first training step…"
+        } else if app.watching {
+            "no training steps yet"
         } else {
             "no training steps yet: s starts the run"
         };
@@ -57,19 +61,29 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
         frame.render_widget(Paragraph::new(msg).style(s.dim()).centered(), mid);
         return;
     }
-    let legend_line = legend(app, s, focused);
-    let legend_h = super::wrapped_rows(&legend_line, inner.width).min(3);
+    let mut legend_lines = vec![legend(app, s, focused)];
+    let mut legend_h = super::wrapped_rows(&legend_lines[0], inner.width).min(3);
+    if let Some(c) = &app.compare {
+        let line = ghost_legend(c, app, s);
+        legend_h += super::wrapped_rows(&line, inner.width).min(2);
+        legend_lines.push(line);
+    }
     let [top, bottom, legend_area] = Layout::vertical([
         Constraint::Fill(1),
         Constraint::Fill(1),
         Constraint::Length(legend_h),
     ])
     .areas(inner);
-    let x = [0.0, app.total_steps().max(1) as f64];
+    let total = app
+        .compare
+        .as_ref()
+        .map_or(0, |c| c.total_steps)
+        .max(app.total_steps());
+    let x = [0.0, total.max(1) as f64];
     losses(frame, top, app, s, x);
     fractions(frame, bottom, app, s, x);
     frame.render_widget(
-        Paragraph::new(legend_line).wrap(Wrap { trim: true }),
+        Paragraph::new(legend_lines).wrap(Wrap { trim: true }),
         legend_area,
     );
 }
@@ -78,14 +92,34 @@ fn shown(app: &App, id: SeriesId) -> bool {
     !app.ui.loss.hidden[id as usize]
 }
 
+/// The compared run's points of `id`, when it is shown.
+fn ghost(app: &App, id: SeriesId) -> Option<&[(f64, f64)]> {
+    let pts = app.compare.as_ref()?.metrics.get(id).points();
+    (shown(app, id) && !pts.is_empty()).then_some(pts)
+}
+
+/// What the dim curves are: the compared run and its latest numbers.
+fn ghost_legend<'a>(c: &Compared, app: &App, s: &Styles) -> Line<'a> {
+    let value = |id: SeriesId| c.last(id).map_or_else(|| "—".into(), fmt_num);
+    let robust = format!("robust@{}", fmt_num(app.preset.eval.robust_eps));
+    let text = format!(
+        "vs\u{a0}{} ({}): loss\u{a0}{}  test\u{a0}acc\u{a0}{}  {robust}\u{a0}{}  sparsity\u{a0}{}",
+        c.name,
+        c.mode,
+        value(SeriesId::CleanLoss),
+        value(SeriesId::TestAcc),
+        value(SeriesId::RobustAcc),
+        value(SeriesId::Measured),
+    );
+    Line::from(vec![
+        Span::styled("━\u{a0}", s.dim()),
+        Span::styled(text, s.dim()),
+    ])
+}
+
 fn losses(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
     let ui = &app.ui.loss;
-    let mut data: Vec<(SeriesId, Vec<(f64, f64)>)> = Vec::new();
-    for id in [SeriesId::CleanLoss, SeriesId::AdvLoss] {
-        let pts = app.metrics.get(id).points();
-        if !shown(app, id) || pts.is_empty() {
-            continue;
-        }
+    let transform = |pts: &[(f64, f64)]| {
         let mut v = Vec::with_capacity(pts.len());
         if ui.smooth {
             ema_into(pts, SMOOTHING, &mut v);
@@ -98,9 +132,27 @@ fn losses(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
                 p.1 = p.1.max(1e-6).log10();
             }
         }
-        data.push((id, v));
+        v
+    };
+    // The compared run first, so this run's curves are drawn over it.
+    let mut ghosts: Vec<Vec<(f64, f64)>> = Vec::new();
+    let mut data: Vec<(SeriesId, Vec<(f64, f64)>)> = Vec::new();
+    for id in [SeriesId::CleanLoss, SeriesId::AdvLoss] {
+        if let Some(pts) = ghost(app, id) {
+            ghosts.push(transform(pts));
+        }
+        let pts = app.metrics.get(id).points();
+        if !shown(app, id) || pts.is_empty() {
+            continue;
+        }
+        data.push((id, transform(pts)));
     }
-    let all: Vec<(f64, f64)> = data.iter().flat_map(|(_, v)| v.iter().copied()).collect();
+    let all: Vec<(f64, f64)> = data
+        .iter()
+        .map(|(_, v)| v)
+        .chain(&ghosts)
+        .flat_map(|v| v.iter().copied())
+        .collect();
     let (lo, hi) = y_range(&all).unwrap_or((0.0, 1.0));
     let pad = ((hi - lo) * 0.05).max(1e-3);
     let (lo, hi) = if ui.log_scale {
@@ -115,9 +167,13 @@ fn losses(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
             fmt_num(v)
         }
     };
-    let plots: Vec<Plot> = data
+    let plots: Vec<Plot> = ghosts
         .iter()
-        .map(|(id, v)| Plot::line(v, s.series(slot(*id))))
+        .map(|v| Plot::line(v, s.dim()))
+        .chain(
+            data.iter()
+                .map(|(id, v)| Plot::line(v, s.series(slot(*id)))),
+        )
         .collect();
     chart::draw(
         frame,
@@ -140,17 +196,25 @@ fn fractions(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) 
         SeriesId::Target,
         SeriesId::Measured,
     ];
-    let plots: Vec<Plot> = ids
-        .iter()
-        .filter(|id| shown(app, **id))
-        .map(|id| {
+    let sparse = |id: &SeriesId| matches!(id, SeriesId::TestAcc | SeriesId::RobustAcc);
+    let ghosts = ids.iter().filter_map(|id| {
+        let pts = ghost(app, *id)?;
+        Some(if sparse(id) {
+            Plot::dots(pts, s.dim())
+        } else {
+            Plot::line(pts, s.dim())
+        })
+    });
+    let plots: Vec<Plot> = ghosts
+        .chain(ids.iter().filter(|id| shown(app, **id)).map(|id| {
             let pts = app.metrics.get(*id).points();
             let st = s.series(slot(*id));
-            match id {
-                SeriesId::TestAcc | SeriesId::RobustAcc => Plot::dots(pts, st),
-                _ => Plot::line(pts, st),
+            if sparse(id) {
+                Plot::dots(pts, st)
+            } else {
+                Plot::line(pts, st)
             }
-        })
+        }))
         .collect();
     chart::draw(
         frame,

@@ -123,13 +123,15 @@ fn tabs(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
 /// The latest message on the left, the keys that matter now on the right.
 fn footer(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
     let keys: &[(&str, &str)] = match app.state {
+        _ if app.watching => &[("r", "runs"), ("c", "compare"), ("E", "export")],
         RunState::Running => &[("p", "pause"), ("e", "eval"), ("x", "stop")],
         RunState::Paused => &[("p", "resume"), ("e", "eval"), ("x", "stop")],
         RunState::Starting => &[("x", "stop")],
         _ => &[("s", "start"), ("o", "presets"), ("w", "save")],
     };
+    let quit = if app.watching { "leave" } else { "quit" };
     let mut right = Vec::new();
-    for (k, what) in keys.iter().chain(&[("?", "help"), ("q", "quit")]) {
+    for (k, what) in keys.iter().chain(&[("?", "help"), ("q", quit)]) {
         right.push(Span::styled(format!(" {k}"), s.accent()));
         right.push(Span::styled(format!(" {what}"), s.dim()));
     }

@@ -1,7 +1,9 @@
 //! Robustness pane: the latest evaluation as tables. FGSM and PGD share the L∞ ε grid; the
 //! DeepFool-cut curve has its own RMS-L2 δ grid, so it gets its own block beside (or below)
 //! rather than pretending the budgets are comparable. Each accuracy sits next to its change
-//! from the previous evaluation, or from the pinned one (`P`).
+//! from the previous evaluation, or from the pinned one (`P`). With another run pinned for
+//! comparison (`c`), its accuracy gets a column beside each of this run's, and the change is
+//! taken against it (when the pane has room for both).
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -20,6 +22,15 @@ const ACC_W: usize = 6;
 const DELTA_W: usize = 7;
 const GAP: u16 = 3;
 
+/// What each attack's columns hold after its accuracy.
+#[derive(Clone, Copy)]
+struct Cols<'a> {
+    /// The compared run's evaluation: its accuracy in a column of its own.
+    other: Option<&'a EvalSnapshot>,
+    /// The change from the baseline.
+    delta: bool,
+}
+
 pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -33,7 +44,11 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
             Line::from(Span::styled("no evaluation yet", s.dim())),
             Line::from(Span::styled(every, s.dim())),
             Line::from(Span::styled(
-                if app.state.is_active() {
+                if app.watching && app.state.is_active() {
+                    "evaluations come from the process that runs it"
+                } else if app.watching {
+                    "this run recorded none"
+                } else if app.state.is_active() {
                     "e evaluates now, between steps"
                 } else {
                     "e evaluates now during a run"
@@ -51,28 +66,48 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
         return;
     };
     let baseline = app.evals.baseline();
-    let base = baseline.map(|(b, _)| b);
+    let compared = app.compare.as_ref();
+    let other = compared.and_then(|c| c.eval.as_ref());
+    // Against a compared run, the Δs are this run minus that one.
+    let base = other.or(baseline.map(|(b, _)| b));
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-    let mut summary = format!(
-        "step {} · epoch {} · {} images · {}",
-        latest.step,
-        latest.epoch,
-        latest.examples,
-        fmt_secs(latest.seconds)
-    );
-    match baseline {
-        Some((b, true)) => summary.push_str(&format!(" · Δ vs pinned step {}", b.step)),
-        Some((b, false)) => summary.push_str(&format!(" · Δ vs step {}", b.step)),
-        None => summary.push_str(" · P pins for Δ"),
+    let mut summary = format!("step {} · epoch {}", latest.step, latest.epoch);
+    match (compared, other) {
+        (Some(c), Some(o)) => summary.push_str(&format!(" · vs {} step {}", c.name, o.step)),
+        (Some(c), None) => summary.push_str(&format!(" · {} has no evaluation", c.name)),
+        (None, _) => {
+            summary.push_str(&format!(
+                " · {} images · {}",
+                latest.examples,
+                fmt_secs(latest.seconds)
+            ));
+            match baseline {
+                Some((b, true)) => summary.push_str(&format!(" · Δ vs pinned step {}", b.step)),
+                Some((b, false)) => summary.push_str(&format!(" · Δ vs step {}", b.step)),
+                None => summary.push_str(" · P pins for Δ"),
+            }
+        }
     }
     frame.render_widget(
         Paragraph::new(Span::styled(clip(&summary, head.width as usize), s.dim())),
         head,
     );
-    let eps = eps_block(latest, base, app.preset.eval.robust_eps, s);
-    let delta = delta_block(latest, base, s);
-    let eps_w = eps.iter().map(Line::width).max().unwrap_or(0) as u16;
-    let side_by_side = eps_w + GAP + 21 <= body.width;
+    let robust_eps = app.preset.eval.robust_eps;
+    let blocks = |cols: Cols| {
+        let eps = eps_block(latest, base, cols, robust_eps, s);
+        let delta = delta_block(latest, base, cols, s);
+        let eps_w = eps.iter().map(Line::width).max().unwrap_or(0) as u16;
+        let delta_w = delta.iter().map(Line::width).max().unwrap_or(0) as u16;
+        let fits = eps_w + GAP + delta_w < body.width;
+        (eps, delta, eps_w, fits)
+    };
+    let mut cols = Cols { other, delta: true };
+    let (mut eps, mut delta, mut eps_w, mut side_by_side) = blocks(cols);
+    if !side_by_side && other.is_some() {
+        // The compared run's column matters more than the Δs.
+        cols.delta = false;
+        (eps, delta, eps_w, side_by_side) = blocks(cols);
+    }
     match (eps.is_empty(), delta.is_empty()) {
         (false, false) if side_by_side => {
             let rows = eps.len().max(delta.len()) as u16;
@@ -106,8 +141,9 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
                     Constraint::Fill(1),
                 ])
                 .areas(p);
-                curves(frame, l, latest, base, &["fgsm", "pgd"], "ε", s);
-                curves(frame, r, latest, base, &["deepfool"], "δ", s);
+                let base_label = compared.map_or("baseline", |c| c.name.as_str());
+                curves(frame, l, latest, base, base_label, &["fgsm", "pgd"], "ε", s);
+                curves(frame, r, latest, base, base_label, &["deepfool"], "δ", s);
             }
         }
         _ => {
@@ -122,11 +158,13 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
 }
 
 /// Accuracy over the budget grid: the latest curves, and the baseline's dimmed.
+#[allow(clippy::too_many_arguments)]
 fn curves(
     frame: &mut Frame,
     area: Rect,
     latest: &EvalSnapshot,
     base: Option<&EvalSnapshot>,
+    base_label: &str,
     attacks: &[&str],
     budget: &str,
     s: &Styles,
@@ -164,7 +202,7 @@ fn curves(
     }
     if base.is_some() {
         legend.push(Span::styled("━\u{a0}", s.dim()));
-        legend.push(Span::styled("baseline", s.dim()));
+        legend.push(Span::styled(base_label.to_string(), s.dim()));
     }
     let hi = data
         .iter()
@@ -192,31 +230,45 @@ fn cell(text: String, w: usize, style: Style) -> Span<'static> {
     Span::styled(format!("{text:>w$}"), style)
 }
 
-/// An accuracy and its change from the baseline, as two right-aligned cells.
-fn acc_cells(v: Option<f64>, base: Option<f64>, s: &Styles) -> [Span<'static>; 2] {
+fn acc_cell(v: Option<f64>, s: &Styles) -> Span<'static> {
     match v {
-        None => [
-            cell("—".into(), ACC_W, s.dim()),
-            cell(String::new(), DELTA_W, s.dim()),
-        ],
-        Some(a) => {
-            let d = base.map(|b| a - b);
-            [
-                cell(format!("{a:.3}"), ACC_W, s.heat(a)),
-                match d {
-                    Some(d) => cell(format!("{d:+.3}"), DELTA_W, s.delta(d)),
-                    None => cell(String::new(), DELTA_W, s.dim()),
-                },
-            ]
-        }
+        None => cell("—".into(), ACC_W, s.dim()),
+        Some(a) => cell(format!("{a:.3}"), ACC_W, s.heat(a)),
     }
 }
 
-fn header(label: &str, cols: &[&str], s: &Styles) -> Line<'static> {
+/// An accuracy, the compared run's (with `cols.other`) and the change from the baseline
+/// (with `cols.delta`), as right-aligned cells. `other` is that run's value at this row.
+fn acc_cells(
+    v: Option<f64>,
+    other: Option<f64>,
+    base: Option<f64>,
+    cols: Cols,
+    s: &Styles,
+) -> Vec<Span<'static>> {
+    let mut out = vec![acc_cell(v, s)];
+    if cols.other.is_some() {
+        out.push(acc_cell(other, s));
+    }
+    if cols.delta {
+        out.push(match v.zip(base) {
+            Some((a, b)) => cell(format!("{:+.3}", a - b), DELTA_W, s.delta(a - b)),
+            None => cell(String::new(), DELTA_W, s.dim()),
+        });
+    }
+    out
+}
+
+fn header(label: &str, names: &[&str], cols: Cols, s: &Styles) -> Line<'static> {
     let mut spans = vec![Span::styled(format!("{label:<LABEL_W$}"), s.title(false))];
-    for c in cols {
+    for c in names {
         spans.push(cell(c.to_string(), ACC_W, s.title(false)));
-        spans.push(cell("Δ".into(), DELTA_W, s.title(false)));
+        if cols.other.is_some() {
+            spans.push(cell("vs".into(), ACC_W, s.title(false)));
+        }
+        if cols.delta {
+            spans.push(cell("Δ".into(), DELTA_W, s.title(false)));
+        }
     }
     Line::from(spans)
 }
@@ -225,6 +277,7 @@ fn header(label: &str, cols: &[&str], s: &Styles) -> Line<'static> {
 fn eps_block(
     latest: &EvalSnapshot,
     base: Option<&EvalSnapshot>,
+    cols: Cols,
     robust_eps: f64,
     s: &Styles,
 ) -> Vec<Line<'static>> {
@@ -241,7 +294,10 @@ fn eps_block(
     };
     let names: Vec<String> = attacks.iter().map(|a| a.to_uppercase()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut lines = vec![header("ε L∞", &names, s)];
+    let mut lines = vec![header("ε L∞", &names, cols, s)];
+    let at = |e: Option<&EvalSnapshot>, a: &str, g: f64| {
+        e.and_then(|e| e.curve(a)).and_then(|c| curve_at(c, g))
+    };
     for &g in grid {
         let robust = (g - robust_eps).abs() < 1e-9;
         let label = format!("{}{}", if robust { "▸" } else { " " }, fmt_num(g));
@@ -250,9 +306,8 @@ fn eps_block(
             if robust { s.accent() } else { s.text() },
         )];
         for a in &attacks {
-            let v = latest.curve(a).and_then(|c| curve_at(c, g));
-            let b = base.and_then(|b| b.curve(a)).and_then(|c| curve_at(c, g));
-            spans.extend(acc_cells(v, b, s));
+            let (v, o, b) = (at(Some(latest), a, g), at(cols.other, a, g), at(base, a, g));
+            spans.extend(acc_cells(v, o, b, cols, s));
         }
         lines.push(Line::from(spans));
     }
@@ -262,15 +317,21 @@ fn eps_block(
     )];
     clean.extend(acc_cells(
         Some(latest.clean_acc),
+        cols.other.map(|o| o.clean_acc),
         base.map(|b| b.clean_acc),
+        cols,
         s,
     ));
     lines.push(Line::from(clean));
     let mut auc = vec![Span::styled(format!("{:<LABEL_W$}", "AUC"), s.title(false))];
+    let auc_of = |e: Option<&EvalSnapshot>, a: &str| e.and_then(|e| e.curve(a)).map(|c| c.auc);
     for a in &attacks {
-        let v = latest.curve(a).map(|c| c.auc);
-        let b = base.and_then(|b| b.curve(a)).map(|c| c.auc);
-        auc.extend(acc_cells(v, b, s));
+        let (v, o, b) = (
+            auc_of(Some(latest), a),
+            auc_of(cols.other, a),
+            auc_of(base, a),
+        );
+        auc.extend(acc_cells(v, o, b, cols, s));
     }
     lines.push(Line::from(auc));
     lines
@@ -280,13 +341,15 @@ fn eps_block(
 fn delta_block(
     latest: &EvalSnapshot,
     base: Option<&EvalSnapshot>,
+    cols: Cols,
     s: &Styles,
 ) -> Vec<Line<'static>> {
     let Some(curve) = latest.curve("deepfool") else {
         return Vec::new();
     };
     let base_curve = base.and_then(|b| b.curve("deepfool"));
-    let mut lines = vec![header("δ RMS", &["DF-cut"], s)];
+    let other_curve = cols.other.and_then(|o| o.curve("deepfool"));
+    let mut lines = vec![header("δ RMS", &["DF-cut"], cols, s)];
     for &g in &curve.grid {
         let mut spans = vec![Span::styled(
             format!(" {:<w$}", fmt_num(g), w = LABEL_W - 1),
@@ -294,13 +357,21 @@ fn delta_block(
         )];
         spans.extend(acc_cells(
             curve_at(curve, g),
+            other_curve.and_then(|c| curve_at(c, g)),
             base_curve.and_then(|c| curve_at(c, g)),
+            cols,
             s,
         ));
         lines.push(Line::from(spans));
     }
     let mut auc = vec![Span::styled(format!("{:<LABEL_W$}", "AUC"), s.title(false))];
-    auc.extend(acc_cells(Some(curve.auc), base_curve.map(|c| c.auc), s));
+    auc.extend(acc_cells(
+        Some(curve.auc),
+        other_curve.map(|c| c.auc),
+        base_curve.map(|c| c.auc),
+        cols,
+        s,
+    ));
     lines.push(Line::from(auc));
     lines
 }

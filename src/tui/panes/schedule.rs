@@ -19,13 +19,15 @@ use crate::prune::ScheduleSpec;
 const LABEL_W: usize = 20;
 
 pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles, focused: bool) {
-    let hint = if app.state.is_active() {
+    let hint = if app.watching {
+        " read-only: watching "
+    } else if app.state.is_active() {
         " edits apply from the next step "
     } else {
         " edits go into the preset "
     };
     let mut block = block.title_top(Line::from(Span::styled(hint, s.dim())).right_aligned());
-    if focused && app.ui.schedule.edit.is_none() {
+    if focused && app.ui.schedule.edit.is_none() && !app.watching {
         block = block.title_bottom(Line::from(Span::styled(
             " Enter edit · ↑↓ select ",
             s.dim(),
