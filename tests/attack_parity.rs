@@ -9,8 +9,8 @@ use std::time::Instant;
 use bapw::attack::{Cut, CutoffScale, DeepFool};
 use tch::Tensor;
 
-const IMAGES: i64 = 256;
-const BATCH: i64 = 128;
+const IMAGES: i64 = 128;
+const BATCH: i64 = 64;
 
 #[test]
 fn deepfool_and_cutoff_scale_match_the_reference() {
