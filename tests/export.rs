@@ -8,19 +8,7 @@ fn export_writes_csv_json_and_svg_plots() {
     let home = tempfile::tempdir().unwrap();
     let runs = home.path().join("runs");
     let r = runs.to_str().unwrap();
-    let out = run_bapw(
-        home.path(),
-        &[
-            "train",
-            "--preset",
-            "smoke",
-            "--headless",
-            "--name",
-            "e",
-            "--runs-dir",
-            r,
-        ],
-    );
+    let out = common::train_smoke(home.path(), "e", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let plots = home.path().join("plots");
     let out = run_bapw(

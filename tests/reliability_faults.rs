@@ -3,30 +3,16 @@
 mod common;
 
 use bapw::train::events::{read_events, Event};
-use common::{run_bapw, stdout};
+use common::stdout;
 
 #[test]
 fn nan_loss_stops_headless_run_and_keeps_last_good_checkpoint() {
     let home = tempfile::tempdir().unwrap();
     let runs = home.path().join("runs");
-    let out = run_bapw(
+    let out = common::train_smoke(
         home.path(),
-        &[
-            "train",
-            "--preset",
-            "smoke",
-            "--headless",
-            "--name",
-            "nan",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--set",
-            "train.lr=1e30",
-            "--set",
-            "checkpoint.every=1",
-            "--set",
-            "checkpoint.keep=1",
-        ],
+        "nan",
+        &["train.lr=1e30", "checkpoint.every=1", "checkpoint.keep=1"],
     );
     assert_eq!(out.status.code(), Some(1));
     let text = stdout(&out);

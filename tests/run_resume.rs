@@ -216,21 +216,7 @@ fn sigint_stops_with_a_checkpoint_and_runs_lists_it() {
 fn two_writers_on_one_run_are_refused() {
     let home = tempfile::tempdir().unwrap();
     let runs = home.path().join("runs");
-    let out = run_bapw(
-        home.path(),
-        &[
-            "train",
-            "--preset",
-            "smoke",
-            "--headless",
-            "--name",
-            "r",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-            "--set",
-            "train.epochs=6",
-        ],
-    );
+    let out = common::train_smoke(home.path(), "r", &["train.epochs=6"]);
     assert!(out.status.success());
     // Make it resumable: drop the final checkpoint so the last one is mid-run.
     let ck = runs.join("r/checkpoints");

@@ -11,19 +11,7 @@ use common::{run_bapw, stderr, stdout};
 fn smoke_run_produces_a_complete_run_folder() {
     let home = tempfile::tempdir().unwrap();
     let runs = home.path().join("runs");
-    let out = run_bapw(
-        home.path(),
-        &[
-            "train",
-            "--preset",
-            "smoke",
-            "--headless",
-            "--name",
-            "r1",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-    );
+    let out = common::train_smoke(home.path(), "r1", &[]);
     assert!(out.status.success(), "{}", stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -136,6 +124,8 @@ fn smoke_run_produces_a_complete_run_folder() {
     assert_eq!(
         names,
         [
+            "best.json",
+            "best.safetensors",
             "step-0000032.json",
             "step-0000032.optim.safetensors",
             "step-0000032.safetensors",
@@ -171,6 +161,18 @@ fn smoke_run_produces_a_complete_run_folder() {
     let pruned: tch::Tensor = w * (m.ones_like() - m);
     assert_eq!(pruned.abs().sum(tch::Kind::Float).double_value(&[]), 0.0);
 
+    // The best checkpoint holds the epoch with the highest test accuracy.
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ck.join("best.json")).unwrap()).unwrap();
+    let top = accs.iter().cloned().fold(f64::MIN, f64::max);
+    assert_eq!(best["metric"], "test_acc");
+    assert_eq!(best["value"].as_f64().unwrap(), top);
+    let top_epoch = accs.iter().position(|a| *a == top).unwrap();
+    assert_eq!(
+        best["step"].as_u64().unwrap() as usize,
+        (top_epoch + 1) * 16
+    );
+
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["state"], "finished");
@@ -181,21 +183,8 @@ fn smoke_run_produces_a_complete_run_folder() {
 fn same_seed_same_run() {
     let home = tempfile::tempdir().unwrap();
     let runs = home.path().join("runs");
-    let r = runs.to_str().unwrap();
     for name in ["a", "b"] {
-        let out = run_bapw(
-            home.path(),
-            &[
-                "train",
-                "--preset",
-                "smoke",
-                "--headless",
-                "--name",
-                name,
-                "--runs-dir",
-                r,
-            ],
-        );
+        let out = common::train_smoke(home.path(), name, &[]);
         assert!(out.status.success(), "{}", stderr(&out));
     }
     let losses = |name: &str| -> Vec<f64> {
@@ -296,19 +285,7 @@ fn run_names_cannot_escape_the_runs_folder() {
 fn watch_of_a_finished_run_prints_what_the_live_run_printed() {
     let home = tempfile::tempdir().unwrap();
     let runs = home.path().join("runs");
-    let live = run_bapw(
-        home.path(),
-        &[
-            "train",
-            "--preset",
-            "smoke",
-            "--headless",
-            "--name",
-            "w",
-            "--runs-dir",
-            runs.to_str().unwrap(),
-        ],
-    );
+    let live = common::train_smoke(home.path(), "w", &[]);
     assert!(live.status.success());
     let watched = run_bapw(
         home.path(),

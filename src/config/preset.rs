@@ -243,6 +243,28 @@ pub struct CheckpointCfg {
     pub every: usize,
     /// Keep the last K periodic checkpoints.
     pub keep: usize,
+    /// Also keep `checkpoints/best.safetensors`, the weights with the best value of this
+    /// metric so far: `test_acc` (at each epoch end), `robust_auc` (mean AUC of each
+    /// evaluation) or `none`.
+    pub best: BestMetric,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BestMetric {
+    None,
+    TestAcc,
+    RobustAuc,
+}
+
+impl BestMetric {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            BestMetric::None => "none",
+            BestMetric::TestAcc => "test_acc",
+            BestMetric::RobustAuc => "robust_auc",
+        }
+    }
 }
 
 impl Default for Preset {
@@ -381,6 +403,7 @@ impl Default for CheckpointCfg {
         CheckpointCfg {
             every: 1000,
             keep: 3,
+            best: BestMetric::TestAcc,
         }
     }
 }

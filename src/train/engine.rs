@@ -15,7 +15,7 @@ use super::loss::{accuracy, smoothed_ce};
 use super::optim::Optimizer;
 use super::run::{self, EventLog, TrainState};
 use super::step::{AdvOutcome, StepKit};
-use crate::config::preset::Preset;
+use crate::config::preset::{BestMetric, Preset};
 use crate::data::{self, Batcher, Dataset};
 use crate::model::Net;
 use crate::prune::{Pruner, ScheduleSpec};
@@ -249,6 +249,8 @@ struct Engine {
     total_steps: usize,
     kit: StepKit,
     paused: bool,
+    /// Best value of the `checkpoint.best` metric so far.
+    best_value: Option<f64>,
     samples_per_s: f64,
     last_test_acc: Option<f64>,
 }
@@ -305,6 +307,7 @@ impl Engine {
             total_steps,
             kit,
             paused: false,
+            best_value: None,
             samples_per_s: 0.0,
             last_test_acc: None,
             preset,
@@ -404,6 +407,9 @@ impl Engine {
                 test_acc,
                 seconds: epoch_start.elapsed().as_secs_f64(),
             });
+            if eng.preset.checkpoint.best == BestMetric::TestAcc {
+                eng.keep_if_best(sink, (epoch + 1) * steps_per_epoch, test_acc)?;
+            }
             epoch += 1;
             position = 0;
             let ev = eng.preset.eval.every;
@@ -692,8 +698,47 @@ impl Engine {
             .kit
             .evaluate(&self.net, &self.data, &self.preset, step, epoch)?
         {
+            let auc = match &ev {
+                Event::Eval { curves, .. } if !curves.is_empty() => {
+                    Some(curves.iter().map(|c| c.auc).sum::<f64>() / curves.len() as f64)
+                }
+                _ => None,
+            };
             sink.emit(ev);
+            if let (BestMetric::RobustAuc, Some(auc)) = (self.preset.checkpoint.best, auc) {
+                self.keep_if_best(sink, step, auc)?;
+            }
         }
+        Ok(())
+    }
+
+    /// Writes `checkpoints/best.safetensors` (weights + masks) and `best.json` when `value`
+    /// beats the best so far.
+    fn keep_if_best(&mut self, sink: &mut Sink, step: usize, value: f64) -> Result<()> {
+        if !value.is_finite() || self.best_value.is_some_and(|b| value <= b) {
+            return Ok(());
+        }
+        self.best_value = Some(value);
+        let dir = self.run_dir.join("checkpoints");
+        std::fs::create_dir_all(&dir)?;
+        let mut tensors = self.net.named_params();
+        for l in &self.pruner.layers {
+            tensors.push((format!("{}_mask", l.name), l.mask.shallow_clone()));
+        }
+        let path = dir.join("best.safetensors");
+        run::write_tensors_atomic(&path, &tensors)?;
+        run::write_json_atomic(
+            &dir.join("best.json"),
+            &serde_json::json!({
+                "metric": self.preset.checkpoint.best.as_str(),
+                "value": value,
+                "step": step,
+            }),
+        )?;
+        sink.emit(Event::Checkpoint {
+            step,
+            path: path.display().to_string(),
+        });
         Ok(())
     }
 
@@ -727,6 +772,7 @@ impl Engine {
                 epoch_loss_sum: sums.0,
                 epoch_acc_sum: sums.1,
                 epoch_steps: sums.2,
+                best_value: self.best_value,
             },
         )?;
         // Keep the last K periodic checkpoints.
@@ -786,6 +832,7 @@ impl Engine {
             .collect();
         self.opt.load_state(&opt_t, st.optimizer_t)?;
         self.last_test_acc = st.test_acc;
+        self.best_value = st.best_value;
         Ok(st)
     }
 

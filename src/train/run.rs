@@ -59,6 +59,9 @@ pub struct TrainState {
     pub epoch_acc_sum: f64,
     #[serde(default)]
     pub epoch_steps: usize,
+    /// Best value of `checkpoint.best` so far (restored on resume so the same epochs win).
+    #[serde(default)]
+    pub best_value: Option<f64>,
 }
 
 /// An exclusive lock on a run folder, held while a process writes it.

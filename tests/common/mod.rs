@@ -71,3 +71,25 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// `bapw train --preset smoke --headless --name NAME --runs-dir <home>/runs [--set S]...`,
+/// with private data/config folders under `home`.
+pub fn train_smoke(home: &Path, name: &str, sets: &[&str]) -> Output {
+    let runs = home.join("runs");
+    let mut args = vec![
+        "train",
+        "--preset",
+        "smoke",
+        "--headless",
+        "--name",
+        name,
+        "--runs-dir",
+    ];
+    let runs_str = runs.to_str().expect("utf-8 temp path").to_string();
+    args.push(&runs_str);
+    for s in sets {
+        args.push("--set");
+        args.push(s);
+    }
+    run_bapw(home, &args)
+}
