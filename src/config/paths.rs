@@ -61,12 +61,23 @@ pub fn check_name(kind: &str, name: &str) -> Result<()> {
     }
 }
 
+/// A temp-file builder whose files get the user's umask (0666 & !umask), like any file the
+/// user creates, instead of tempfile's private 0600.
+pub fn user_file_builder<'a>() -> tempfile::Builder<'a, 'static> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = tempfile::Builder::new();
+    b.prefix(".tmp-")
+        .permissions(std::fs::Permissions::from_mode(0o666));
+    b
+}
+
 /// Writes `bytes` to `path` atomically: a temp file in the same folder, fsync, rename.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| anyhow!("creating {}: {e}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
+    let mut tmp = user_file_builder()
+        .tempfile_in(dir)
         .map_err(|e| anyhow!("writing into {}: {e}", dir.display()))?;
     tmp.write_all(bytes)
         .and_then(|_| tmp.as_file().sync_all())
@@ -88,6 +99,22 @@ mod tests {
         for good in ["mnist-bap", "run_2026.11.25", "a"] {
             assert!(check_name("run", good).is_ok(), "{good:?}");
         }
+    }
+
+    #[test]
+    fn atomic_writes_follow_the_umask() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("x.toml");
+        write_atomic(&p, b"x").unwrap();
+        let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+        // The process umask (read without changing it for good).
+        let umask = unsafe {
+            let m = libc::umask(0o022);
+            libc::umask(m);
+            m
+        } as u32;
+        assert_eq!(mode, 0o666 & !umask);
     }
 
     #[test]

@@ -130,8 +130,7 @@ pub fn checkpoint_paths(dir: &Path, step: usize) -> (PathBuf, PathBuf, PathBuf) 
 /// Writes tensors to `path` atomically (temp file in the same folder, then rename).
 pub fn write_tensors_atomic(path: &Path, tensors: &[(String, Tensor)]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = tempfile::Builder::new()
-        .prefix(".tmp-")
+    let tmp = crate::config::paths::user_file_builder()
         .suffix(".safetensors")
         .tempfile_in(dir)
         .with_context(|| format!("writing into {}", dir.display()))?;
