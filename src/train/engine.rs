@@ -251,6 +251,8 @@ struct Engine {
     paused: bool,
     /// Best value of the `checkpoint.best` metric so far.
     best_value: Option<f64>,
+    /// A viewer can act on errors (see `RunSpec::interactive`).
+    interactive: bool,
     samples_per_s: f64,
     last_test_acc: Option<f64>,
 }
@@ -308,6 +310,7 @@ impl Engine {
             kit,
             paused: false,
             best_value: None,
+            interactive: spec.interactive,
             samples_per_s: 0.0,
             last_test_acc: None,
             preset,
@@ -393,7 +396,27 @@ impl Engine {
                 if every > 0 && (step + 1).is_multiple_of(every) {
                     // At an epoch boundary (position == len) the resumed run goes straight to
                     // the (deterministic) epoch_end test pass.
-                    eng.checkpoint(sink, step + 1, epoch, position, (loss_sum, acc_sum, n))?;
+                    if let Err(e) =
+                        eng.checkpoint(sink, step + 1, epoch, position, (loss_sum, acc_sum, n))
+                    {
+                        // Full disk, read-only folder...: writes are atomic, so nothing is
+                        // half-written; the previous checkpoints stay good.
+                        let message = format!(
+                            "could not write the checkpoint at step {}: {e:#}; the last good \
+                             checkpoint is kept",
+                            step + 1
+                        );
+                        if !spec.interactive {
+                            bail!("{message}");
+                        }
+                        // Interactive: pause so the user can free space and resume.
+                        sink.emit(Event::Error {
+                            step: step + 1,
+                            message: format!("{message}; paused: make room, then resume"),
+                        });
+                        eng.paused = true;
+                        sink.emit(Event::Paused { step: step + 1 });
+                    }
                 }
             }
             let (test_loss, test_acc) = eng.test_metrics();
@@ -719,6 +742,21 @@ impl Engine {
             return Ok(());
         }
         self.best_value = Some(value);
+        if let Err(e) = self.write_best(sink, step, value) {
+            let message = format!(
+                "could not write the checkpoint at step {step} (best {}): {e:#}; the last good \
+                 checkpoint is kept",
+                self.preset.checkpoint.best.as_str()
+            );
+            if !self.interactive {
+                bail!("{message}");
+            }
+            sink.emit(Event::Error { step, message });
+        }
+        Ok(())
+    }
+
+    fn write_best(&mut self, sink: &mut Sink, step: usize, value: f64) -> Result<()> {
         let dir = self.run_dir.join("checkpoints");
         std::fs::create_dir_all(&dir)?;
         let mut tensors = self.net.named_params();
