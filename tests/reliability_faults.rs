@@ -53,7 +53,7 @@ fn nan_loss_stops_headless_run_and_keeps_last_good_checkpoint() {
 fn unwritable_checkpoint_folder_is_reported_and_keeps_the_good_checkpoints() {
     let home = tempfile::tempdir().unwrap();
     let runs = home.path().join("runs");
-    let mut child = common::bapw()
+    let child = common::bapw()
         .args([
             "train",
             "--preset",
