@@ -203,7 +203,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             runs_dir,
             device,
         }) => {
-            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            let runs_dir = runs_dir_or_default(runs_dir)?;
             let dir = bapw::runs::resolve(&runs_dir, &run)?;
             let file = dir.join("preset.toml");
             let text = std::fs::read_to_string(&file)
@@ -232,7 +232,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             headless,
             runs_dir,
         }) => {
-            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            let runs_dir = runs_dir_or_default(runs_dir)?;
             let dir = bapw::runs::resolve(&runs_dir, &run)?;
             if headless || !std::io::stdout().is_terminal() {
                 watch_headless(&dir)
@@ -241,11 +241,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Some(Cmd::Export(a)) => {
-            let runs_dir = a
-                .runs_dir
-                .clone()
-                .map(Ok)
-                .unwrap_or_else(paths::default_runs_dir)?;
+            let runs_dir = runs_dir_or_default(a.runs_dir.clone())?;
             let dir = bapw::runs::resolve(&runs_dir, &a.run)?;
             for p in bapw::export::run(&a, &dir)? {
                 println!("{}", p.display());
@@ -253,7 +249,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Runs { runs_dir, json }) => {
-            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            let runs_dir = runs_dir_or_default(runs_dir)?;
             if !json {
                 println!("{}", bapw::runs::header());
             }
@@ -294,6 +290,11 @@ fn train_cmd(a: TrainArgs, tui: TuiOptions) -> Result<ExitCode> {
     } else {
         bapw::tui::run(spec, tui)
     }
+}
+
+/// `--runs-dir` when given, else `<data dir>/runs`.
+fn runs_dir_or_default(dir: Option<PathBuf>) -> Result<PathBuf> {
+    dir.map(Ok).unwrap_or_else(paths::default_runs_dir)
 }
 
 /// Runs the engine and prints progress lines. SIGINT and SIGTERM stop the run cleanly (a
@@ -439,7 +440,7 @@ fn presets_cmd(c: PresetsCmd) -> Result<ExitCode> {
             force,
             runs_dir,
         } => {
-            let runs_dir = runs_dir.map(Ok).unwrap_or_else(paths::default_runs_dir)?;
+            let runs_dir = runs_dir_or_default(runs_dir)?;
             let dir = bapw::runs::resolve(&runs_dir, &from)?;
             let path =
                 bapw::config::preset::save_user_preset(&name, &dir.join("preset.toml"), force)?;

@@ -756,13 +756,20 @@ impl Engine {
         Ok(())
     }
 
-    fn write_best(&mut self, sink: &mut Sink, step: usize, value: f64) -> Result<()> {
-        let dir = self.run_dir.join("checkpoints");
-        std::fs::create_dir_all(&dir)?;
+    /// What a checkpoint's main file holds: every parameter under its PyTorch name plus one
+    /// `<param>_mask` per pruned kernel.
+    fn weights_and_masks(&self) -> Vec<(String, Tensor)> {
         let mut tensors = self.net.named_params();
         for l in &self.pruner.layers {
             tensors.push((format!("{}_mask", l.name), l.mask.shallow_clone()));
         }
+        tensors
+    }
+
+    fn write_best(&mut self, sink: &mut Sink, step: usize, value: f64) -> Result<()> {
+        let dir = self.run_dir.join("checkpoints");
+        std::fs::create_dir_all(&dir)?;
+        let tensors = self.weights_and_masks();
         let path = dir.join("best.safetensors");
         run::write_tensors_atomic(&path, &tensors)?;
         run::write_json_atomic(
@@ -791,10 +798,7 @@ impl Engine {
         let dir = self.run_dir.join("checkpoints");
         std::fs::create_dir_all(&dir)?;
         let (weights, optim, state) = run::checkpoint_paths(&dir, step);
-        let mut tensors = self.net.named_params();
-        for l in &self.pruner.layers {
-            tensors.push((format!("{}_mask", l.name), l.mask.shallow_clone()));
-        }
+        let tensors = self.weights_and_masks();
         run::write_tensors_atomic(&weights, &tensors)?;
         run::write_tensors_atomic(&optim, &self.opt.state())?;
         run::write_json_atomic(

@@ -12,24 +12,10 @@ import argparse
 import json
 
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
 import torchattacks
 from safetensors.torch import load_file
 
-
-class LeNet5(nn.Module):
-    def __init__(self, classes=10):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 5, padding=2)
-        self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
-        self.fc1 = nn.Linear(7 * 7 * 64, 84)
-        self.fc2 = nn.Linear(84, classes)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+from bapw_lenet import load_checkpoint
 
 
 def floats(text):
@@ -44,10 +30,7 @@ def main():
     ap.add_argument("--pgd-eps", type=floats, default=[0.1, 0.2])
     ap.add_argument("--pgd-steps", type=int, default=10)
     a = ap.parse_args()
-    model = LeNet5()
-    state = {k: v for k, v in load_file(a.weights).items() if not k.endswith("_mask")}
-    model.load_state_dict(state)  # strict: every name and shape must match
-    model.eval()
+    model = load_checkpoint(a.weights)
     data = load_file(a.images)
     x, y = data["x"], data["y"]
 
