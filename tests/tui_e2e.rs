@@ -176,7 +176,11 @@ fn train_interactively_in_tmux() {
     tmux.keys(&["p"]);
     tmux.wait_for("● paused");
     tmux.keys(&["e"]);
+    // The evaluation itself can finish (and its result replace the message line) before the
+    // screen is read, so look for the request in the message log, which keeps every message.
+    tmux.keys(&["!"]);
     tmux.wait_for("evaluation requested");
+    tmux.keys(&["Escape"]);
     tmux.keys(&["p"]);
     tmux.wait_for("● running");
 
