@@ -2,47 +2,28 @@
 //! (synthetic data, seconds): every mode and loss trains, `budget` and `eval` events are in
 //! the run's log with sensible numbers, and `bapw eval` on the final checkpoint reproduces the
 //! run's last evaluation exactly.
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use bapw::train::events::{read_events, EndState, Event};
-
-fn bapw(home: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_bapw"))
-        .args(args)
-        .env("BAPW_DATA_DIR", home.join("data"))
-        .env("BAPW_CONFIG_DIR", home.join("config"))
-        .output()
-        .expect("bapw starts")
-}
+use common::run_bapw as bapw;
 
 /// Trains `smoke` for 2 epochs with the given overrides; returns the run's events.
 fn train(home: &Path, name: &str, sets: &[&str]) -> Vec<Event> {
-    let runs = home.join("runs");
-    let mut args = vec![
-        "train",
-        "--preset",
-        "smoke",
-        "--headless",
-        "--name",
-        name,
-        "--runs-dir",
-        runs.to_str().unwrap(),
-    ];
-    for s in ["train.epochs=2", "adv.budget_every=4", "eval.subset=64"]
+    let all: Vec<&str> = ["train.epochs=2", "adv.budget_every=4", "eval.subset=64"]
         .iter()
         .chain(sets)
-    {
-        args.extend(["--set", s]);
-    }
-    let out = bapw(home, &args);
+        .copied()
+        .collect();
+    let out = common::train_smoke(home, name, &all);
     assert!(
         out.status.success(),
         "{name}: {}\n{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    read_events(&runs.join(name).join("events.jsonl")).unwrap()
+    read_events(&home.join("runs").join(name).join("events.jsonl")).unwrap()
 }
 
 fn check_common(name: &str, events: &[Event], mode: &str) {
