@@ -17,7 +17,7 @@ ifneq ($(wildcard $(VENV_PYTHON)),)
 TEST_ENV := BAPW_PYTHON=$${BAPW_PYTHON:-$(VENV_PYTHON)} BAPW_REQUIRE_PYTHON=1
 endif
 
-.PHONY: run build test lint data bench fmt
+.PHONY: run build test lint data bench fmt sweep-quick readme-report
 
 ## make run: build, fetch MNIST when missing, open the workbench on the default preset.
 run: build data
@@ -45,3 +45,13 @@ bench: build
 
 fmt:
 	$(CARGO) fmt
+
+## make sweep-quick: the quick MNIST sweep (16 runs, ~15 min on 2 CPU cores) and its report,
+## in <data dir>/sweeps/quick-mnist (run it again to continue an interrupted sweep).
+sweep-quick: build data
+	$(BAPW) sweep presets/sweeps/quick-mnist.toml $(ARGS)
+
+## make readme-report: put that sweep's report into README.md and docs/sweeps/quick-mnist/
+## (numbers and plots as the sweep produced them).
+readme-report: build
+	$(BAPW) report quick-mnist --out docs/sweeps/quick-mnist --embed README.md

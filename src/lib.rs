@@ -11,5 +11,6 @@ pub mod headless;
 pub mod model;
 pub mod prune;
 pub mod runs;
+pub mod sweep;
 pub mod train;
 pub mod tui;

@@ -44,8 +44,9 @@ enum Cmd {
         device: DeviceChoice,
     },
     /// Reattach to a run (running or finished): replay its events, then follow them live.
+    /// Given a sweep folder: the sweep's table and runs, refreshed as they finish.
     Watch {
-        /// Run name (under the runs folder) or path.
+        /// Run name (under the runs folder) or path, or a sweep folder.
         run: String,
         /// No TUI: print progress lines (also chosen when stdout is not a terminal).
         #[arg(long)]
@@ -72,6 +73,10 @@ enum Cmd {
     },
     /// Robustness of a checkpoint: accuracy under FGSM, PGD and DeepFool over budget grids.
     Eval(bapw::eval::cli::EvalArgs),
+    /// Run a sweep file's grid of runs (again: continue it). See presets/sweeps/.
+    Sweep(bapw::sweep::SweepArgs),
+    /// Aggregate a sweep's finished runs: tables per sparsity, AER summary, CSV and SVG plots.
+    Report(bapw::sweep::ReportArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -232,9 +237,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
             headless,
             runs_dir,
         }) => {
+            let headless = headless || !std::io::stdout().is_terminal();
+            let as_path = std::path::Path::new(&run);
+            let is_run = as_path.join("events.jsonl").exists();
+            if let Some(dir) = bapw::sweep::runner::resolve_sweep(as_path).filter(|_| !is_run) {
+                return if headless {
+                    bapw::sweep::runner::print_status(&dir).map(|_| ExitCode::SUCCESS)
+                } else {
+                    bapw::tui::watch_sweep(&dir, TuiOptions { theme: cli.theme })
+                };
+            }
             let runs_dir = runs_dir_or_default(runs_dir)?;
             let dir = bapw::runs::resolve(&runs_dir, &run)?;
-            if headless || !std::io::stdout().is_terminal() {
+            if headless {
                 watch_headless(&dir)
             } else {
                 bapw::tui::watch(dir, runs_dir, TuiOptions { theme: cli.theme })
@@ -264,6 +279,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Cmd::Presets { command }) => presets_cmd(command),
         Some(Cmd::Eval(a)) => bapw::eval::cli::run_eval_cli(&a).map(|_| ExitCode::SUCCESS),
+        Some(Cmd::Sweep(a)) => bapw::sweep::runner::run(&a),
+        Some(Cmd::Report(a)) => {
+            for p in bapw::sweep::report::run(&a)? {
+                println!("{}", p.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

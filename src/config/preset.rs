@@ -812,7 +812,7 @@ impl Preset {
     }
 }
 
-fn read_text(p: &Path) -> Result<String, String> {
+pub(crate) fn read_text(p: &Path) -> Result<String, String> {
     if p.is_dir() {
         return Err("is a directory, not a preset file".into());
     }
@@ -841,7 +841,7 @@ pub fn suggest<'a>(got: &str, valid: &[&'a str]) -> Option<&'a str> {
 }
 
 /// Turns a toml/serde error into a problem with a line, the key and a suggestion.
-fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
+pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
     let line = e
         .span()
         .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);

@@ -25,7 +25,8 @@ pub mod popups;
 pub mod runlist;
 mod state;
 pub mod store;
-mod style;
+pub mod style;
+pub mod sweep_view;
 mod terminal;
 
 use std::io::IsTerminal;
@@ -41,6 +42,7 @@ use tokio::sync::mpsc::error::TryRecvError;
 
 use crate::config::paths;
 use crate::config::preset::{Preset, DEFAULT_PRESET};
+use crate::config::theme::Theme;
 use crate::train::engine::{self, DeviceChoice, EngineHandle, RunSpec};
 use crate::train::events::Event;
 use crate::train::follow::{Follower, Update};
@@ -70,6 +72,21 @@ const EVENT_BATCH: usize = 65_536;
 const STOP_GRACE: Duration = Duration::from_secs(10);
 /// How often a watched run that has gone quiet is checked for a live writer.
 const WRITER_CHECK: Duration = Duration::from_secs(1);
+
+/// The theme a secondary view (the sweep view) draws with: `--theme`, else the remembered
+/// one, else the default; `NO_COLOR` wins over all.
+fn theme_for(name: Option<&str>) -> Theme {
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return Theme::monochrome();
+    }
+    let store = store();
+    let wanted = name.map(str::to_string).or(store.settings().0.theme);
+    let (themes, _) = store.themes();
+    wanted
+        .and_then(|n| themes.iter().find(|t| t.name == n).cloned())
+        .or_else(|| themes.first().cloned())
+        .unwrap_or_else(Theme::default_theme)
+}
 
 fn store() -> Store {
     match paths::config_dir() {
@@ -146,6 +163,12 @@ pub fn watch(run_dir: PathBuf, runs_dir: PathBuf, opts: TuiOptions) -> Result<Ex
     let mut rt = Runtime::new(template);
     rt.watch = Some(Watch::new(run_dir, preset, label));
     run_with(rt, opts, store(), None)
+}
+
+/// `bapw watch SWEEP_DIR` on a terminal: the sweep view (see `sweep_view`).
+pub fn watch_sweep(dir: &Path, opts: TuiOptions) -> Result<ExitCode> {
+    require_terminal()?;
+    sweep_view::open(dir, opts)
 }
 
 /// The settings a watched run started with, and the name to show for them.

@@ -59,6 +59,11 @@ impl Guard {
     pub fn draw(&mut self, app: &App) -> io::Result<()> {
         self.terminal.draw(|f| super::draw(f, app)).map(|_| ())
     }
+
+    /// Draws a screen other than the workbench's (the sweep view).
+    pub fn draw_with(&mut self, render: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
+        self.terminal.draw(render).map(|_| ())
+    }
 }
 
 impl Drop for Guard {

@@ -1,0 +1,376 @@
+//! `bapw watch SWEEP_DIR`: a sweep on one screen. The report's table for one sparsity at a
+//! time (←/→), the overall AER table, and every planned run with its state (↑/↓; Enter opens
+//! the run in the ordinary watch view, q there comes back). The folder is re-read every second,
+//! so a sweep running in another process fills in as its runs finish.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use crossterm::event::{Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyModifiers};
+use futures::StreamExt;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, TableState};
+use ratatui::Frame;
+
+use super::style::Styles;
+use crate::config::theme::Theme;
+use crate::runs::RunRow;
+use crate::sweep::report::{aggregate, collect, Report};
+use crate::sweep::runner::{run_dir, status, Plan, RunStatus};
+use crate::sweep::spec::num;
+
+pub struct SweepView {
+    pub dir: PathBuf,
+    pub plan: Plan,
+    /// Per planned run: its state and, once it has some, its headline numbers.
+    pub runs: Vec<(RunStatus, Option<RunRow>)>,
+    pub report: Report,
+    pub sparsity_idx: usize,
+    pub selected: usize,
+}
+
+/// What a key asks of the loop.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ViewAction {
+    None,
+    Quit,
+    Watch(PathBuf),
+}
+
+impl SweepView {
+    pub fn load(dir: &Path) -> Result<SweepView> {
+        let plan = Plan::load(dir)?;
+        let mut v = SweepView {
+            dir: dir.to_path_buf(),
+            report: aggregate(&plan, &[]),
+            plan,
+            runs: Vec::new(),
+            sparsity_idx: 0,
+            selected: 0,
+        };
+        v.refresh()?;
+        Ok(v)
+    }
+
+    /// Re-reads every run's state and rebuilds the report.
+    pub fn refresh(&mut self) -> Result<()> {
+        self.runs = self
+            .plan
+            .runs
+            .iter()
+            .map(|r| {
+                let d = run_dir(&self.dir, &r.id);
+                let st = status(&d);
+                let row = (st != RunStatus::Pending)
+                    .then(|| crate::runs::summarize(&d).ok())
+                    .flatten();
+                (st, row)
+            })
+            .collect();
+        self.report = aggregate(&self.plan, &collect(&self.dir, &self.plan)?);
+        Ok(())
+    }
+
+    fn sparsities(&self) -> Vec<f64> {
+        let mut s: Vec<f64> = self.plan.runs.iter().map(|r| r.sparsity).collect();
+        s.sort_by(f64::total_cmp);
+        s.dedup();
+        s
+    }
+
+    pub fn on_key(&mut self, k: KeyEvent) -> ViewAction {
+        let n_sp = self.sparsities().len().max(1);
+        let n_runs = self.plan.runs.len().max(1);
+        match k.code {
+            KeyCode::Char('q') | KeyCode::Esc => return ViewAction::Quit,
+            KeyCode::Char('c') if k.modifiers.contains(KeyModifiers::CONTROL) => {
+                return ViewAction::Quit
+            }
+            KeyCode::Left | KeyCode::Char('h') => {
+                self.sparsity_idx = (self.sparsity_idx + n_sp - 1) % n_sp
+            }
+            KeyCode::Right | KeyCode::Char('l') => {
+                self.sparsity_idx = (self.sparsity_idx + 1) % n_sp
+            }
+            KeyCode::Up | KeyCode::Char('k') => self.selected = self.selected.saturating_sub(1),
+            KeyCode::Down | KeyCode::Char('j') => {
+                self.selected = (self.selected + 1).min(n_runs - 1)
+            }
+            KeyCode::Home => self.selected = 0,
+            KeyCode::End => self.selected = n_runs - 1,
+            KeyCode::Enter => {
+                if let Some(r) = self.plan.runs.get(self.selected) {
+                    let d = run_dir(&self.dir, &r.id);
+                    if d.join("events.jsonl").exists() {
+                        return ViewAction::Watch(d);
+                    }
+                }
+            }
+            _ => {}
+        }
+        ViewAction::None
+    }
+}
+
+fn f4(v: Option<f64>) -> String {
+    v.filter(|x| x.is_finite())
+        .map_or_else(|| "-".into(), |x| format!("{x:.4}"))
+}
+
+fn short(a: &str) -> &str {
+    match a {
+        "fgsm" => "FGSM",
+        "pgd" => "PGD",
+        "deepfool" => "DF",
+        o => o,
+    }
+}
+
+pub fn render(frame: &mut Frame, v: &SweepView, s: &Styles) {
+    let area = frame.area();
+    frame.render_widget(Block::new().style(s.base()), area);
+    if area.width < 40 || area.height < 12 {
+        let msg = format!(
+            "too small: {}x{} (sweep view needs 40x12)",
+            area.width, area.height
+        );
+        let msg: String = msg.chars().take(area.width as usize).collect();
+        frame.render_widget(
+            Paragraph::new(msg).style(s.warn()),
+            Rect { height: 1, ..area },
+        );
+        return;
+    }
+    let overall_h = v.report.overall.len().max(1) as u16 + 3;
+    let methods = v.report.overall.len().max(1) as u16;
+    let [head, table, overall, runs, keys] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Length(methods + 3),
+        Constraint::Length(overall_h),
+        Constraint::Min(3),
+        Constraint::Length(1),
+    ])
+    .areas(area);
+    let count = |st: fn(&RunStatus) -> bool| v.runs.iter().filter(|(x, _)| st(x)).count();
+    let finished = count(|x| *x == RunStatus::Finished);
+    let running = count(|x| *x == RunStatus::Running);
+    let failed = count(|x| *x == RunStatus::Failed);
+    let header = Line::from(vec![
+        Span::styled(format!(" sweep {} ", v.plan.name), s.accent()),
+        Span::styled(
+            format!(
+                "· {finished}/{} finished · {running} running · {failed} failed · base {}",
+                v.plan.runs.len(),
+                v.plan.base
+            ),
+            s.text(),
+        ),
+    ]);
+    frame.render_widget(Paragraph::new(header), head);
+    render_cells(frame, table, v, s);
+    render_overall(frame, overall, v, s);
+    render_runs(frame, runs, v, s);
+    frame.render_widget(
+        Paragraph::new(" ←/→ sparsity  ↑/↓ run  Enter watch run  q quit").style(s.dim()),
+        keys,
+    );
+}
+
+fn render_cells(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
+    let sps = v.sparsities();
+    let sp = sps.get(v.sparsity_idx).copied().unwrap_or(0.0);
+    let r = &v.report;
+    let mut head = vec!["method".to_string(), "runs".into(), "clean".into()];
+    for a in &r.attacks {
+        let b = if a == "deepfool" { r.delta } else { r.eps };
+        head.push(format!("{}@{}", short(a), num(b)));
+    }
+    for a in &r.attacks {
+        head.push(format!("AUC {}", short(a)));
+    }
+    head.push("AUC".into());
+    head.push("spread".into());
+    let rows: Vec<Row> = r
+        .cells
+        .iter()
+        .filter(|c| c.sparsity == sp)
+        .map(|c| {
+            let mut cells = vec![
+                Cell::from(c.method.clone()),
+                Cell::from(c.runs.to_string()),
+                Cell::from(f4(Some(c.clean_acc))),
+            ];
+            for a in &r.attacks {
+                cells.push(Cell::from(f4(c.robust.get(a).copied().flatten())));
+            }
+            for a in &r.attacks {
+                cells.push(Cell::from(f4(c.auc.get(a).copied())));
+            }
+            cells.push(Cell::from(f4(Some(c.auc_mean))).style(s.accent()));
+            cells.push(Cell::from(f4(c.spread)));
+            Row::new(cells).style(s.text())
+        })
+        .collect();
+    let mut widths = vec![Constraint::Min(12), Constraint::Length(4)];
+    widths.extend(std::iter::repeat_n(Constraint::Length(9), head.len() - 2));
+    let title = format!(
+        " sparsity {} ({}/{}) ",
+        num(sp),
+        v.sparsity_idx + 1,
+        sps.len()
+    );
+    let t = Table::new(rows, widths)
+        .header(Row::new(head).style(s.title(false)))
+        .block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(s.border(true))
+                .title(Span::styled(title, s.title(true))),
+        );
+    frame.render_widget(t, area);
+}
+
+fn render_overall(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
+    let rows: Vec<Row> = v
+        .report
+        .overall
+        .iter()
+        .map(|o| {
+            Row::new(vec![
+                o.method.clone(),
+                o.sparsities.to_string(),
+                f4(Some(o.accuracy)),
+                f4(Some(o.robustness)),
+                f4(o.instability),
+            ])
+            .style(s.text())
+        })
+        .collect();
+    let t = Table::new(
+        rows,
+        [
+            Constraint::Min(12),
+            Constraint::Length(10),
+            Constraint::Length(9),
+            Constraint::Length(9),
+            Constraint::Length(9),
+        ],
+    )
+    .header(
+        Row::new(vec!["method", "sparsities", "A clean", "R AUC", "S spread"])
+            .style(s.title(false)),
+    )
+    .block(
+        Block::new()
+            .borders(Borders::ALL)
+            .border_style(s.border(false))
+            .title(Span::styled(" overall (AER) ", s.title(false))),
+    );
+    frame.render_widget(t, area);
+}
+
+fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
+    let rows: Vec<Row> = v
+        .plan
+        .runs
+        .iter()
+        .zip(&v.runs)
+        .map(|(p, (st, row))| {
+            let style = match st {
+                RunStatus::Finished => s.ok(),
+                RunStatus::Running => s.accent(),
+                RunStatus::Failed => s.error(),
+                RunStatus::Interrupted(_) => s.warn(),
+                RunStatus::Pending => s.dim(),
+            };
+            let progress = row
+                .as_ref()
+                .filter(|r| r.total_steps > 0)
+                .map(|r| format!("{}/{}", r.step, r.total_steps))
+                .unwrap_or_default();
+            Row::new(vec![
+                Cell::from(p.id.clone()),
+                Cell::from(st.label()).style(style),
+                Cell::from(progress),
+                Cell::from(f4(row.as_ref().and_then(|r| r.test_acc))),
+                Cell::from(f4(row.as_ref().and_then(|r| r.auc))),
+            ])
+            .style(s.text())
+        })
+        .collect();
+    let t = Table::new(
+        rows,
+        [
+            Constraint::Min(20),
+            Constraint::Length(11),
+            Constraint::Length(13),
+            Constraint::Length(8),
+            Constraint::Length(8),
+        ],
+    )
+    .header(Row::new(vec!["run", "state", "step", "acc", "auc"]).style(s.title(false)))
+    .row_highlight_style(s.selected())
+    .block(
+        Block::new()
+            .borders(Borders::ALL)
+            .border_style(s.border(false))
+            .title(Span::styled(" runs ", s.title(false))),
+    );
+    let mut state = TableState::default().with_selected(Some(v.selected));
+    frame.render_stateful_widget(t, area, &mut state);
+}
+
+/// The view's loop: input, a refresh every second, and the signals that end any TUI.
+async fn run_loop(
+    v: &mut SweepView,
+    term: &mut super::terminal::Guard,
+    theme: &Theme,
+) -> Result<ViewAction> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut input = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    let mut term_sig = signal(SignalKind::terminate())?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        term.draw_with(|f| render(f, v, &Styles::new(theme)))?;
+        tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(TermEvent::Key(k))) => match v.on_key(k) {
+                    ViewAction::None => {}
+                    other => return Ok(other),
+                },
+                Some(Ok(_)) => {}
+                Some(Err(_)) | None => return Ok(ViewAction::Quit),
+            },
+            _ = tick.tick() => v.refresh()?,
+            _ = term_sig.recv() => return Ok(ViewAction::Quit),
+            _ = hup.recv() => return Ok(ViewAction::Quit),
+            _ = int.recv() => return Ok(ViewAction::Quit),
+        }
+    }
+}
+
+/// Opens the sweep view on `dir`; Enter on a run watches it and comes back on q.
+pub fn open(dir: &Path, opts: super::TuiOptions) -> Result<ExitCode> {
+    let mut v = SweepView::load(dir)?;
+    let theme = super::theme_for(opts.theme.as_deref());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the UI runtime")?;
+    loop {
+        let mut term = super::terminal::Guard::enter()?;
+        let action = rt.block_on(run_loop(&mut v, &mut term, &theme))?;
+        drop(term);
+        match action {
+            ViewAction::Watch(run) => {
+                super::watch(run, dir.join("runs"), opts.clone())?;
+                v.refresh()?;
+            }
+            _ => return Ok(ExitCode::SUCCESS),
+        }
+    }
+}
