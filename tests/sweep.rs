@@ -321,3 +321,32 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
     let o = run_bapw(home.path(), &["watch", d, "--headless"]);
     assert_eq!(stdout(&o).matches("finished ").count(), 4, "{}", stdout(&o));
 }
+
+#[test]
+fn a_sweep_folder_refuses_a_different_sweep_file() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("small.toml");
+    std::fs::write(&file, SMALL_SWEEP).unwrap();
+    let dir = home.path().join("sweep");
+    let (f, d) = (file.to_str().unwrap(), dir.to_str().unwrap());
+    // --limit 0 sets the folder up and starts nothing.
+    let o = run_bapw(home.path(), &["sweep", f, "--out", d, "--limit", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("0 of 4 runs finished"),
+        "{}",
+        stdout(&o)
+    );
+    let plan = bapw::sweep::Plan::load(&dir).unwrap();
+    assert_eq!(plan.runs.len(), 4);
+    assert!(dir.join("base.toml").exists() && dir.join("sweep.toml").exists());
+    std::fs::write(&file, SMALL_SWEEP.replace("[0.5]", "[0.6]")).unwrap();
+    let o = run_bapw(home.path(), &["sweep", f, "--out", d]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("holds a different sweep"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.join("runs").exists(), "nothing ran");
+}

@@ -186,17 +186,14 @@ fn report_files_and_readme_embedding() {
         "# Title\n\nbefore\n<!-- bapw-report:begin recorded -->\nold text\n<!-- bapw-report:end recorded -->\nafter\n",
     )
     .unwrap();
-    let o = common::run_bapw(
-        d.path(),
-        &[
-            "report",
-            d.path().to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-            "--embed",
-            readme.to_str().unwrap(),
-        ],
-    );
+    // Relative paths, as `make readme-report` gives them.
+    let o = common::bapw()
+        .current_dir(d.path())
+        .args(["report", ".", "--out", "out", "--embed", "README.md"])
+        .env("BAPW_DATA_DIR", d.path().join("data"))
+        .env("BAPW_CONFIG_DIR", d.path().join("config"))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", common::stderr(&o));
     let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
     let mut lines = csv.lines();

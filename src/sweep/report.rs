@@ -307,7 +307,37 @@ fn attack_title(a: &str) -> &str {
     }
 }
 
-fn f4(v: Option<f64>) -> String {
+/// The columns of a sparsity's table, as the Markdown report and the sweep view show them.
+pub fn cell_header(r: &Report) -> Vec<String> {
+    let mut head = vec!["method".to_string(), "runs".into(), "clean".into()];
+    for a in &r.attacks {
+        let b = budget_for(a, r.eps, r.delta);
+        head.push(format!("{}@{}", attack_title(a), num(b)));
+    }
+    for a in &r.attacks {
+        head.push(format!("AUC {}", attack_title(a)));
+    }
+    head.push("AUC mean".into());
+    head.push("spread".into());
+    head
+}
+
+/// One method's row under `cell_header`.
+pub fn cell_row(r: &Report, c: &Cell) -> Vec<String> {
+    let mut row = vec![c.method.clone(), c.runs.to_string(), f4(Some(c.clean_acc))];
+    for a in &r.attacks {
+        row.push(f4(c.robust.get(a).copied().flatten()));
+    }
+    for a in &r.attacks {
+        row.push(f4(c.auc.get(a).copied()));
+    }
+    row.push(f4(Some(c.auc_mean)));
+    row.push(f4(c.spread));
+    row
+}
+
+/// Four decimals, `-` for a missing or non-finite value.
+pub fn f4(v: Option<f64>) -> String {
     v.filter(|x| x.is_finite())
         .map_or_else(|| "-".into(), |x| format!("{x:.4}"))
 }
@@ -332,29 +362,11 @@ pub fn markdown(r: &Report, images: &str) -> String {
     sparsities.dedup();
     for s in sparsities {
         let _ = writeln!(md, "**Sparsity {}**\n", num(s));
-        let mut head = vec!["method".to_string(), "runs".into(), "clean".into()];
-        for a in &r.attacks {
-            let b = budget_for(a, r.eps, r.delta);
-            head.push(format!("{}@{}", attack_title(a), num(b)));
-        }
-        for a in &r.attacks {
-            head.push(format!("AUC {}", attack_title(a)));
-        }
-        head.push("AUC mean".into());
-        head.push("spread".into());
+        let head = cell_header(r);
         let _ = writeln!(md, "| {} |", head.join(" | "));
         let _ = writeln!(md, "|{}", " --- |".repeat(head.len()));
         for c in r.cells.iter().filter(|c| c.sparsity == s) {
-            let mut row = vec![c.method.clone(), c.runs.to_string(), f4(Some(c.clean_acc))];
-            for a in &r.attacks {
-                row.push(f4(c.robust.get(a).copied().flatten()));
-            }
-            for a in &r.attacks {
-                row.push(f4(c.auc.get(a).copied()));
-            }
-            row.push(f4(Some(c.auc_mean)));
-            row.push(f4(c.spread));
-            let _ = writeln!(md, "| {} |", row.join(" | "));
+            let _ = writeln!(md, "| {} |", cell_row(r, c).join(" | "));
         }
         md.push('\n');
     }
@@ -499,7 +511,12 @@ pub fn run(a: &ReportArgs) -> Result<Vec<PathBuf>> {
     if let Some(file) = &a.embed {
         let plan = Plan::load(&sweep)?;
         let report = aggregate(&plan, &collect(&sweep, &plan)?);
-        let images = relative_to(&out, file.parent().unwrap_or(Path::new(".")));
+        // `README.md` has the empty path as its parent: that is the current folder.
+        let from = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let images = relative_to(&out, from);
         embed(file, &plan.name, &markdown(&report, &images))?;
     }
     Ok(written)

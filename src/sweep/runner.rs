@@ -130,10 +130,18 @@ pub fn status(dir: &Path) -> RunStatus {
     if !dir.join("events.jsonl").exists() {
         return RunStatus::Pending;
     }
-    match crate::runs::summarize(dir).map(|r| r.state) {
-        Ok(s) if s == "finished" => RunStatus::Finished,
-        Ok(s) if s == "running" => RunStatus::Running,
-        Ok(s) if s == "failed" => RunStatus::Failed,
+    match crate::runs::summarize(dir) {
+        Ok(row) => status_of(dir, &row.state),
+        Err(_) => RunStatus::Interrupted(has_checkpoint(dir)),
+    }
+}
+
+/// The status of a run folder whose `bapw runs` state is `state`.
+pub fn status_of(dir: &Path, state: &str) -> RunStatus {
+    match state {
+        "finished" => RunStatus::Finished,
+        "running" => RunStatus::Running,
+        "failed" => RunStatus::Failed,
         _ => RunStatus::Interrupted(has_checkpoint(dir)),
     }
 }
@@ -263,13 +271,15 @@ pub fn run(args: &SweepArgs) -> Result<ExitCode> {
                 r.id
             ),
             RunStatus::Interrupted(true) => queue.push_back((i, Work::Resume)),
-            RunStatus::Interrupted(false) => {
-                // Killed before its first checkpoint: nothing to keep.
-                std::fs::remove_dir_all(&rd)
-                    .with_context(|| format!("removing {}", rd.display()))?;
+            RunStatus::Interrupted(false) | RunStatus::Pending => {
+                // Killed before its first checkpoint (or before its first event): nothing
+                // to keep, and `bapw train` wants a fresh folder.
+                if rd.exists() {
+                    std::fs::remove_dir_all(&rd)
+                        .with_context(|| format!("removing {}", rd.display()))?;
+                }
                 queue.push_back((i, Work::Train));
             }
-            RunStatus::Pending => queue.push_back((i, Work::Train)),
         }
     }
     println!(

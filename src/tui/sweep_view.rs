@@ -2,9 +2,10 @@
 //! time (←/→), the overall AER table, and every planned run with its state (↑/↓; Enter opens
 //! the run in the ordinary watch view, q there comes back). The folder is re-read every second,
 //! so a sweep running in another process fills in as its runs finish.
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result};
 use crossterm::event::{Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyModifiers};
@@ -17,9 +18,10 @@ use ratatui::Frame;
 use super::style::Styles;
 use crate::config::theme::Theme;
 use crate::runs::RunRow;
-use crate::sweep::report::{aggregate, collect, Report};
-use crate::sweep::runner::{run_dir, status, Plan, RunStatus};
+use crate::sweep::report::{aggregate, cell_header, cell_row, f4, result_of, Report, RunResult};
+use crate::sweep::runner::{run_dir, status_of, Plan, RunStatus};
 use crate::sweep::spec::num;
+use crate::train::events::read_events;
 
 pub struct SweepView {
     pub dir: PathBuf,
@@ -29,6 +31,17 @@ pub struct SweepView {
     pub report: Report,
     pub sparsity_idx: usize,
     pub selected: usize,
+    /// What each run's log said when it was last read: a big sweep is hundreds of logs, and
+    /// only those that changed are read again on the next refresh.
+    cache: HashMap<String, Cached>,
+}
+
+struct Cached {
+    /// Length and modification time of `events.jsonl`.
+    key: (u64, SystemTime),
+    status: RunStatus,
+    row: Option<RunRow>,
+    result: Option<RunResult>,
 }
 
 /// What a key asks of the loop.
@@ -49,27 +62,58 @@ impl SweepView {
             runs: Vec::new(),
             sparsity_idx: 0,
             selected: 0,
+            cache: HashMap::new(),
         };
         v.refresh()?;
         Ok(v)
     }
 
-    /// Re-reads every run's state and rebuilds the report.
+    /// Re-reads the runs whose logs changed (and running ones, whose writer may have gone)
+    /// and rebuilds the report.
     pub fn refresh(&mut self) -> Result<()> {
-        self.runs = self
-            .plan
-            .runs
-            .iter()
-            .map(|r| {
-                let d = run_dir(&self.dir, &r.id);
-                let st = status(&d);
-                let row = (st != RunStatus::Pending)
-                    .then(|| crate::runs::summarize(&d).ok())
-                    .flatten();
-                (st, row)
-            })
-            .collect();
-        self.report = aggregate(&self.plan, &collect(&self.dir, &self.plan)?);
+        let mut runs = Vec::with_capacity(self.plan.runs.len());
+        let mut results = Vec::new();
+        for r in &self.plan.runs {
+            let d = run_dir(&self.dir, &r.id);
+            let key = std::fs::metadata(d.join("events.jsonl"))
+                .and_then(|m| Ok((m.len(), m.modified()?)))
+                .ok();
+            let Some(key) = key else {
+                self.cache.remove(&r.id);
+                runs.push((RunStatus::Pending, None));
+                continue;
+            };
+            let fresh = self
+                .cache
+                .get(&r.id)
+                .is_some_and(|c| c.key == key && c.status != RunStatus::Running);
+            if !fresh {
+                let row = crate::runs::summarize(&d).ok();
+                let status = row
+                    .as_ref()
+                    .map_or(RunStatus::Interrupted(false), |x| status_of(&d, &x.state));
+                let result = if status == RunStatus::Finished {
+                    let events = read_events(&d.join("events.jsonl"))?;
+                    result_of(r, &events)
+                } else {
+                    None
+                };
+                self.cache.insert(
+                    r.id.clone(),
+                    Cached {
+                        key,
+                        status,
+                        row,
+                        result,
+                    },
+                );
+            }
+            let c = &self.cache[&r.id];
+            runs.push((c.status, c.row.clone()));
+            results.extend(c.result.clone());
+        }
+        self.runs = runs;
+        self.report = aggregate(&self.plan, &results);
         Ok(())
     }
 
@@ -111,20 +155,6 @@ impl SweepView {
             _ => {}
         }
         ViewAction::None
-    }
-}
-
-fn f4(v: Option<f64>) -> String {
-    v.filter(|x| x.is_finite())
-        .map_or_else(|| "-".into(), |x| format!("{x:.4}"))
-}
-
-fn short(a: &str) -> &str {
-    match a {
-        "fgsm" => "FGSM",
-        "pgd" => "PGD",
-        "deepfool" => "DF",
-        o => o,
     }
 }
 
@@ -182,39 +212,32 @@ fn render_cells(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
     let sps = v.sparsities();
     let sp = sps.get(v.sparsity_idx).copied().unwrap_or(0.0);
     let r = &v.report;
-    let mut head = vec!["method".to_string(), "runs".into(), "clean".into()];
-    for a in &r.attacks {
-        let b = if a == "deepfool" { r.delta } else { r.eps };
-        head.push(format!("{}@{}", short(a), num(b)));
-    }
-    for a in &r.attacks {
-        head.push(format!("AUC {}", short(a)));
-    }
-    head.push("AUC".into());
-    head.push("spread".into());
+    let head = cell_header(r);
     let rows: Vec<Row> = r
         .cells
         .iter()
         .filter(|c| c.sparsity == sp)
         .map(|c| {
-            let mut cells = vec![
-                Cell::from(c.method.clone()),
-                Cell::from(c.runs.to_string()),
-                Cell::from(f4(Some(c.clean_acc))),
-            ];
-            for a in &r.attacks {
-                cells.push(Cell::from(f4(c.robust.get(a).copied().flatten())));
-            }
-            for a in &r.attacks {
-                cells.push(Cell::from(f4(c.auc.get(a).copied())));
-            }
-            cells.push(Cell::from(f4(Some(c.auc_mean))).style(s.accent()));
-            cells.push(Cell::from(f4(c.spread)));
-            Row::new(cells).style(s.text())
+            let cells = cell_row(r, c);
+            let n = cells.len();
+            Row::new(cells.into_iter().enumerate().map(|(i, text)| {
+                // The AUC mean is the figure the sweep is about.
+                if i == n - 2 {
+                    Cell::from(text).style(s.accent())
+                } else {
+                    Cell::from(text)
+                }
+            }))
+            .style(s.text())
         })
         .collect();
     let mut widths = vec![Constraint::Min(12), Constraint::Length(4)];
-    widths.extend(std::iter::repeat_n(Constraint::Length(9), head.len() - 2));
+    // Wide enough for each header: a clipped "DF-cut@0.05" would read as another budget.
+    widths.extend(
+        head[2..]
+            .iter()
+            .map(|h| Constraint::Length(h.chars().count().max(6) as u16 + 1)),
+    );
     let title = format!(
         " sparsity {} ({}/{}) ",
         num(sp),
