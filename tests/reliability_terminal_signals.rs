@@ -175,13 +175,16 @@ fn sighup_restores_the_terminal_and_the_run_goes_on_in_the_background() {
 
     // Another process holds the run now and trains on from the checkpoint.
     let dir = shell.run_dir();
-    let holder: i32 = std::fs::read_to_string(dir.join("lock"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    // The new holder writes its pid into the lock file just after taking the lock.
+    let mut holder = 0;
+    poll("the background process's pid in the lock file", || {
+        holder = std::fs::read_to_string(dir.join("lock"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0);
+        holder != 0 && holder != pid
+    });
     let _stop = StopOnDrop(holder);
-    assert_ne!(holder, pid);
     assert!(RunLock::is_held(&dir) && alive(holder));
     let handed = last_checkpoint(&dir);
     poll("the background run to train on", || {
