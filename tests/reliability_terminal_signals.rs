@@ -88,6 +88,19 @@ impl Shell {
     }
 }
 
+impl Drop for Shell {
+    fn drop(&mut self) {
+        // A run handed to the background by a test that failed before stopping it.
+        let holder = std::fs::read_to_string(self.run_dir().join("lock"))
+            .ok()
+            .and_then(|t| t.trim().parse::<i32>().ok());
+        if let Some(pid) = holder.filter(|p| alive(*p) && RunLock::is_held(&self.run_dir())) {
+            // SAFETY: signalling the background process this test's run started.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+}
+
 fn last_checkpoint(dir: &Path) -> usize {
     let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     parse_events(&text)

@@ -132,6 +132,17 @@ impl Tmux {
 
 impl Drop for Tmux {
     fn drop(&mut self) {
+        // A workbench still on screen (a test that failed half-way) would take kill-server's
+        // hang-up for a dropped connection and hand its run to a background process that
+        // outlives the test: end it first, with a signal it cannot answer.
+        if let Ok(shell) = self.pane_var("pane_pid").parse::<i32>() {
+            for pid in descendants(shell) {
+                if comm(pid).as_deref() == Some("bapw") {
+                    // SAFETY: killing a process this test started in its own tmux server.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+            }
+        }
         let _ = self.run(&["kill-server"]);
     }
 }
@@ -160,17 +171,55 @@ pub fn tmux_or_skip() -> bool {
     false
 }
 
-/// The child of `parent` whose command name is `name`, from /proc (no procps needed).
+/// Every process as (pid, parent pid, command name), from /proc (no procps needed).
+fn processes() -> Vec<(i32, i32, String)> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            // `pid (comm) state ppid ...`; comm may hold spaces, so split at the last ')'.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_string();
+            let ppid: i32 = rest.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid, comm))
+        })
+        .collect()
+}
+
+fn comm(pid: i32) -> Option<String> {
+    processes()
+        .into_iter()
+        .find(|(p, _, _)| *p == pid)
+        .map(|(_, _, c)| c)
+}
+
+/// The child of `parent` whose command name is `name`.
 pub fn child_named(parent: i32, name: &str) -> Option<i32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        // `pid (comm) state ppid ...`; comm may hold spaces, so split at the last ')'.
-        let (head, rest) = stat.rsplit_once(')')?;
-        let comm = head.split_once('(')?.1;
-        let ppid: i32 = rest.split_whitespace().nth(1)?.parse().ok()?;
-        (ppid == parent && comm == name).then_some(pid)
-    })
+    processes()
+        .into_iter()
+        .find(|(_, ppid, comm)| *ppid == parent && comm == name)
+        .map(|(pid, _, _)| pid)
+}
+
+/// Children, grandchildren... of `root`.
+fn descendants(root: i32) -> Vec<i32> {
+    let all = processes();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            all.iter()
+                .filter(|(_, pp, _)| *pp == parent)
+                .map(|(p, _, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// A path quoted for the shell.
