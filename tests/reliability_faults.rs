@@ -271,7 +271,7 @@ fn pauses_on_out_of_memory(sets: &[&str], advice: &str) -> Vec<Event> {
     tmux.keys(&["!"]);
     tmux.wait_for(advice);
     tmux.keys(&["Escape"]);
-    tmux.wait_until("the message log to close", |s| !s.contains(advice));
+    tmux.wait_until("the message log to close", |s| !s.contains("Esc closes"));
     assert_eq!(oom_errors(&log), 1);
     tmux.keys(&["p"]);
     poll("the retry to run out of memory again", || {

@@ -54,7 +54,9 @@ fn train_interactively_in_tmux() {
     // screen is read, so look for the request in the message log, which keeps every message.
     tmux.keys(&["!"]);
     tmux.wait_for("evaluation requested");
+    // Esc and a key in one read are Alt+key, in any terminal: let the log close first.
     tmux.keys(&["Escape"]);
+    tmux.wait_until("the message log to close", |s| !s.contains("Esc closes"));
     tmux.keys(&["p"]);
     tmux.wait_for("● running");
 
