@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use bapw::config::paths;
-use bapw::config::preset::{Preset, PresetError, DEFAULT_PRESET};
+use bapw::config::preset::{Preset, DEFAULT_PRESET};
 use bapw::headless::Printer;
 use bapw::train::{self, DeviceChoice, RunSpec};
 use bapw::tui::TuiOptions;
@@ -140,7 +140,7 @@ enum PresetsCmd {
     Diff { a: String, b: String },
 }
 
-/// Exit code 2 for bad input (presets, arguments), 1 for everything else.
+/// Exit code 2 for bad input (presets, themes, arguments), 1 for everything else.
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let _log = init_logging();
@@ -148,7 +148,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("bapw: {e:#}");
-            if e.downcast_ref::<PresetError>().is_some() {
+            if bapw::config::is_bad_input(&e) {
                 ExitCode::from(2)
             } else {
                 ExitCode::from(1)
@@ -175,6 +175,9 @@ fn init_logging() -> Option<tracing_appender::non_blocking::WorkerGuard> {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if let Some(t) = &cli.theme {
+        bapw::config::check_theme_choice(t)?;
+    }
     match cli.command {
         None => bapw::tui::open(TuiOptions { theme: cli.theme }),
         Some(Cmd::Train(a)) => train_cmd(a, TuiOptions { theme: cli.theme }),

@@ -1,45 +1,10 @@
-//! Dataset loaders on generated files: IDX raw and gz, CIFAR-10 binary batches, and every kind
-//! of broken file giving an error that names the file and the problem.
-use std::io::Write;
-use std::path::Path;
+//! Dataset loaders on generated files: IDX raw and gz, CIFAR-10 binary batches, importing a
+//! folder. Broken files are in `reliability_bad_files.rs`.
+mod common;
 
-use bapw::data::idx::encode_idx;
 use bapw::data::{cifar, load_idx_dir};
+use common::datasets::{cifar_records, write_mnist_like};
 use tch::Kind;
-
-fn write_mnist_like(dir: &Path, n_train: usize, n_test: usize, gz: bool) {
-    let files = [
-        (
-            "train-images-idx3-ubyte",
-            encode_idx(&[n_train, 4, 4], &vec![255u8; n_train * 16]),
-        ),
-        (
-            "train-labels-idx1-ubyte",
-            encode_idx(
-                &[n_train],
-                &(0..n_train).map(|i| (i % 10) as u8).collect::<Vec<_>>(),
-            ),
-        ),
-        (
-            "t10k-images-idx3-ubyte",
-            encode_idx(&[n_test, 4, 4], &vec![51u8; n_test * 16]),
-        ),
-        (
-            "t10k-labels-idx1-ubyte",
-            encode_idx(&[n_test], &vec![3u8; n_test]),
-        ),
-    ];
-    for (name, bytes) in files {
-        if gz {
-            let f = std::fs::File::create(dir.join(format!("{name}.gz"))).unwrap();
-            let mut enc = flate2::write::GzEncoder::new(f, flate2::Compression::fast());
-            enc.write_all(&bytes).unwrap();
-            enc.finish().unwrap();
-        } else {
-            std::fs::write(dir.join(name), bytes).unwrap();
-        }
-    }
-}
 
 #[test]
 fn idx_raw_and_gz_load_identically() {
@@ -56,58 +21,6 @@ fn idx_raw_and_gz_load_identically() {
     }
 }
 
-fn err_of(dir: &Path) -> String {
-    format!("{:#}", load_idx_dir(dir, "mnist").err().expect("must fail"))
-}
-
-#[test]
-fn broken_idx_files_name_file_and_problem() {
-    let d = tempfile::tempdir().unwrap();
-    write_mnist_like(d.path(), 12, 5, false);
-    let labels = d.path().join("train-labels-idx1-ubyte");
-
-    // Count mismatch between images and labels.
-    std::fs::write(&labels, encode_idx(&[11], &[0u8; 11])).unwrap();
-    let e = err_of(d.path());
-    assert!(
-        e.contains("12 images") && e.contains("11 labels") && e.contains("train-labels"),
-        "{e}"
-    );
-
-    // Label outside the class range.
-    std::fs::write(&labels, encode_idx(&[12], &[10u8; 12])).unwrap();
-    let e = err_of(d.path());
-    assert!(e.contains("label 10") && e.contains("train-labels"), "{e}");
-
-    // Bad magic (an image file where labels belong).
-    std::fs::write(&labels, encode_idx(&[12, 1, 1], &[0u8; 12])).unwrap();
-    let e = err_of(d.path());
-    assert!(e.contains("bad magic") && e.contains("train-labels"), "{e}");
-
-    // Truncated.
-    let full = encode_idx(&[12], &[1u8; 12]);
-    std::fs::write(&labels, &full[..full.len() - 3]).unwrap();
-    let e = err_of(d.path());
-    assert!(e.contains("truncated") && e.contains("train-labels"), "{e}");
-
-    // Missing file.
-    std::fs::remove_file(&labels).unwrap();
-    let e = err_of(d.path());
-    assert!(e.contains("train-labels-idx1-ubyte"), "{e}");
-}
-
-fn cifar_records(n: usize, label: u8) -> Vec<u8> {
-    let mut out = Vec::new();
-    for i in 0..n {
-        out.push(label);
-        // R plane 255, G plane 0, B plane i.
-        out.extend(std::iter::repeat_n(255u8, 1024));
-        out.extend(std::iter::repeat_n(0u8, 1024));
-        out.extend(std::iter::repeat_n(i as u8, 1024));
-    }
-    out
-}
-
 #[test]
 fn cifar_binary_batches_load_in_plane_order() {
     let d = tempfile::tempdir().unwrap();
@@ -122,28 +35,6 @@ fn cifar_binary_batches_load_in_plane_order() {
     assert_eq!(ds.train_x.double_value(&[0, 0, 5, 5]), 1.0);
     assert_eq!(ds.train_x.double_value(&[0, 1, 5, 5]), 0.0);
     assert!((ds.train_x.double_value(&[2, 2, 0, 0]) - 2.0 / 255.0).abs() < 1e-7);
-}
-
-#[test]
-fn cifar_wrong_length_and_bad_label_are_named() {
-    let d = tempfile::tempdir().unwrap();
-    for f in cifar::FILES {
-        std::fs::write(d.path().join(f), cifar_records(2, 1)).unwrap();
-    }
-    let mut short = cifar_records(2, 1);
-    short.pop();
-    std::fs::write(d.path().join("data_batch_3.bin"), short).unwrap();
-    let e = format!("{:#}", cifar::load_dir(d.path()).err().unwrap());
-    assert!(
-        e.contains("data_batch_3.bin") && e.contains("whole number"),
-        "{e}"
-    );
-    std::fs::write(d.path().join("data_batch_3.bin"), cifar_records(1, 12)).unwrap();
-    let e = format!("{:#}", cifar::load_dir(d.path()).err().unwrap());
-    assert!(
-        e.contains("data_batch_3.bin") && e.contains("label 12"),
-        "{e}"
-    );
 }
 
 #[test]

@@ -1,8 +1,9 @@
-//! Property tests over the three parsers that read user or disk input: presets (TOML), IDX
+//! Property tests over the parsers that read user or disk input: presets (TOML), themes, IDX
 //! files and the event log. Whatever the bytes, they return an error or a value, never panic;
-//! and structured inputs round-trip. Case counts are proptest's (256 per property by default,
-//! raised below); `PROPTEST_CASES` overrides.
+//! and structured inputs round-trip. 8 properties of 1,000 cases each (proptest's default is
+//! 256), 8,000 cases a run; `PROPTEST_CASES` overrides.
 use bapw::config::preset::Preset;
+use bapw::config::theme::{parse_theme, resolve};
 use bapw::data::idx::{encode_idx, parse_idx};
 use bapw::train::events::{parse_events, EndState, Event, StepTiming};
 use proptest::prelude::*;
@@ -59,8 +60,72 @@ fn preset_like() -> impl Strategy<Value = String> {
     })
 }
 
+/// Text that looks like a theme: known and unknown keys and slots with arbitrary values.
+fn theme_like() -> impl Strategy<Value = String> {
+    let key = prop_oneof![
+        Just("inherits"),
+        Just("description"),
+        Just("name"),
+        Just("palette"),
+        Just("inherit"),
+    ];
+    let slot = prop_oneof![
+        Just("fg"),
+        Just("bg"),
+        Just("accent"),
+        Just("warn"),
+        Just("heat_high"),
+        Just("accnet"),
+    ];
+    let value = prop_oneof![
+        "#[0-9a-fz]{0,7}".prop_map(|s| format!("\"{s}\"")),
+        any::<i64>().prop_map(|v| v.to_string()),
+        prop_oneof![Just("dark"), Just("light"), Just("red"), Just("mine")]
+            .prop_map(|s| format!("\"{s}\"")),
+        "[^\n]{0,8}",
+    ];
+    (
+        prop::collection::vec((key, value.clone()), 0..4),
+        prop::collection::vec((slot, value), 0..6),
+    )
+        .prop_map(|(top, palette)| {
+            let mut s = String::new();
+            for (k, v) in top {
+                s.push_str(&format!("{k} = {v}\n"));
+            }
+            s.push_str("[palette]\n");
+            for (k, v) in palette {
+                s.push_str(&format!("{k} = {v}\n"));
+            }
+            s
+        })
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    #[test]
+    fn theme_parser_never_panics_and_names_the_file(
+        garbage in "\\PC{0,200}",
+        theme in theme_like(),
+    ) {
+        let mut files = Vec::new();
+        for (i, text) in [garbage, theme].iter().enumerate() {
+            let name = format!("t{i}");
+            match parse_theme(&name, &format!("{name}.toml"), text) {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    let file = format!("{name}.toml");
+                    prop_assert!(e.to_string().starts_with(&file), "{}", e);
+                }
+            }
+        }
+        // Whatever parsed also resolves (inheriting each other, cycles included) or is named.
+        let (_, errors) = resolve(&files);
+        for e in errors {
+            prop_assert!(e.file.starts_with('t'));
+        }
+    }
 
     #[test]
     fn preset_parser_never_panics_on_garbage(text in "\\PC{0,200}") {

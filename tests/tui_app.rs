@@ -518,43 +518,6 @@ fn robustness_cells_are_coloured_by_value() {
 }
 
 #[test]
-fn every_size_draws_without_panicking() {
-    let mut app = app_with(bap_preset(), "smoke-bap", &bap_events(60));
-    let popups = [
-        None,
-        Some(Action::Help),
-        Some(Action::Messages),
-        Some(Action::Quit),
-        Some(Action::Save),
-    ];
-    for p in popups {
-        app.ui.popup = None;
-        if let Some(a) = p {
-            app.handle(a);
-        }
-        for w in (1..=130)
-            .step_by(7)
-            .chain([1, 10, 59, 60, 80, 99, 100, 120])
-        {
-            for h in (1..=45).step_by(4).chain([1, 3, 15, 16, 24, 29, 30, 40]) {
-                let _ = buffer(&app, w, h);
-            }
-        }
-    }
-}
-
-#[test]
-fn too_small_says_so_on_one_line() {
-    let app = idle();
-    let s = screen(&app, 50, 10);
-    assert!(s.starts_with("terminal too small: 50x10"), "{s}");
-    assert_eq!(s.lines().filter(|l| !l.trim().is_empty()).count(), 1);
-    assert_eq!(screen(&app, 10, 3).lines().next().unwrap(), "too small ");
-    assert_eq!(screen(&app, 1, 1), "!\n");
-    assert!(screen(&app, 59, 40).starts_with("terminal too small: 59x40"));
-}
-
-#[test]
 fn replaying_a_run_rebuilds_every_pane() {
     let events = smoke_events();
     let a = App::replay(smoke_preset(), "smoke", &events);

@@ -1,138 +1,12 @@
 //! End to end: the real binary in a detached tmux session (120x40), driven with keys and read
-//! back with `capture-pane`, as a user would see it. Every wait polls the screen until the
-//! expected text appears (or a generous timeout fails with the last screen), never a fixed
-//! sleep. Without tmux the test is skipped with a note, unless `CI` or `BAPW_REQUIRE_TMUX` is
-//! set, where a missing tmux is a failure.
+//! back with `capture-pane`, as a user would see it (helpers in `common/tmux.rs`: every wait
+//! polls the screen, never a fixed sleep).
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-const WAIT: Duration = Duration::from_secs(90);
-const EXIT_MARKER: &str = "bapw-e2e-exit=";
-
-struct Tmux {
-    socket: String,
-}
-
-impl Tmux {
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new("tmux")
-            .arg("-L")
-            .arg(&self.socket)
-            .args(args)
-            .output()
-            .expect("running tmux")
-    }
-
-    /// A fresh server on its own socket, so the test never touches the user's sessions.
-    fn start(shell_command: &str) -> Tmux {
-        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let t = Tmux {
-            socket: format!("bapw-e2e-{}-{n}", std::process::id()),
-        };
-        let out = t.run(&[
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "e2e",
-            "-x",
-            "120",
-            "-y",
-            "40",
-            shell_command,
-        ]);
-        assert!(out.status.success(), "tmux new-session: {out:?}");
-        t
-    }
-
-    fn screen(&self) -> String {
-        let out = self.run(&["capture-pane", "-p", "-t", "e2e"]);
-        // Legends join words with no-break spaces; match them as plain spaces.
-        String::from_utf8_lossy(&out.stdout).replace('\u{a0}', " ")
-    }
-
-    fn keys(&self, keys: &[&str]) {
-        let mut args = vec!["send-keys", "-t", "e2e"];
-        args.extend_from_slice(keys);
-        let out = self.run(&args);
-        assert!(out.status.success(), "tmux send-keys {keys:?}: {out:?}");
-    }
-
-    /// Text typed literally (no key names).
-    fn type_text(&self, text: &str) {
-        let out = self.run(&["send-keys", "-t", "e2e", "-l", text]);
-        assert!(out.status.success(), "tmux send-keys -l {text:?}: {out:?}");
-    }
-
-    /// Polls the screen until `pred` holds; fails with the last screen after `WAIT`.
-    fn wait_until(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        loop {
-            let s = self.screen();
-            if pred(&s) {
-                return s;
-            }
-            if start.elapsed() > WAIT {
-                panic!("timed out after {WAIT:?} waiting for {what}; the screen:\n{s}");
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn wait_for(&self, text: &str) -> String {
-        self.wait_until(&format!("{text:?}"), |s| s.contains(text))
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = self.run(&["kill-server"]);
-    }
-}
-
-fn tmux_available() -> bool {
-    Command::new("tmux")
-        .arg("-V")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-/// The child of `parent` whose command name is `name`, from /proc (no procps needed).
-fn child_named(parent: i32, name: &str) -> Option<i32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        // `pid (comm) state ppid ...`; comm may hold spaces, so split at the last ')'.
-        let (head, rest) = stat.rsplit_once(')')?;
-        let comm = head.split_once('(')?.1;
-        let ppid: i32 = rest.split_whitespace().nth(1)?.parse().ok()?;
-        (ppid == parent && comm == name).then_some(pid)
-    })
-}
-
-fn quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
-}
-
-/// False (with a note) when the test should be skipped; panics when tmux is required.
-fn tmux_or_skip() -> bool {
-    if tmux_available() {
-        return true;
-    }
-    let required = ["CI", "BAPW_REQUIRE_TMUX"]
-        .iter()
-        .any(|v| std::env::var_os(v).is_some_and(|x| !x.is_empty()));
-    assert!(
-        !required,
-        "tmux is required for the TUI end-to-end tests (CI or BAPW_REQUIRE_TMUX is set): \
-         install it, e.g. `apt-get install tmux`"
-    );
-    eprintln!("skipping the TUI end-to-end test: tmux is not installed");
-    false
-}
+use common::tmux::*;
 
 #[test]
 fn train_interactively_in_tmux() {
@@ -180,7 +54,9 @@ fn train_interactively_in_tmux() {
     // screen is read, so look for the request in the message log, which keeps every message.
     tmux.keys(&["!"]);
     tmux.wait_for("evaluation requested");
+    // Esc and a key in one read are Alt+key, in any terminal: let the log close first.
     tmux.keys(&["Escape"]);
+    tmux.wait_until("the message log to close", |s| !s.contains("Esc closes"));
     tmux.keys(&["p"]);
     tmux.wait_for("● running");
 
@@ -272,36 +148,6 @@ fn reopens_the_last_preset_and_survives_sigterm() {
     assert!(runs[0].path().join("summary.json").exists());
 }
 
-/// The prefix of the env every session gets: private data and config folders, colours on.
-fn env_prefix(data: &Path, config: &Path) -> String {
-    format!(
-        "env -u NO_COLOR BAPW_DATA_DIR={} BAPW_CONFIG_DIR={} {}",
-        quote(data),
-        quote(config),
-        quote(Path::new(env!("CARGO_BIN_EXE_bapw"))),
-    )
-}
-
-impl Tmux {
-    /// Polls until `pred` holds and the screen has stopped changing (two captures alike), so
-    /// a frame is never compared half drawn.
-    fn wait_settled(&self, what: &str, pred: impl Fn(&str) -> bool) -> String {
-        let start = Instant::now();
-        let mut last = String::new();
-        loop {
-            let s = self.screen();
-            if pred(&s) && s == last {
-                return s;
-            }
-            if start.elapsed() > WAIT {
-                panic!("timed out after {WAIT:?} waiting for {what}; the screen:\n{s}");
-            }
-            last = s;
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
 /// The part of the screen inside the pane titled `title`: from its top border to its bottom
 /// one, from its left border to the right edge (the panes compared here are on the right).
 fn pane_text(screen: &str, title: &str) -> String {
@@ -325,12 +171,6 @@ fn pane_text(screen: &str, title: &str) -> String {
         }
     }
     out
-}
-
-fn step_of(screen: &str) -> Option<usize> {
-    let header = screen.lines().next()?;
-    let after = header.split("step ").nth(1)?;
-    after.split('/').next()?.trim().parse().ok()
 }
 
 /// `bapw watch` on a finished run rebuilds the screen the live run ended with.
@@ -417,45 +257,6 @@ fn run_state(data: &Path, name: &str) -> String {
         .unwrap_or_default()
 }
 
-fn poll(what: &str, mut pred: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !pred() {
-        assert!(
-            start.elapsed() < WAIT,
-            "timed out after {WAIT:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn log_len(dir: &Path) -> u64 {
-    std::fs::metadata(dir.join("events.jsonl"))
-        .map(|m| m.len())
-        .unwrap_or(0)
-}
-
-/// Stops the background process should the test fail before it does.
-struct StopOnDrop(i32);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        if alive(self.0) {
-            // SAFETY: signalling the background process this test's run started.
-            unsafe { libc::kill(self.0, libc::SIGTERM) };
-        }
-    }
-}
-
-/// A live process (not a zombie waiting to be reaped).
-fn alive(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim().to_string()))
-        .is_some_and(|rest| !rest.starts_with('Z') && !rest.starts_with('X'))
-}
-
-/// Quitting a run with "keep running in the background": the shell comes back, a detached
-/// `bapw resume --headless` holds the run and keeps training after the terminal is closed,
 /// `bapw watch` reattaches read-only, and SIGTERM stops it cleanly with the steps unbroken.
 #[test]
 fn a_run_kept_in_the_background_outlives_its_terminal() {

