@@ -441,16 +441,13 @@ fn presets_cmd(c: PresetsCmd) -> Result<ExitCode> {
                 println!("{name:<20} shipped  {}", p.description);
             }
             if let Ok(dir) = paths::user_presets_dir() {
-                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                    let path = e.path();
-                    if path.extension().is_some_and(|x| x == "toml") {
-                        let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-                        let desc = match Preset::load(&path.display().to_string()) {
-                            Ok(p) => p.description,
-                            Err(e) => format!("INVALID: {}", e.problems[0].message),
-                        };
-                        println!("{name:<20} user     {desc}");
-                    }
+                for path in paths::toml_files(&dir) {
+                    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
+                    let desc = match Preset::load(&path.display().to_string()) {
+                        Ok(p) => p.description,
+                        Err(e) => format!("INVALID: {}", e.problems[0].message),
+                    };
+                    println!("{name:<20} user     {desc}");
                 }
             }
         }

@@ -61,6 +61,20 @@ pub fn check_name(kind: &str, name: &str) -> Result<()> {
     }
 }
 
+/// The `*.toml` files directly in `dir`, sorted by name; none when it cannot be read (the
+/// user's presets and themes folders need not exist).
+pub fn toml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A temp-file builder whose files get the user's umask (0666 & !umask), like any file the
 /// user creates, instead of tempfile's private 0600.
 pub fn user_file_builder<'a>() -> tempfile::Builder<'a, 'static> {

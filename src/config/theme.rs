@@ -384,15 +384,7 @@ pub fn load_all(user_dir: Option<&Path>) -> (Vec<Theme>, Vec<ThemeError>) {
         }
     }
     if let Some(dir) = user_dir {
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        paths.sort();
-        for p in paths {
+        for p in crate::config::paths::toml_files(dir) {
             let file = p.display().to_string();
             let Some(name) = p.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
                 continue;

@@ -88,16 +88,10 @@ impl Store {
                 }
             })
             .collect();
-        let mut user: Vec<PathBuf> = self
+        let user = self
             .presets_dir()
-            .and_then(|d| std::fs::read_dir(d).ok())
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-            .collect();
-        user.sort();
+            .map(|d| crate::config::paths::toml_files(&d))
+            .unwrap_or_default();
         for path in user {
             let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
                 continue;
