@@ -39,6 +39,11 @@ pub struct RunRow {
 
 pub fn summarize(dir: &Path) -> Result<RunRow> {
     let events = read_events(&dir.join("events.jsonl"))?;
+    Ok(summarize_events(dir, &events))
+}
+
+/// The row of the run in `dir` whose log holds `events` (for callers that read it anyway).
+pub fn summarize_events(dir: &Path, events: &[Event]) -> RunRow {
     let mut row = RunRow {
         name: dir
             .file_name()
@@ -53,7 +58,7 @@ pub fn summarize(dir: &Path) -> Result<RunRow> {
         test_acc: None,
         auc: None,
     };
-    for ev in &events {
+    for ev in events {
         match ev {
             Event::RunStarted {
                 preset,
@@ -98,7 +103,7 @@ pub fn summarize(dir: &Path) -> Result<RunRow> {
     if RunLock::is_held(dir) {
         row.state = "running".into();
     }
-    Ok(row)
+    row
 }
 
 /// Every run folder under `runs_dir`, newest name last.

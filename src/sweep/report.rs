@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::runner::{run_dir, status, Plan, RunStatus};
+use super::runner::{run_dir, status_of, Plan, RunStatus};
 use super::spec::{num, PlannedRun};
 use crate::config::paths::write_atomic;
 use crate::train::events::{read_events, AttackCurve, Event};
@@ -42,13 +42,15 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> Result<Vec<RunResult>> {
     let mut out = Vec::new();
     for r in &plan.runs {
         let dir = run_dir(sweep_dir, &r.id);
-        if status(&dir) != RunStatus::Finished {
+        // One read of the log serves both the state and the numbers.
+        let Ok(events) = read_events(&dir.join("events.jsonl")) else {
+            continue;
+        };
+        let row = crate::runs::summarize_events(&dir, &events);
+        if status_of(&dir, &row.state) != RunStatus::Finished {
             continue;
         }
-        let events = read_events(&dir.join("events.jsonl"))?;
-        if let Some(res) = result_of(r, &events) {
-            out.push(res);
-        }
+        out.extend(result_of(r, &events));
     }
     Ok(out)
 }
@@ -468,16 +470,19 @@ pub fn csv(r: &Report, results: &[RunResult]) -> (String, String) {
 pub fn write(sweep_dir: &Path, out: &Path) -> Result<Vec<PathBuf>> {
     let plan = Plan::load(sweep_dir)?;
     let results = collect(sweep_dir, &plan)?;
-    let report = aggregate(&plan, &results);
+    write_files(&aggregate(&plan, &results), &results, out)
+}
+
+fn write_files(report: &Report, results: &[RunResult], out: &Path) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let mut written = vec![out.join("report.md")];
-    write_atomic(&written[0], markdown(&report, ".").as_bytes())?;
-    let (cells, runs) = csv(&report, &results);
+    write_atomic(&written[0], markdown(report, ".").as_bytes())?;
+    let (cells, runs) = csv(report, results);
     for (name, text) in [("report.csv", cells), ("runs.csv", runs)] {
         write_atomic(&out.join(name), text.as_bytes())?;
         written.push(out.join(name));
     }
-    written.extend(super::plots::write(&report, out)?);
+    written.extend(super::plots::write(report, out)?);
     Ok(written)
 }
 
@@ -507,10 +512,11 @@ pub fn embed(file: &Path, name: &str, body: &str) -> Result<()> {
 pub fn run(a: &ReportArgs) -> Result<Vec<PathBuf>> {
     let sweep = super::runner::resolve_sweep(&a.sweep).unwrap_or_else(|| a.sweep.clone());
     let out = a.out.clone().unwrap_or_else(|| sweep.join("report"));
-    let written = write(&sweep, &out)?;
+    let plan = Plan::load(&sweep)?;
+    let results = collect(&sweep, &plan)?;
+    let report = aggregate(&plan, &results);
+    let written = write_files(&report, &results, &out)?;
     if let Some(file) = &a.embed {
-        let plan = Plan::load(&sweep)?;
-        let report = aggregate(&plan, &collect(&sweep, &plan)?);
         // `README.md` has the empty path as its parent: that is the current folder.
         let from = file
             .parent()

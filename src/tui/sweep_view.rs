@@ -88,15 +88,17 @@ impl SweepView {
                 .get(&r.id)
                 .is_some_and(|c| c.key == key && c.status != RunStatus::Running);
             if !fresh {
-                let row = crate::runs::summarize(&d).ok();
+                // One read of the log serves the state, the row and the numbers.
+                let events = read_events(&d.join("events.jsonl")).ok();
+                let row = events
+                    .as_ref()
+                    .map(|e| crate::runs::summarize_events(&d, e));
                 let status = row
                     .as_ref()
                     .map_or(RunStatus::Interrupted(false), |x| status_of(&d, &x.state));
-                let result = if status == RunStatus::Finished {
-                    let events = read_events(&d.join("events.jsonl"))?;
-                    result_of(r, &events)
-                } else {
-                    None
+                let result = match &events {
+                    Some(e) if status == RunStatus::Finished => result_of(r, e),
+                    _ => None,
                 };
                 self.cache.insert(
                     r.id.clone(),
