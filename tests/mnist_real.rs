@@ -3,7 +3,7 @@
 mod common;
 
 use bapw::train::events::{read_events, Event};
-use common::{mnist_dir, run_bapw, stderr, torch_python};
+use common::{epoch_test_accs, mnist_dir, run_bapw, stderr, torch_python};
 
 #[test]
 fn lenet5_two_epochs_reaches_98_percent_and_loads_in_pytorch() {
@@ -37,16 +37,7 @@ fn lenet5_two_epochs_reaches_98_percent_and_loads_in_pytorch() {
     assert!(out.status.success(), "{}", stderr(&out));
     let dir = runs.join("m");
     let events = read_events(&dir.join("events.jsonl")).unwrap();
-    let accs: Vec<f64> = events
-        .iter()
-        .filter_map(|e| {
-            if let Event::EpochEnd { test_acc, .. } = e {
-                Some(*test_acc)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let accs = epoch_test_accs(&events);
     assert_eq!(accs.len(), 2);
     assert!(accs[1] >= 0.98, "test accuracy after 2 epochs: {accs:?}");
     let Some(Event::Finished {

@@ -5,7 +5,7 @@ mod common;
 use bapw::config::preset::Preset;
 use bapw::prune::kept_count;
 use bapw::train::events::{read_events, EndState, Event};
-use common::{run_bapw, stderr, stdout};
+use common::{epoch_test_accs, run_bapw, stderr, stdout};
 
 #[test]
 fn smoke_run_produces_a_complete_run_folder() {
@@ -101,16 +101,7 @@ fn smoke_run_produces_a_complete_run_folder() {
     assert_eq!(updates, (0..=32).step_by(4).collect::<Vec<_>>());
 
     // Test accuracy climbs over the epochs.
-    let accs: Vec<f64> = events
-        .iter()
-        .filter_map(|e| {
-            if let Event::EpochEnd { test_acc, .. } = e {
-                Some(*test_acc)
-            } else {
-                None
-            }
-        })
-        .collect();
+    let accs = epoch_test_accs(&events);
     assert_eq!(accs.len(), 3);
     assert!(accs[2] > accs[0] && accs[2] > 0.8, "{accs:?}");
 

@@ -96,3 +96,14 @@ pub fn train_smoke(home: &Path, name: &str, sets: &[&str]) -> Output {
     }
     run_bapw(home, &args)
 }
+
+/// The test accuracy at the end of each epoch, in order.
+pub fn epoch_test_accs(events: &[bapw::train::Event]) -> Vec<f64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            bapw::train::Event::EpochEnd { test_acc, .. } => Some(*test_acc),
+            _ => None,
+        })
+        .collect()
+}

@@ -300,103 +300,51 @@ pub fn buffer(app: &App, width: u16, height: u16) -> ratatui::buffer::Buffer {
 pub fn adversarial_events(until: usize) -> Vec<Event> {
     bap_events(until)
         .into_iter()
-        .filter_map(|e| match e {
-            Event::RunStarted {
-                run_id: _,
-                run_dir: _,
-                mode: _,
-                preset: _,
-                dataset,
-                model,
-                device,
-                threads,
-                epochs,
-                steps_per_epoch,
-                total_steps,
-                batch_size,
-                train_examples,
-                test_examples,
-                layers,
-                schedule,
-                start_step,
-            } => Some(Event::RunStarted {
-                run_id: "smoke-adv-fixture".into(),
-                run_dir: "runs/smoke-adv-fixture".into(),
-                preset: "smoke-adv".into(),
-                mode: "adversarial".into(),
-                dataset,
-                model,
-                device,
-                threads,
-                epochs,
-                steps_per_epoch,
-                total_steps,
-                batch_size,
-                train_examples,
-                test_examples,
-                layers,
-                schedule,
-                start_step,
-            }),
-            Event::Step {
-                step,
-                epoch,
-                loss,
-                clean_loss,
-                adv_loss,
-                train_acc,
-                target_sparsity,
-                sparsity,
-                samples_per_s,
-                timing,
-            } => Some(Event::Step {
-                step,
-                epoch,
-                loss: loss * 1.2,
-                clean_loss: clean_loss * 1.2,
-                adv_loss: adv_loss.map(|a| a * 1.3),
-                train_acc,
-                target_sparsity,
-                sparsity,
-                samples_per_s,
-                timing,
-            }),
-            Event::Eval { step, epoch, .. } => {
-                let quality = step as f64 / (BAP_STEPS_PER_EPOCH * BAP_EPOCHS) as f64;
-                Some(eval_at(step, epoch, 0.6 * quality))
+        .filter_map(|mut e| {
+            match &mut e {
+                Event::RunStarted {
+                    run_id,
+                    run_dir,
+                    preset,
+                    mode,
+                    ..
+                } => {
+                    *run_id = "smoke-adv-fixture".into();
+                    *run_dir = "runs/smoke-adv-fixture".into();
+                    *preset = "smoke-adv".into();
+                    *mode = "adversarial".into();
+                }
+                Event::Step {
+                    loss,
+                    clean_loss,
+                    adv_loss,
+                    ..
+                } => {
+                    *loss *= 1.2;
+                    *clean_loss *= 1.2;
+                    *adv_loss = adv_loss.map(|a| a * 1.3);
+                }
+                Event::Eval { step, epoch, .. } => {
+                    let quality = *step as f64 / (BAP_STEPS_PER_EPOCH * BAP_EPOCHS) as f64;
+                    return Some(eval_at(*step, *epoch, 0.6 * quality));
+                }
+                Event::EpochEnd {
+                    train_loss,
+                    test_loss,
+                    test_acc,
+                    ..
+                } => {
+                    *train_loss *= 1.2;
+                    *test_loss *= 1.2;
+                    *test_acc -= 0.04;
+                }
+                Event::Finished { test_acc, .. } => *test_acc -= 0.04,
+                Event::Budget { .. } | Event::ParamChanged { .. } | Event::Error { .. } => {
+                    return None
+                }
+                _ => {}
             }
-            Event::EpochEnd {
-                epoch,
-                step,
-                train_loss,
-                train_acc,
-                test_loss,
-                test_acc,
-                seconds,
-            } => Some(Event::EpochEnd {
-                epoch,
-                step,
-                train_loss: train_loss * 1.2,
-                train_acc,
-                test_loss: test_loss * 1.2,
-                test_acc: test_acc - 0.04,
-                seconds,
-            }),
-            Event::Finished {
-                step,
-                state,
-                sparsity,
-                test_acc,
-                seconds,
-            } => Some(Event::Finished {
-                step,
-                state,
-                sparsity,
-                test_acc: test_acc - 0.04,
-                seconds,
-            }),
-            Event::Budget { .. } | Event::ParamChanged { .. } | Event::Error { .. } => None,
-            other => Some(other),
+            Some(e)
         })
         .collect()
 }
