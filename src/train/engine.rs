@@ -11,11 +11,12 @@ use tch::{Device, Kind, Tensor};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::events::{EndState, Event, LayerInfo, StepTiming};
-use super::loss::{accuracy, smoothed_ce};
+use super::loss::smoothed_ce;
 use super::oom::{self, Guarded, OutOfMemory};
 use super::optim::Optimizer;
 use super::run::{self, EventLog, TrainState};
 use super::step::{AdvOutcome, StepKit};
+use crate::attack::accuracy;
 use crate::config::preset::{BestMetric, Preset};
 use crate::data::{self, Batcher, Dataset};
 use crate::model::Net;

@@ -15,16 +15,6 @@ pub fn smoothed_ce(logits: &Tensor, y: &Tensor, smoothing: f64) -> Tensor {
         .mean(Kind::Float)
 }
 
-/// Fraction of rows whose argmax equals the label.
-pub fn accuracy(logits: &Tensor, y: &Tensor) -> f64 {
-    logits
-        .argmax(-1, false)
-        .eq_tensor(y)
-        .to_kind(Kind::Float)
-        .mean(Kind::Float)
-        .double_value(&[])
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
