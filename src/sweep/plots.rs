@@ -95,9 +95,7 @@ pub fn write(r: &Report, out: &Path) -> Result<Vec<PathBuf>> {
     if r.cells.is_empty() {
         return Ok(written);
     }
-    let mut sparsities: Vec<f64> = r.cells.iter().map(|c| c.sparsity).collect();
-    sparsities.sort_by(f64::total_cmp);
-    sparsities.dedup();
+    let sparsities = r.sparsities();
     let p = out.join("auc-vs-sparsity.svg");
     let (smin, smax) = (sparsities[0], sparsities[sparsities.len() - 1]);
     let pad = ((smax - smin) * 0.05).max(0.01);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::runner::{run_dir, status_of, Plan, RunStatus};
-use super::spec::{num, PlannedRun};
+use super::spec::{distinct_sorted, num, PlannedRun};
 use crate::config::paths::write_atomic;
 use crate::train::events::{read_events, AttackCurve, Event};
 
@@ -127,6 +127,13 @@ pub struct Report {
     pub overall: Vec<Overall>,
 }
 
+impl Report {
+    /// The sparsities that have results, ascending.
+    pub fn sparsities(&self) -> Vec<f64> {
+        distinct_sorted(self.cells.iter().map(|c| c.sparsity))
+    }
+}
+
 fn mean(v: impl IntoIterator<Item = f64>) -> f64 {
     let (s, n) = v
         .into_iter()
@@ -167,9 +174,7 @@ pub fn aggregate(plan: &Plan, results: &[RunResult]) -> Report {
             methods.push(r.method.clone());
         }
     }
-    let mut sparsities: Vec<f64> = plan.runs.iter().map(|r| r.sparsity).collect();
-    sparsities.sort_by(f64::total_cmp);
-    sparsities.dedup();
+    let sparsities = plan.sparsities();
     let mut attacks: Vec<String> = ["fgsm", "pgd", "deepfool"]
         .iter()
         .filter(|a| {
@@ -360,9 +365,7 @@ pub fn markdown(r: &Report, images: &str) -> String {
         num(r.eps),
         num(r.delta)
     );
-    let mut sparsities: Vec<f64> = r.cells.iter().map(|c| c.sparsity).collect();
-    sparsities.dedup();
-    for s in sparsities {
+    for s in r.sparsities() {
         let _ = writeln!(md, "**Sparsity {}**\n", num(s));
         let head = cell_header(r);
         let _ = writeln!(md, "| {} |", head.join(" | "));
@@ -398,17 +401,7 @@ pub fn markdown(r: &Report, images: &str) -> String {
         "/"
     };
     let _ = writeln!(md, "![AUC vs sparsity]({images}{sep}auc-vs-sparsity.svg)\n");
-    for s in r
-        .cells
-        .iter()
-        .map(|c| c.sparsity)
-        .fold(Vec::new(), |mut v, s| {
-            if !v.contains(&s) {
-                v.push(s);
-            }
-            v
-        })
-    {
+    for s in r.sparsities() {
         let _ = writeln!(
             md,
             "![robustness at sparsity {}]({images}{sep}robustness-s{}.svg)",

@@ -47,6 +47,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Every final sparsity of the grid, ascending.
+    pub fn sparsities(&self) -> Vec<f64> {
+        super::spec::distinct_sorted(self.runs.iter().map(|r| r.sparsity))
+    }
+
     pub fn load(sweep_dir: &Path) -> Result<Plan> {
         let p = sweep_dir.join("plan.json");
         let text = std::fs::read_to_string(&p).with_context(|| {

@@ -118,6 +118,14 @@ pub fn num(v: f64) -> String {
     }
 }
 
+/// The distinct values, ascending (the sparsity axis of a plan or a report).
+pub fn distinct_sorted(values: impl IntoIterator<Item = f64>) -> Vec<f64> {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    v.sort_by(f64::total_cmp);
+    v.dedup();
+    v
+}
+
 fn problem(key: &str, message: String) -> Problem {
     Problem {
         key: key.into(),

@@ -119,15 +119,8 @@ impl SweepView {
         Ok(())
     }
 
-    fn sparsities(&self) -> Vec<f64> {
-        let mut s: Vec<f64> = self.plan.runs.iter().map(|r| r.sparsity).collect();
-        s.sort_by(f64::total_cmp);
-        s.dedup();
-        s
-    }
-
     pub fn on_key(&mut self, k: KeyEvent) -> ViewAction {
-        let n_sp = self.sparsities().len().max(1);
+        let n_sp = self.plan.sparsities().len().max(1);
         let n_runs = self.plan.runs.len().max(1);
         match k.code {
             KeyCode::Char('q') | KeyCode::Esc => return ViewAction::Quit,
@@ -211,7 +204,7 @@ pub fn render(frame: &mut Frame, v: &SweepView, s: &Styles) {
 }
 
 fn render_cells(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
-    let sps = v.sparsities();
+    let sps = v.plan.sparsities();
     let sp = sps.get(v.sparsity_idx).copied().unwrap_or(0.0);
     let r = &v.report;
     let head = cell_header(r);
