@@ -108,7 +108,7 @@ pub fn evaluate(model: Model, x: &Tensor, y: &Tensor, spec: &EvalSpec) -> Result
         let len = (spec.batch_size as i64).min(n - start);
         let xb = x.narrow(0, start, len).detach();
         let yb = y.narrow(0, start, len);
-        let count = |adv: &Tensor| attack::correct(&tch::no_grad(|| model(adv)), &yb);
+        let count = |adv: &Tensor| attack::correct(&model.logits(adv), &yb);
         let clean_b = count(&xb);
         clean += clean_b;
         let obj = Objective::CrossEntropy(&yb);

@@ -86,13 +86,13 @@ impl StepKit {
     /// Adversarial examples for the batch (x, y), or none in natural mode. Budget statistics
     /// come with every `adv.budget_every`-th step (counting from 1, like the progress lines).
     pub fn examples(&self, net: &Net, x: &Tensor, y: &Tensor, step: usize) -> Result<AdvOutcome> {
-        let model = |t: &Tensor| net.forward(t);
+        let model: Model = net;
         let every = self.adv.budget_every;
         let due = every > 0 && (step + 1).is_multiple_of(every);
         match self.mode {
             Mode::Natural => Ok(AdvOutcome::None),
-            Mode::Adversarial => self.uniform(&model, x, y, due),
-            Mode::Bap => self.bap(&model, x, due),
+            Mode::Adversarial => self.uniform(model, x, y, due),
+            Mode::Bap => self.bap(model, x, due),
         }
     }
 
@@ -103,7 +103,7 @@ impl StepKit {
         let objective = match a.loss {
             AdvLoss::Mix => Objective::CrossEntropy(y),
             AdvLoss::Trades => {
-                clean_probs = tch::no_grad(|| model(x).softmax(-1, Kind::Float));
+                clean_probs = model.logits(x).softmax(-1, Kind::Float);
                 Objective::Kl(&clean_probs)
             }
         };
@@ -136,7 +136,7 @@ impl StepKit {
             .run(model, x, &objective, &eps)?,
         };
         let budget = due.then(|| {
-            let clean_pred = tch::no_grad(|| model(x).argmax(-1, false));
+            let clean_pred = model.logits(x).argmax(-1, false);
             BudgetStats {
                 mode: self.mode,
                 distances: None,
@@ -230,8 +230,7 @@ impl StepKit {
         } as i64;
         let x = data.test_x.narrow(0, 0, n);
         let y = data.test_y.narrow(0, 0, n);
-        let model = |t: &Tensor| net.forward(t);
-        let r = eval::evaluate(&model, &x, &y, &spec)?;
+        let r = eval::evaluate(net, &x, &y, &spec)?;
         Ok(Some(Event::Eval {
             step,
             epoch,
@@ -257,14 +256,13 @@ fn flip_rate(model: Model, x_adv: &Tensor, clean_pred: &Tensor) -> f64 {
     if x_adv.size()[0] == 0 {
         return 0.0;
     }
-    tch::no_grad(|| {
-        model(x_adv)
-            .argmax(-1, false)
-            .ne_tensor(clean_pred)
-            .to_kind(Kind::Float)
-            .mean(Kind::Float)
-            .double_value(&[])
-    })
+    model
+        .logits(x_adv)
+        .argmax(-1, false)
+        .ne_tensor(clean_pred)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[])
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f64>> {
