@@ -29,10 +29,8 @@ pub trait Classifier {
     /// independent of the batch size.
     fn loss_grad(&self, x: &Tensor, loss: &dyn Fn(&Tensor) -> Tensor) -> Result<(Tensor, Tensor)> {
         let lin = self.linearize(x)?;
-        let logits = lin.logits().shallow_clone();
-        let cot = logit_cotangent(&logits, loss)?;
-        let g = lin.vjp(&cot.unsqueeze(0), None)?.squeeze_dim(0);
-        Ok((g, logits))
+        let g = lin.loss_grad(loss)?;
+        Ok((g, lin.logits().shallow_clone()))
     }
 }
 
@@ -45,6 +43,12 @@ pub trait Linearization {
     /// `[M, R, ...]` with `[m, r] = d(sum_c cot[m, r, c] f_c(x_row))/dx_row`, for the rows
     /// `rows` (`[R]` i64 indices into the batch) or every row when `None`.
     fn vjp(&self, cotangents: &Tensor, rows: Option<&Tensor>) -> Result<Tensor>;
+
+    /// d(sum_i loss(f(x))_i)/dx, as [`Classifier::loss_grad`] but at this linearisation.
+    fn loss_grad(&self, loss: &dyn Fn(&Tensor) -> Tensor) -> Result<Tensor> {
+        let cot = logit_cotangent(self.logits(), loss)?;
+        Ok(self.vjp(&cot.unsqueeze(0), None)?.squeeze_dim(0))
+    }
 
     /// DeepFool's gradients: for each row r and `classes` `[R, K]` (i64), the input gradients
     /// of f_{classes[r, k]} - f_{classes[r, 0]} for k = 1..K-1, flattened: `[R, K-1, D]`.

@@ -23,7 +23,7 @@ use tch::{Kind, Tensor};
 pub use classifier::{Classifier, Linearization};
 pub use cutoff::{cut_l2_rms, cut_linf, rms_norms, Cut, CutoffScale, Scaled};
 pub use deepfool::{DeepFool, DeepFoolResult};
-pub use fgsm::fgsm;
+pub use fgsm::{fgsm, fgsm_at};
 pub use pgd::{Norm, Pgd, Start};
 
 /// A classifier as the attacks see it: images `[N, ...]` to logits `[N, classes]`, with input

@@ -23,13 +23,16 @@
 //! the weights are the model's own tensors at the time of the call: pruning masks are
 //! multiplied into them in place, so the pruned weights are exactly what the forward used.
 use anyhow::{bail, Result};
-use tch::Tensor;
+use tch::{Device, Tensor};
 
-use super::{conv_forward, Layer, Net};
+use super::{Layer, Net};
 use crate::attack::{Classifier, Linearization};
 
+/// Rows (cotangents x examples) per pass through the backward chain.
+const ROWS_PER_PASS: i64 = 128;
+
 /// One layer's share of the backward pass, recorded by the forward.
-enum Saved {
+pub(super) enum Saved {
     /// y = x W^T + b: the gradient is g W.
     Linear {
         weight: Tensor,
@@ -38,13 +41,12 @@ enum Saved {
     Mask {
         mask: Tensor,
     },
-    /// A k x k max-pool (stride k) over `[C, H, W]`, with the ReLU after it when there is one:
-    /// `mask` `[N, C, Ho, k, Wo, k]` is 1 at each window's maximum whose pooled value passes
-    /// the ReLU, so the gradient is the pooled gradient broadcast over the window times it.
+    /// A k x k max-pool (stride k) over `[C, H, W]`: the gradient goes to each window's
+    /// maximum, `indices` `[N, C, Ho, Wo]` (max-pool's own, so ties break as in autograd).
     Pool {
-        mask: Tensor,
+        indices: Tensor,
         k: i64,
-        in_hw: (i64, i64),
+        in_shape: [i64; 3],
     },
     /// Max over H and W: autograd's rule, the gradient split evenly among tied maxima.
     /// `mask` `[N, C, H, W]` 0/1, `count` `[N, C, 1, 1]`.
@@ -59,11 +61,9 @@ enum Saved {
 }
 
 /// The geometry and weights of a convolution's input gradient.
-struct ConvGrad {
+pub(super) struct ConvGrad {
     weight: Tensor,
-    /// For stride 1 with padding p <= k-1: the kernel flipped in H and W with in/out channels
-    /// swapped, so the input gradient is a forward convolution padded by k-1-p.
-    flipped: Option<Tensor>,
+    how: ConvBack,
     stride: i64,
     padding: i64,
     /// Explicit (left, right, top, bottom) zero padding before the convolution.
@@ -72,25 +72,76 @@ struct ConvGrad {
     in_hw: (i64, i64),
 }
 
+/// How a convolution's input gradient is computed (the fastest measured for its shape, see
+/// `benches/README.md`).
+enum ConvBack {
+    /// Few input channels (the first layer): W^T times the output gradient, then col2im (the
+    /// adjoint of the im2col a convolution is). A convolution with one or three output
+    /// channels uses the CPU badly; this is one matrix product and one scatter-add.
+    Fold { wt: Tensor },
+    /// Stride 1, padding p <= k-1: a forward convolution with the kernel flipped in H and W,
+    /// in/out channels swapped, padded by k-1-p.
+    Flipped { w: Tensor },
+    /// Anything else: the transposed convolution.
+    Transposed,
+}
+
+/// Below this many input channels a convolution's input gradient uses `ConvBack::Fold`.
+const FOLD_BELOW_CHANNELS: i64 = 8;
+
 impl ConvGrad {
+    fn new(
+        weight: Tensor,
+        stride: i64,
+        padding: i64,
+        pad: Option<[i64; 4]>,
+        in_hw: (i64, i64),
+    ) -> Self {
+        let (o, c, k) = (weight.size()[0], weight.size()[1], weight.size()[2]);
+        let how = if c < FOLD_BELOW_CHANNELS {
+            ConvBack::Fold {
+                wt: weight.reshape([o, -1]).tr().contiguous(),
+            }
+        } else if stride == 1 && padding <= k - 1 {
+            ConvBack::Flipped {
+                w: weight.flip([2, 3]).transpose(0, 1).contiguous(),
+            }
+        } else {
+            ConvBack::Transposed
+        };
+        ConvGrad {
+            weight,
+            how,
+            stride,
+            padding,
+            pad,
+            in_hw,
+        }
+    }
+
     fn input_grad(&self, g: &Tensor) -> Tensor {
         let k = self.weight.size()[2];
         let (hp, wp) = self.in_hw;
-        let gi = match &self.flipped {
-            Some(f) => {
-                let q = k - 1 - self.padding;
-                g.conv2d(f, None::<Tensor>, [1, 1], [q, q], [1, 1], 1)
+        let (s, p) = (self.stride, self.padding);
+        let gi = match &self.how {
+            ConvBack::Fold { wt } => {
+                let (n, o) = (g.size()[0], g.size()[1]);
+                wt.matmul(&g.reshape([n, o, -1]))
+                    .col2im([hp, wp], [k, k], [1, 1], [p, p], [s, s])
             }
-            None => {
+            ConvBack::Flipped { w } => {
+                let q = k - 1 - p;
+                g.conv2d(w, None::<Tensor>, [1, 1], [q, q], [1, 1], 1)
+            }
+            ConvBack::Transposed => {
                 let (ho, wo) = (g.size()[2], g.size()[3]);
-                let s = self.stride;
                 // The rows/columns the strided forward never reached get zero gradient.
-                let extra = |n: i64, o: i64| n + 2 * self.padding - k - (o - 1) * s;
+                let extra = |n: i64, o: i64| n + 2 * p - k - (o - 1) * s;
                 g.conv_transpose2d(
                     &self.weight,
                     None::<Tensor>,
                     [s, s],
-                    [self.padding, self.padding],
+                    [p, p],
                     [extra(hp, ho), extra(wp, wo)],
                     1,
                     [1, 1],
@@ -100,6 +151,25 @@ impl ConvGrad {
         match self.pad {
             Some([l, r, t, b]) => gi.narrow(2, t, hp - t - b).narrow(3, l, wp - l - r),
             None => gi,
+        }
+    }
+
+    fn shallow_clone(&self) -> ConvGrad {
+        ConvGrad {
+            weight: self.weight.shallow_clone(),
+            how: match &self.how {
+                ConvBack::Fold { wt } => ConvBack::Fold {
+                    wt: wt.shallow_clone(),
+                },
+                ConvBack::Flipped { w } => ConvBack::Flipped {
+                    w: w.shallow_clone(),
+                },
+                ConvBack::Transposed => ConvBack::Transposed,
+            },
+            stride: self.stride,
+            padding: self.padding,
+            pad: self.pad,
+            in_hw: self.in_hw,
         }
     }
 }
@@ -120,84 +190,11 @@ impl Net {
     /// forward also builds autograd's graph to the weights and [`NetLinearization::graph_logits`]
     /// returns its logits, so a training step can use this forward for its clean loss.
     pub fn record(&self, x: &Tensor, graph: bool) -> NetLinearization {
-        let run = || {
-            let mut saved = Vec::with_capacity(self.layers.len());
-            let mut h = x.shallow_clone();
-            let mut i = 0;
-            while i < self.layers.len() {
-                h = match &self.layers[i] {
-                    Layer::Conv {
-                        conv,
-                        stride,
-                        padding,
-                        pad,
-                    } => {
-                        let (hh, ww) = (h.size()[2], h.size()[3]);
-                        let in_hw = match pad {
-                            Some([l, r, t, b]) => (hh + t + b, ww + l + r),
-                            None => (hh, ww),
-                        };
-                        let weight = conv.ws.detach();
-                        let k = weight.size()[2];
-                        let flipped = (*stride == 1 && *padding <= k - 1)
-                            .then(|| weight.flip([2, 3]).transpose(0, 1).contiguous());
-                        saved.push(Saved::Conv(ConvGrad {
-                            flipped,
-                            weight,
-                            stride: *stride,
-                            padding: *padding,
-                            pad: *pad,
-                            in_hw,
-                        }));
-                        conv_forward(&h, conv, *stride, *padding, pad.as_ref())
-                    }
-                    Layer::Linear(l) => {
-                        saved.push(Saved::Linear {
-                            weight: l.ws.detach(),
-                        });
-                        h.linear(&l.ws, l.bs.as_ref())
-                    }
-                    Layer::Relu => {
-                        let out = h.relu();
-                        saved.push(Saved::Mask {
-                            mask: positive(&out),
-                        });
-                        out
-                    }
-                    Layer::MaxPool(k) => {
-                        let relu_next = matches!(self.layers.get(i + 1), Some(Layer::Relu));
-                        let (out, s) = pool(&h, *k, relu_next);
-                        saved.push(s);
-                        if relu_next {
-                            i += 1;
-                        }
-                        out
-                    }
-                    Layer::GlobalMaxPool => {
-                        let out = h.amax([2, 3], false);
-                        let mask = h
-                            .detach()
-                            .eq_tensor(&out.detach().unsqueeze(2).unsqueeze(3))
-                            .to_kind(h.kind());
-                        let count = mask.sum_dim_intlist([2i64, 3].as_slice(), true, h.kind());
-                        saved.push(Saved::GlobalMax { mask, count });
-                        out
-                    }
-                    Layer::Flatten => {
-                        saved.push(Saved::Flatten {
-                            shape: h.size()[1..].to_vec(),
-                        });
-                        h.flatten(1, -1)
-                    }
-                };
-                i += 1;
-            }
-            (h, saved)
-        };
-        let (out, saved) = if graph {
-            tch::with_grad(run)
+        let mut saved = Vec::with_capacity(self.layers.len());
+        let out = if graph {
+            tch::with_grad(|| forward(self, x, Some(&mut saved)))
         } else {
-            tch::no_grad(run)
+            tch::no_grad(|| forward(self, x, Some(&mut saved)))
         };
         NetLinearization {
             logits: out.detach(),
@@ -208,39 +205,144 @@ impl Net {
     }
 }
 
-/// 0/1 mask (in `t`'s kind) of the positive entries of `t`: where a ReLU passes gradient.
-fn positive(t: &Tensor) -> Tensor {
-    t.detach().gt(0.0).to_kind(t.kind())
+/// The forward pass of `net` (`Net::forward` is this with `saved` None), recording each
+/// layer's share of the input gradient into `saved` when given.
+///
+/// On the CPU, images go through the convolutions channels-last (NHWC in memory, still
+/// `[N, C, H, W]` in shape): LibTorch's oneDNN convolutions then skip their layout reorders
+/// and its max-pool has a vectorised NHWC kernel, several times faster than the NCHW one
+/// (`benches/README.md`). The values are the same up to float rounding; the flatten before
+/// the linear layers restores PyTorch's C, H, W order. What `saved` keeps is NCHW-contiguous,
+/// the layout the backward chain runs fastest in.
+pub(super) fn forward(net: &Net, x: &Tensor, mut saved: Option<&mut Vec<Saved>>) -> Tensor {
+    let mut h = match net.layers.first() {
+        Some(Layer::Conv { .. }) if x.device() == Device::Cpu && x.dim() == 4 => channels_last(x),
+        _ => x.shallow_clone(),
+    };
+    let record = saved.is_some();
+    let mut keep = |s: Saved| {
+        if let Some(v) = saved.as_deref_mut() {
+            v.push(s);
+        }
+    };
+    for layer in &net.layers {
+        h = match layer {
+            Layer::Conv {
+                conv,
+                stride,
+                padding,
+                pad,
+            } => {
+                if record {
+                    let (hh, ww) = (h.size()[2], h.size()[3]);
+                    let in_hw = match pad {
+                        Some([l, r, t, b]) => (hh + t + b, ww + l + r),
+                        None => (hh, ww),
+                    };
+                    keep(Saved::Conv(ConvGrad::new(
+                        conv.ws.detach(),
+                        *stride,
+                        *padding,
+                        *pad,
+                        in_hw,
+                    )));
+                }
+                conv_forward(&h, conv, *stride, *padding, pad.as_ref())
+            }
+            Layer::Linear(l) => {
+                if record {
+                    keep(Saved::Linear {
+                        weight: l.ws.detach(),
+                    });
+                }
+                h.linear(&l.ws, l.bs.as_ref())
+            }
+            Layer::Relu => {
+                let out = h.relu();
+                if record {
+                    keep(Saved::Mask {
+                        mask: positive(&out),
+                    });
+                }
+                out
+            }
+            Layer::MaxPool(k) => {
+                let (out, indices) =
+                    h.max_pool2d_with_indices([*k, *k], [*k, *k], [0, 0], [1, 1], false);
+                if record {
+                    let sz = h.size();
+                    keep(Saved::Pool {
+                        indices: indices.contiguous(),
+                        k: *k,
+                        in_shape: [sz[1], sz[2], sz[3]],
+                    });
+                }
+                out
+            }
+            Layer::GlobalMaxPool => {
+                let out = h.amax([2, 3], false);
+                if record {
+                    let mask = h
+                        .detach()
+                        .eq_tensor(&out.detach().unsqueeze(2).unsqueeze(3))
+                        .to_kind(h.kind())
+                        .contiguous();
+                    let count = mask.sum_dim_intlist([2i64, 3].as_slice(), true, h.kind());
+                    keep(Saved::GlobalMax { mask, count });
+                }
+                out
+            }
+            Layer::Flatten => {
+                if record {
+                    keep(Saved::Flatten {
+                        shape: h.size()[1..].to_vec(),
+                    });
+                }
+                h.flatten(1, -1)
+            }
+        };
+    }
+    h
 }
 
-/// A k x k max-pool (and the ReLU after it when `relu`), and its backward mask.
-fn pool(h: &Tensor, k: i64, relu: bool) -> (Tensor, Saved) {
-    let (n, c, hh, ww) = (h.size()[0], h.size()[1], h.size()[2], h.size()[3]);
-    let (pooled, idx) = h.max_pool2d_with_indices([k, k], [k, k], [0, 0], [1, 1], false);
-    let (ho, wo) = (pooled.size()[2], pooled.size()[3]);
-    let out = if relu { pooled.relu() } else { pooled };
-    let onehot = h
-        .detach()
-        .zeros_like()
-        .view([n, c, hh * ww])
-        .scatter_value(2, &idx.view([n, c, ho * wo]), 1.0)
-        .view([n, c, hh, ww])
-        .narrow(2, 0, ho * k)
-        .narrow(3, 0, wo * k)
-        .view([n, c, ho, k, wo, k]);
-    let mask = if relu {
-        onehot * positive(&out).view([n, c, ho, 1, wo, 1])
+/// `x` `[N, C, H, W]` laid out channels-last. With one channel that is the same memory, so
+/// only the strides change (no copy).
+fn channels_last(x: &Tensor) -> Tensor {
+    let s = x.size();
+    let (c, h, w) = (s[1], s[2], s[3]);
+    if c == 1 {
+        x.contiguous()
+            .as_strided([s[0], c, h, w], [h * w, 1, w, 1], None)
     } else {
-        onehot
+        x.permute([0, 2, 3, 1]).contiguous().permute([0, 3, 1, 2])
+    }
+}
+
+/// The convolution of `Layer::Conv`.
+fn conv_forward(
+    h: &Tensor,
+    conv: &tch::nn::Conv2D,
+    stride: i64,
+    padding: i64,
+    pad: Option<&[i64; 4]>,
+) -> Tensor {
+    let input = match pad {
+        Some(p) => h.constant_pad_nd(p.as_slice()),
+        None => h.shallow_clone(),
     };
-    (
-        out,
-        Saved::Pool {
-            mask,
-            k,
-            in_hw: (hh, ww),
-        },
+    input.conv2d(
+        &conv.ws,
+        conv.bs.as_ref(),
+        [stride, stride],
+        [padding, padding],
+        [1, 1],
+        1,
     )
+}
+
+/// 0/1 mask (in `t`'s kind) of the positive entries of `t`: where a ReLU passes gradient.
+fn positive(t: &Tensor) -> Tensor {
+    t.detach().gt(0.0).to_kind(t.kind()).contiguous()
 }
 
 impl Saved {
@@ -249,10 +351,14 @@ impl Saved {
         let sel = |t: &Tensor| t.index_select(0, rows);
         match self {
             Saved::Mask { mask } => Saved::Mask { mask: sel(mask) },
-            Saved::Pool { mask, k, in_hw } => Saved::Pool {
-                mask: sel(mask),
+            Saved::Pool {
+                indices,
+                k,
+                in_shape,
+            } => Saved::Pool {
+                indices: sel(indices),
                 k: *k,
-                in_hw: *in_hw,
+                in_shape: *in_shape,
             },
             Saved::GlobalMax { mask, count } => Saved::GlobalMax {
                 mask: sel(mask),
@@ -264,14 +370,7 @@ impl Saved {
             Saved::Flatten { shape } => Saved::Flatten {
                 shape: shape.clone(),
             },
-            Saved::Conv(c) => Saved::Conv(ConvGrad {
-                weight: c.weight.shallow_clone(),
-                flipped: c.flipped.as_ref().map(Tensor::shallow_clone),
-                stride: c.stride,
-                padding: c.padding,
-                pad: c.pad,
-                in_hw: c.in_hw,
-            }),
+            Saved::Conv(c) => Saved::Conv(c.shallow_clone()),
         }
     }
 
@@ -286,17 +385,29 @@ impl Saved {
         match self {
             Saved::Linear { weight } => g.matmul(weight),
             Saved::Mask { mask } => (per_example(&g) * mask).view(g.size().as_slice()),
-            Saved::Pool { mask, k, in_hw } => {
-                let (c, ho, wo) = (g.size()[1], g.size()[2], g.size()[3]);
-                let spread = g.view([m, r, c, ho, 1, wo, 1].as_slice()) * mask;
-                let gi = spread.view([m * r, c, ho * k, wo * k]);
-                let (hh, ww) = *in_hw;
-                if hh == ho * k && ww == wo * k {
-                    gi
+            Saved::Pool {
+                indices,
+                k,
+                in_shape: [c, hh, ww],
+            } => {
+                // Max-pool's own backward (a scatter into zeros); it reads only the shape of
+                // its `self`, so a broadcast zero stands in for the forward's input.
+                let idx = if m == 1 {
+                    indices.shallow_clone()
                 } else {
-                    // Rows/columns no window covered (odd sizes, floor mode): zero gradient.
-                    gi.constant_pad_nd([0, ww - wo * k, 0, hh - ho * k])
-                }
+                    indices.repeat([m, 1, 1, 1])
+                };
+                Tensor::zeros([1, *c, *hh, *ww], (g.kind(), g.device()))
+                    .expand([m * r, *c, *hh, *ww], false)
+                    .max_pool2d_with_indices_backward(
+                        &g,
+                        [*k, *k],
+                        [*k, *k],
+                        [0, 0],
+                        [1, 1],
+                        false,
+                        &idx,
+                    )
             }
             Saved::GlobalMax { mask, count } => {
                 let (c, hh, ww) = (g.size()[1], mask.size()[2], mask.size()[3]);
@@ -333,6 +444,9 @@ impl Linearization for NetLinearization {
             );
         }
         let (m, r) = (cotangents.size()[0], cotangents.size()[1]);
+        if m == 0 {
+            bail!("input gradients need at least one cotangent");
+        }
         let want = rows.map_or(self.logits.size()[0], |t| t.size()[0]);
         if r != want {
             bail!("{r} cotangent rows for {want} examples");
@@ -345,13 +459,28 @@ impl Linearization for NetLinearization {
             }
             None => &self.saved,
         };
-        let g = tch::no_grad(|| {
-            let mut g = cotangents.to_kind(self.logits.kind()).reshape([m * r, -1]);
-            for s in saved.iter().rev() {
-                g = s.back(g, m, r);
-            }
-            g
+        // Cotangents go through the chain a few at a time: convolutions over a few hundred rows
+        // run faster per row than over thousands (cache), and memory stays bounded.
+        let per_pass = (ROWS_PER_PASS / r.max(1)).clamp(1, m.max(1));
+        let cot = cotangents.to_kind(self.logits.kind());
+        let parts = tch::no_grad(|| {
+            cot.split(per_pass, 0)
+                .into_iter()
+                .map(|c| {
+                    let mc = c.size()[0];
+                    let mut g = c.reshape([mc * r, -1]);
+                    for s in saved.iter().rev() {
+                        g = s.back(g, mc, r);
+                    }
+                    g
+                })
+                .collect::<Vec<Tensor>>()
         });
+        let g = if parts.len() == 1 {
+            parts.into_iter().next().expect("one part")
+        } else {
+            Tensor::cat(&parts, 0)
+        };
         let mut shape = vec![m, r];
         shape.extend_from_slice(&self.input_shape);
         Ok(g.view(shape.as_slice()))

@@ -64,23 +64,7 @@ impl Net {
 
     /// Logits `[N, classes]` for images `[N, C, H, W]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let mut h = x.shallow_clone();
-        for layer in &self.layers {
-            h = match layer {
-                Layer::Conv {
-                    conv,
-                    stride,
-                    padding,
-                    pad,
-                } => conv_forward(&h, conv, *stride, *padding, pad.as_ref()),
-                Layer::Linear(l) => h.apply(l),
-                Layer::Relu => h.relu(),
-                Layer::MaxPool(k) => h.max_pool2d([*k, *k], [*k, *k], [0, 0], [1, 1], false),
-                Layer::GlobalMaxPool => h.amax([2, 3], false),
-                Layer::Flatten => h.flatten(1, -1),
-            };
-        }
-        h
+        input_grad::forward(self, x, None)
     }
 
     /// Every parameter by PyTorch name, sorted by name.
@@ -130,26 +114,4 @@ impl Net {
         }
         Ok(())
     }
-}
-
-/// The convolution of `Layer::Conv`, shared by the forward pass and `input_grad`'s recorded one.
-fn conv_forward(
-    h: &Tensor,
-    conv: &nn::Conv2D,
-    stride: i64,
-    padding: i64,
-    pad: Option<&[i64; 4]>,
-) -> Tensor {
-    let input = match pad {
-        Some(p) => h.constant_pad_nd(p.as_slice()),
-        None => h.shallow_clone(),
-    };
-    input.conv2d(
-        &conv.ws,
-        conv.bs.as_ref(),
-        [stride, stride],
-        [padding, padding],
-        [1, 1],
-        1,
-    )
 }
