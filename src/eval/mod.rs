@@ -109,11 +109,20 @@ pub fn evaluate(model: Model, x: &Tensor, y: &Tensor, spec: &EvalSpec) -> Result
         let xb = x.narrow(0, start, len).detach();
         let yb = y.narrow(0, start, len);
         let count = |adv: &Tensor| attack::correct(&model.logits(adv), &yb);
-        let clean_b = count(&xb);
-        clean += clean_b;
         let obj = Objective::CrossEntropy(&yb);
-        if has("fgsm") {
-            let huge = attack::fgsm(model, &xb, &obj, &Budget::Scalar(FGSM_HUGE_EPS))?;
+        // FGSM's forward at x also gives the clean accuracy.
+        let at_x = if has("fgsm") {
+            Some(model.linearize(&xb)?)
+        } else {
+            None
+        };
+        let clean_b = match &at_x {
+            Some(lin) => attack::correct(lin.logits(), &yb),
+            None => count(&xb),
+        };
+        clean += clean_b;
+        if let Some(lin) = &at_x {
+            let huge = attack::fgsm_at(lin.as_ref(), &xb, &obj, &Budget::Scalar(FGSM_HUGE_EPS))?;
             for (i, &e) in spec.eps.iter().enumerate() {
                 fgsm[i] += if e == 0.0 {
                     clean_b

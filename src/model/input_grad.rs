@@ -1,27 +1,31 @@
-//! Input gradients of a `Net` without autograd: the attacks' fast path.
+//! Input gradients of a `Net` without autograd: the attacks' fast path, and the forward pass.
 //!
 //! Every network bapw builds is piecewise linear (convolutions, linear layers, ReLU, max-pool,
 //! global max-pool, flatten), so once one forward pass has fixed the ReLU and pooling patterns,
 //! the gradient of any weighted sum of the logits with respect to the input is a chain of
 //! linear maps: transposed weights, 0/1 masks and the pooling's scatter. [`Net::record`] runs
-//! that forward and keeps the masks; [`NetLinearization::vjp`] applies the chain to a whole
-//! stack of cotangents at once (DeepFool's K-1 logit differences share one forward).
+//! that forward and keeps what the chain needs; [`NetLinearization::vjp`] applies the chain to
+//! any number of cotangents (DeepFool's K-1 logit differences share one forward), a cotangent
+//! at a time for 128-row batches (convolutions over more rows run slower per row).
 //!
-//! Why it is faster than autograd (issue 15): autograd's input gradient of a convolution goes
-//! through LibTorch's convolution backward, about twice the cost of a forward convolution on
-//! the CPU. Here the input gradient of a stride-1 convolution *is* a forward convolution: of
-//! the output gradient with the kernel flipped in both spatial axes and its in/out channels
-//! swapped, padded by k-1-p. Strided convolutions use the transposed convolution. The pooling
-//! backward is a broadcast multiply by a one-hot mask of each window's maximum (with the ReLU
-//! that follows the pool folded into it) instead of a scatter, so it needs no index copies per
-//! cotangent. Parameter gradients are never computed.
+//! Why it is faster than autograd (issue 15; figures in `benches/README.md`):
+//! - the first convolution's input gradient (one input channel on MNIST) is a convolution
+//!   with one output channel for autograd, which the CPU runs badly; here it is W^T times
+//!   the output gradient and k*k strided adds ([`fold`]);
+//! - a stride-1 convolution's input gradient is a *forward* convolution of the output
+//!   gradient with the kernel flipped in both spatial axes and its in/out channels swapped,
+//!   padded by k-1-p (strided ones use the transposed convolution);
+//! - no parameter gradient, no graph, no per-node bookkeeping.
 //!
-//! Exactness: the same ops as autograd's formulas up to the order of float additions
+//! The forward pass ([`forward`], which `Net::forward` is) runs channels-last on the CPU; see
+//! there.
+//!
+//! Exactness: the same linear maps as autograd's formulas up to the order of float additions
 //! (`tests/attack_input_grad.rs` checks 1e-5 relative against autograd for every architecture,
-//! masked weights included). The masks come from the same forward values `Net::forward`
-//! computes (same convolution call, max-pool's own argmax, so ties break the same way), and
-//! the weights are the model's own tensors at the time of the call: pruning masks are
-//! multiplied into them in place, so the pruned weights are exactly what the forward used.
+//! masked weights included). The masks come from the very forward `Net::forward` computes
+//! (max-pool's own indices, so ties break as in autograd), and the weights are the model's
+//! own tensors at the time of the call: pruning multiplies its masks into them in place, so
+//! the pruned weights are exactly what the forward used.
 use anyhow::{bail, Result};
 use tch::{Device, Tensor};
 
@@ -76,8 +80,8 @@ pub(super) struct ConvGrad {
 /// `benches/README.md`).
 enum ConvBack {
     /// Few input channels (the first layer): W^T times the output gradient, then col2im (the
-    /// adjoint of the im2col a convolution is). A convolution with one or three output
-    /// channels uses the CPU badly; this is one matrix product and one scatter-add.
+    /// adjoint of the im2col a convolution is, [`fold`]). A convolution with one or three
+    /// output channels uses the CPU badly; this is one matrix product and k*k strided adds.
     Fold { wt: Tensor },
     /// Stride 1, padding p <= k-1: a forward convolution with the kernel flipped in H and W,
     /// in/out channels swapped, padded by k-1-p.
@@ -88,6 +92,36 @@ enum ConvBack {
 
 /// Below this many input channels a convolution's input gradient uses `ConvBack::Fold`.
 const FOLD_BELOW_CHANNELS: i64 = 8;
+
+/// col2im: the adjoint of a convolution's im2col. `cols` `[N, C*k*k, Ho*Wo]` (rows ordered C,
+/// kh, kw) is added, one kernel tap at a time, into the (padded) input grid `[N, C, H, W]`
+/// it was gathered from. k*k strided adds of `[N, Ho, Wo]` each, about four times faster on
+/// the CPU than LibTorch's col2im for a first layer's one to three channels.
+fn fold(
+    cols: &Tensor,
+    c: i64,
+    k: i64,
+    (ho, wo): (i64, i64),
+    (h, w): (i64, i64),
+    s: i64,
+    p: i64,
+) -> Tensor {
+    let n = cols.size()[0];
+    let cols = cols.view([n, c, k, k, ho, wo]);
+    let out = Tensor::zeros([n, c, h + 2 * p, w + 2 * p], (cols.kind(), cols.device()));
+    for ch in 0..c {
+        for ky in 0..k {
+            for kx in 0..k {
+                let mut dst = out
+                    .select(1, ch)
+                    .slice(1, ky, ky + s * (ho - 1) + 1, s)
+                    .slice(2, kx, kx + s * (wo - 1) + 1, s);
+                let _ = dst.g_add_(&cols.select(1, ch).select(1, ky).select(1, kx));
+            }
+        }
+    }
+    out.narrow(2, p, h).narrow(3, p, w)
+}
 
 impl ConvGrad {
     fn new(
@@ -102,7 +136,7 @@ impl ConvGrad {
             ConvBack::Fold {
                 wt: weight.reshape([o, -1]).tr().contiguous(),
             }
-        } else if stride == 1 && padding <= k - 1 {
+        } else if stride == 1 && padding < k {
             ConvBack::Flipped {
                 w: weight.flip([2, 3]).transpose(0, 1).contiguous(),
             }
@@ -125,9 +159,9 @@ impl ConvGrad {
         let (s, p) = (self.stride, self.padding);
         let gi = match &self.how {
             ConvBack::Fold { wt } => {
-                let (n, o) = (g.size()[0], g.size()[1]);
-                wt.matmul(&g.reshape([n, o, -1]))
-                    .col2im([hp, wp], [k, k], [1, 1], [p, p], [s, s])
+                let (n, o, ho, wo) = (g.size()[0], g.size()[1], g.size()[2], g.size()[3]);
+                let cols = wt.matmul(&g.reshape([n, o, -1]));
+                fold(&cols, self.weight.size()[1], k, (ho, wo), (hp, wp), s, p)
             }
             ConvBack::Flipped { w } => {
                 let q = k - 1 - p;
@@ -340,9 +374,15 @@ fn conv_forward(
     )
 }
 
-/// 0/1 mask (in `t`'s kind) of the positive entries of `t`: where a ReLU passes gradient.
+/// 0/1 mask (in `t`'s kind, NCHW-contiguous) of the positive entries of a ReLU's output `t`:
+/// where it passes gradient. The sign of a ReLU output is exactly that, in one pass.
 fn positive(t: &Tensor) -> Tensor {
-    t.detach().gt(0.0).to_kind(t.kind()).contiguous()
+    let t = t.detach();
+    if t.is_contiguous() {
+        t.sign()
+    } else {
+        t.contiguous().sign_()
+    }
 }
 
 impl Saved {
