@@ -7,6 +7,9 @@
 //!   step (`finished` stopped), exit code 128 + n.
 //! - SIGHUP: the terminal is restored and the run is handed to a detached `bapw resume
 //!   --headless`, which goes on training; exit code 129.
+//! - Ctrl-C three times, quickly, while a slow step runs (the keys, not a signal): the quit
+//!   dialog, its "yes" (stop with a checkpoint, then quit), and "leave at once": exit code 130
+//!   with a message naming the last checkpoint, never a crash; `bapw resume` continues.
 //! - SIGKILL: nothing can be restored by bapw. bash gives the tty its modes back (it restores
 //!   them for a job killed by a signal), but the alternate screen stays on and the cursor
 //!   hidden until `reset` / `tput rmcup`; `bapw resume` continues the run.
@@ -66,8 +69,13 @@ impl Shell {
 
     /// Starts a long run in the workbench and waits until it trains and has checkpointed.
     fn start_run(&self) -> i32 {
+        self.start_run_with("--set checkpoint.every=100")
+    }
+
+    /// `start_run` with more `--set`s.
+    fn start_run_with(&self, sets: &str) -> i32 {
         self.type_line(&format!(
-            "{} train --preset smoke --set train.epochs=100000 --set checkpoint.every=100 \
+            "{} train --preset smoke --set train.epochs=100000 {sets} \
              --set eval.every=0 --name sig; echo {EXIT_MARKER}$?",
             env_prefix(&self.data(), &self.home.path().join("config"))
         ));
@@ -247,8 +255,13 @@ fn sigkill_leaves_a_usable_shell_reset_restores_the_screen_and_resume_continues(
         shell.tmux.pane_var("alternate_on") == "0"
     });
 
-    // `bapw resume` continues from the last checkpoint; the killed steps are done again.
-    let kept = last_checkpoint(&dir);
+    resume_continues(&shell, &dir);
+}
+
+/// `bapw resume` continues the run in `dir` from its last checkpoint: the lost steps are done
+/// again, every step appears once and in order, and a SIGTERM stops it cleanly.
+fn resume_continues(shell: &Shell, dir: &Path) {
+    let kept = last_checkpoint(dir);
     assert!(kept > 0);
     let mut resume = common::bapw()
         .args(["resume", "sig", "--headless"])
@@ -259,7 +272,7 @@ fn sigkill_leaves_a_usable_shell_reset_restores_the_screen_and_resume_continues(
         .unwrap();
     let _stop = StopOnDrop(resume.id() as i32);
     poll("the resumed run to pass its checkpoint", || {
-        last_checkpoint(&dir) > kept
+        last_checkpoint(dir) > kept
     });
     signal(resume.id() as i32, libc::SIGTERM);
     assert!(resume.wait().unwrap().success());
@@ -285,4 +298,34 @@ fn sigkill_leaves_a_usable_shell_reset_restores_the_screen_and_resume_continues(
             ..
         })
     ));
+}
+
+/// Ctrl-C, Ctrl-C, Ctrl-C in one burst while the engine is inside a step of a few hundred
+/// milliseconds: the process used to end while the engine thread was still in LibTorch, whose
+/// static destructors then ran under it (a segmentation fault, exit 139, or a LibTorch panic
+/// printed on the shell). Now it leaves at once with exit code 130 and a message naming the
+/// last checkpoint, the terminal is restored, and the run resumes from that checkpoint.
+#[test]
+fn three_quick_ctrl_c_leave_at_once_cleanly_and_the_run_resumes() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let shell = Shell::start();
+    // BAP with 50 DeepFool iterations through a wide MLP on 64x64 images: slow steps, so the
+    // third Ctrl-C comes while the engine is still working on the step it must finish.
+    shell.start_run_with(
+        "--set checkpoint.every=1 --set train.mode=bap --set adv.deepfool_iters=50 \
+         --set data.synthetic.height=64 --set data.synthetic.width=64 \
+         --set train.batch_size=256 --set model.hidden=[1024,1024]",
+    );
+    let dir = shell.run_dir();
+    shell.tmux.keys(&["C-c", "C-c", "C-c"]);
+    let screen = shell.tmux.wait_for(&format!("{EXIT_MARKER}130"));
+    assert!(screen.contains("bapw: left at once"), "{screen}");
+    assert!(screen.contains("`bapw resume sig` continues"), "{screen}");
+    assert!(!screen.contains("Segmentation") && !screen.contains("panicked"));
+    assert_terminal_restored(&shell);
+    // The process is gone, so its lock is free.
+    assert!(!RunLock::is_held(&dir));
+    resume_continues(&shell, &dir);
 }

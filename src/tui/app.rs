@@ -422,7 +422,12 @@ impl App {
                 m.push(SeriesId::Measured, *step, *sparsity);
             }
             // Step events carry the measured sparsity every step; updates add nothing new.
-            Event::MaskUpdate { .. } | Event::Checkpoint { .. } => {}
+            Event::MaskUpdate { .. } => {}
+            // `best.safetensors` is kept for its metric; a resume starts from periodic ones.
+            Event::Checkpoint { step, path } if !path.ends_with("best.safetensors") => {
+                self.progress.last_checkpoint = Some(*step);
+            }
+            Event::Checkpoint { .. } => {}
             Event::EpochEnd {
                 step,
                 test_acc,
