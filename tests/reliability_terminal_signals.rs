@@ -15,10 +15,12 @@
 //!   hidden until `reset` / `tput rmcup`; `bapw resume` continues the run.
 mod common;
 
+use bapw::train::events::{
+    parse_events, read_events, Checkpoint, EndState, Event, Finished, Message, Step,
+};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use bapw::train::events::{parse_events, read_events, EndState, Event};
 use bapw::train::run::RunLock;
 use common::tmux::*;
 
@@ -115,7 +117,7 @@ fn last_checkpoint(dir: &Path) -> usize {
         .unwrap_or_default()
         .iter()
         .filter_map(|e| match e {
-            Event::Checkpoint { step, .. } => Some(*step),
+            Event::Checkpoint(Checkpoint { step, .. }) => Some(*step),
             _ => None,
         })
         .max()
@@ -159,7 +161,7 @@ fn stops_and_restores(sig: i32) {
     shell.tmux.wait_for(&format!("{EXIT_MARKER}{}", 128 + sig));
     assert_terminal_restored(&shell);
     let events = read_events(&shell.run_dir().join("events.jsonl")).unwrap();
-    let Some(Event::Finished { state, step, .. }) = events.last() else {
+    let Some(Event::Finished(Finished { state, step, .. })) = events.last() else {
         panic!("last event {:?}", events.last());
     };
     assert_eq!(*state, EndState::Stopped);
@@ -213,16 +215,16 @@ fn sighup_restores_the_terminal_and_the_run_goes_on_in_the_background() {
     });
     let events = read_events(&dir.join("events.jsonl")).unwrap();
     assert!(events.iter().any(|e| matches!(e,
-        Event::Message { text, .. } if text.starts_with("resumed from"))));
+        Event::Message(Message { text, .. }) if text.starts_with("resumed from"))));
     signal(holder, libc::SIGTERM);
     poll("the background run to stop", || !RunLock::is_held(&dir));
     let events = read_events(&dir.join("events.jsonl")).unwrap();
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: EndState::Stopped,
             ..
-        })
+        }))
     ));
 }
 
@@ -278,11 +280,11 @@ fn resume_continues(shell: &Shell, dir: &Path) {
     assert!(resume.wait().unwrap().success());
     let events = read_events(&dir.join("events.jsonl")).unwrap();
     assert!(events.iter().any(|e| matches!(e,
-        Event::Message { text, .. } if text.starts_with("resumed from"))));
+        Event::Message(Message { text, .. }) if text.starts_with("resumed from"))));
     let steps: Vec<usize> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Step { step, .. } => Some(*step),
+            Event::Step(Step { step, .. }) => Some(*step),
             _ => None,
         })
         .collect();
@@ -293,10 +295,10 @@ fn resume_continues(shell: &Shell, dir: &Path) {
     );
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: EndState::Stopped,
             ..
-        })
+        }))
     ));
 }
 

@@ -14,10 +14,10 @@
 //! attack maximise that KL from x + 0.001 N(0, I), as TRADES does.
 //!
 //! `StepKit::new` only copies settings, so live changes (`Command::Set`) rebuild it for free.
+use super::events::{self, Distribution, Eval, Event};
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
-use super::events::{Distribution, Event};
 use crate::attack::{
     self, cutoff, Budget, Cut, CutoffScale, DeepFool, Model, Norm, Objective, Pgd, Start,
 };
@@ -57,7 +57,7 @@ pub struct BudgetStats {
 impl BudgetStats {
     pub fn into_event(self, step: usize) -> Event {
         let dist = |v: &[f64]| Distribution::from_values(v, 0.0, self.hist_max, BUDGET_BINS);
-        Event::Budget {
+        Event::Budget(events::Budget {
             step,
             mode: self.mode.as_str().into(),
             distances: self.distances.as_deref().map(dist),
@@ -66,7 +66,7 @@ impl BudgetStats {
             rho: self.rho,
             cut_fraction: self.cut_fraction,
             flip_rate: self.flip_rate,
-        }
+        })
     }
 }
 
@@ -232,14 +232,14 @@ impl StepKit {
         let y = data.test_y.narrow(0, 0, n);
         let model = |t: &Tensor| net.forward(t);
         let r = eval::evaluate(&model, &x, &y, &spec)?;
-        Ok(Some(Event::Eval {
+        Ok(Some(Event::Eval(Eval {
             step,
             epoch,
             examples: r.examples,
             clean_acc: r.clean_acc,
             curves: r.curves,
             seconds: r.seconds,
-        }))
+        })))
     }
 }
 

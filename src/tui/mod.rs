@@ -29,6 +29,7 @@ pub mod style;
 pub mod sweep_view;
 mod terminal;
 
+use crate::train::events::{ErrorReport, Event, Finished};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,7 +45,6 @@ use crate::config::paths;
 use crate::config::preset::{Preset, DEFAULT_PRESET};
 use crate::config::theme::Theme;
 use crate::train::engine::{self, DeviceChoice, EngineHandle, RunSpec};
-use crate::train::events::Event;
 use crate::train::follow::{Follower, Update};
 use crate::train::run::RunLock;
 
@@ -727,17 +727,17 @@ impl Runtime {
         if app.state.is_active() {
             // The engine reports every ending itself; this is the thread vanishing.
             let step = app.progress.steps_done;
-            app.apply(&Event::Error {
+            app.apply(&Event::Error(ErrorReport {
                 step,
                 message: "the engine thread ended without reporting why".into(),
-            });
-            app.apply(&Event::Finished {
+            }));
+            app.apply(&Event::Finished(Finished {
                 step,
                 state: crate::train::events::EndState::Failed,
                 sparsity: f64::NAN,
                 test_acc: f64::NAN,
                 seconds: 0.0,
-            });
+            }));
         }
     }
 
