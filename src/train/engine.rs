@@ -20,6 +20,7 @@ use super::optim::Optimizer;
 use super::run::{self, EventLog, TrainState};
 use super::step::{AdvOutcome, StepKit};
 use crate::attack::accuracy;
+use crate::config::edit;
 use crate::config::preset::{BestMetric, Preset};
 use crate::data::{self, Batcher, Dataset};
 use crate::model::Net;
@@ -596,40 +597,18 @@ impl Engine {
 
     /// Applies a live hyperparameter change; refused changes become an `error` event.
     fn set_param(&mut self, sink: &mut Sink, step: usize, key: &str, value: &str) {
-        const FROZEN: &[&str] = &[
-            "data.",
-            "model.",
-            "train.batch_size",
-            "train.seed",
-            "train.optimizer",
-            "train.epochs",
-            "schema_version",
-        ];
-        if FROZEN.iter().any(|f| key.starts_with(f)) {
-            sink.emit(Event::Error(ErrorReport {
-                step,
-                message: format!("{key} cannot change during a run"),
-            }));
-            return;
+        let refused = |message: String| Event::Error(ErrorReport { step, message });
+        if let Some(why) = edit::live_refusal(key) {
+            return sink.emit(refused(why));
         }
-        let mut table: toml::Table =
-            toml::from_str(&self.preset.to_toml()).expect("preset round-trips");
-        let old = lookup(&table, key).unwrap_or_default();
-        if let Err(m) = crate::config::preset::apply_set(&mut table, &format!("{key}={value}")) {
-            sink.emit(Event::Error(ErrorReport {
-                step,
-                message: format!("{key}: {m}"),
-            }));
-            return;
-        }
-        let text = toml::to_string(&table).unwrap_or_default();
-        match Preset::from_toml_str("live change", &text, &[]) {
+        match self.preset.with(key, value) {
             Ok(p) => {
+                let old = self.preset.get(key).unwrap_or_default();
+                let new = p.get(key).unwrap_or_default();
                 self.preset = p;
                 self.schedule = self.preset.schedule(self.steps_per_epoch);
                 self.opt.lr = self.preset.train.lr;
                 self.kit = StepKit::new(&self.preset);
-                let new = lookup(&table, key).unwrap_or_default();
                 sink.emit(Event::ParamChanged(ParamChanged {
                     step,
                     key: key.into(),
@@ -637,10 +616,10 @@ impl Engine {
                     new,
                 }));
             }
-            Err(e) => sink.emit(Event::Error(ErrorReport {
-                step,
-                message: format!("refused: {}", e.render()),
-            })),
+            Err(problem) => sink.emit(refused(format!(
+                "refused: {}: {}",
+                problem.key, problem.message
+            ))),
         }
     }
 
@@ -1008,14 +987,4 @@ fn live_changes(events: &Path, step: usize) -> Result<Vec<String>> {
             _ => None,
         })
         .collect())
-}
-
-/// Value at a dotted key of a TOML table, rendered as TOML.
-fn lookup(table: &toml::Table, key: &str) -> Option<String> {
-    let mut cur = table;
-    let parts: Vec<&str> = key.split('.').collect();
-    for p in &parts[..parts.len() - 1] {
-        cur = cur.get(*p)?.as_table()?;
-    }
-    cur.get(parts[parts.len() - 1]).map(|v| v.to_string())
 }
