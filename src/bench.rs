@@ -2,7 +2,7 @@
 //! batch 128, layer-wise cubic pruning to 90% over 14,070 steps with masks every 100 steps,
 //! Adam 1e-3, label smoothing 0.1), timed from the consumer's side of the event stream, so
 //! everything a user's run pays (events, logging, pruning) is in the figure.
-use crate::train::events::{ErrorReport, Event, RunStarted, Step};
+use crate::events::{ErrorReport, Event, RunStarted, Step};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -10,7 +10,8 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::config::preset::{Mode, Preset, UniformAttack};
-use crate::train::{self, DeviceChoice, RunSpec};
+use crate::device::DeviceChoice;
+use crate::train::{self, RunSpec};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -76,7 +77,7 @@ pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
         let t = Tensor::read_safetensors(ck)?;
         net.load_tensors(&t, &ck.display().to_string())?;
     }
-    crate::train::run::write_tensors_atomic(weights.path(), &net.named_params())?;
+    crate::run::checkpoint::write_tensors_atomic(weights.path(), &net.named_params())?;
     let model = |t: &Tensor| net.forward(t);
     let mut spec = crate::eval::EvalSpec::from_preset(&p)?;
     spec.deepfool_iters = 100;
@@ -221,17 +222,10 @@ pub fn peak_rss_mib() -> f64 {
 pub fn run(a: &BenchArgs) -> Result<BenchResult> {
     let preset = bench_preset(a)?;
     let runs = tempfile::tempdir()?;
-    let spec = RunSpec {
-        preset_label: preset.name.clone(),
-        log_every: usize::MAX,
-        preset,
-        runs_dir: PathBuf::from(runs.path()),
-        run_name: Some("bench".into()),
-        device: a.device,
-        autostart: true,
-        resume: None,
-        interactive: false,
-    };
+    let label = preset.name.clone();
+    let spec = RunSpec::new(preset, label, PathBuf::from(runs.path()))
+        .named(Some("bench".into()))
+        .on(a.device);
     let mut handle = train::spawn(spec)?;
     let (mut t_start, mut t_end) = (None, None);
     let (mut attack, mut trainm, mut prune) = (0.0, 0.0, 0.0);
@@ -299,4 +293,30 @@ pub fn print(r: &BenchResult, json: bool) {
             r.attack_ms, r.train_ms, r.prune_ms, r.peak_rss_mib
         );
     }
+}
+
+/// `bapw bench`: the training throughput, or with `--eval` the evaluation's, printed as a
+/// line (or JSON with `--json`).
+pub fn cli(a: &BenchArgs) -> Result<()> {
+    if !a.eval {
+        let r = run(a)?;
+        print(&r, a.json);
+        return Ok(());
+    }
+    let r = run_eval(a)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "robustness evaluation of {} images ({} threads): {:.1} s\nDeepFool 5x10 + cutoff-scale: {:.1} images/s (reference: {})",
+            r.images,
+            r.threads,
+            r.eval_seconds,
+            r.deepfool_images_per_s,
+            r.reference_deepfool_images_per_s
+                .map(|v| format!("{v:.1} images/s"))
+                .unwrap_or_else(|| "not run: no Python with torch".into())
+        );
+    }
+    Ok(())
 }

@@ -31,7 +31,7 @@ fn deepfool_and_cutoff_scale_match_the_reference() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("w.safetensors");
     let dump = dir.path().join("ref.safetensors");
-    bapw::train::run::write_tensors_atomic(&weights, &net.named_params()).unwrap();
+    bapw::run::checkpoint::write_tensors_atomic(&weights, &net.named_params()).unwrap();
     let mnist_dir = bapw::config::paths::dataset_dir("mnist").unwrap();
     let line = common::run_python(
         &py,

@@ -5,7 +5,7 @@
 //! `reliability_parsers.rs`.)
 mod common;
 
-use bapw::train::events::{read_events, EndState, Event, Finished, Step};
+use bapw::events::{read_events, EndState, Event, Finished, Step};
 use std::path::Path;
 
 use common::tmux::*;
@@ -51,10 +51,11 @@ fn kill_mid_write(dir: &Path) {
         kept.push('\n');
     }
     std::fs::write(dir.join("events.jsonl"), kept).unwrap();
-    for (step, _) in bapw::train::run::list_checkpoints(&dir.join("checkpoints")) {
+    let checkpoints = bapw::run::Checkpoints::new(dir.join("checkpoints"));
+    for step in checkpoints.steps() {
         if step > 64 {
-            let (w, o, j) = bapw::train::run::checkpoint_paths(&dir.join("checkpoints"), step);
-            for f in [w, o, j] {
+            let files = checkpoints.files(step);
+            for f in [files.weights, files.optim, files.state] {
                 std::fs::remove_file(f).unwrap();
             }
         }
@@ -111,6 +112,16 @@ fn a_cut_last_line_is_tolerated_by_runs_watch_export_and_resume() {
         &["resume", "cut", "--headless", "--runs-dir", r],
     );
     assert!(out.status.success(), "{}", stderr(&out));
+    // The replayed log prints nothing: the first line is the resume, then the new steps.
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("resuming at step 64 of 96: resumed from"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("step     64/96") && text.contains("step     72/96"),
+        "{text}"
+    );
     let resumed = read_events(&dir.join("events.jsonl")).unwrap();
     assert_eq!(step_losses(&resumed), step_losses(&uninterrupted));
     assert_eq!(end(&resumed), end(&uninterrupted));

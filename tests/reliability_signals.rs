@@ -5,7 +5,7 @@
 //! answers to the same signals are in `reliability_terminal_signals.rs`.
 mod common;
 
-use bapw::train::events::{
+use bapw::events::{
     parse_events, read_events, Checkpoint, EndState, EpochEnd, Event, Finished, Step,
 };
 use std::path::Path;
@@ -206,9 +206,9 @@ fn stops_cleanly_on(sig: i32) {
     let (state, step, _, _) = finished(&runs.join("sig"));
     assert_eq!(state, EndState::Stopped);
     assert!(step < 300 * 16, "stopped before the end");
-    let ckpts = bapw::train::run::list_checkpoints(&runs.join("sig/checkpoints"));
+    let ckpts = bapw::run::Checkpoints::new(runs.join("sig/checkpoints")).steps();
     assert_eq!(
-        ckpts.last().unwrap().0,
+        *ckpts.last().unwrap(),
         step,
         "a checkpoint at the stop step"
     );
@@ -272,7 +272,7 @@ fn two_writers_on_one_run_are_refused() {
     ] {
         let _ = std::fs::remove_file(ck.join(f));
     }
-    let _held = bapw::train::run::RunLock::acquire(&runs.join("r")).unwrap();
+    let _held = bapw::run::RunLock::acquire(&runs.join("r")).unwrap();
     let out = run_bapw(
         home.path(),
         &[

@@ -3,7 +3,7 @@
 //! embedding and the sweep view drawn from the same report.
 mod common;
 
-use bapw::train::events::{AttackCurve, EndState, Eval, Event, Finished};
+use bapw::events::{AttackCurve, EndState, Eval, Event, Finished};
 use std::path::Path;
 
 use bapw::sweep::report::{accuracy_at, aggregate, collect, embed, markdown};

@@ -7,9 +7,9 @@ use tch::{Device, Tensor};
 
 use super::{evaluate, EvalSpec, Report};
 use crate::config::preset::Preset;
+use crate::device::{resolve_device, DeviceChoice};
 use crate::model::Net;
-use crate::train::engine::{resolve_device, DeviceChoice};
-use crate::train::run;
+use crate::run::checkpoint::Checkpoints;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvalArgs {
@@ -99,10 +99,11 @@ pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
         } else {
             path.to_path_buf()
         };
-        let Some((step, _)) = run::list_checkpoints(&dir).pop() else {
+        let checkpoints = Checkpoints::new(dir.clone());
+        let Some(step) = checkpoints.latest() else {
             bail!("{} holds no checkpoint (no step-N.json)", dir.display());
         };
-        let weights = run::checkpoint_paths(&dir, step).0;
+        let weights = checkpoints.files(step).weights;
         let run_dir = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         return Ok((weights, run_dir));
     }

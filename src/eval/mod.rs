@@ -19,7 +19,7 @@ use tch::Tensor;
 
 use crate::attack::{self, cutoff, Budget, DeepFool, Model, Norm, Objective, Pgd, Start};
 use crate::config::preset::Preset;
-use crate::train::events::{AttackCurve, Distribution};
+use crate::events::{AttackCurve, Distribution};
 
 /// FGSM's "huge" ε for the one-gradient curve (any value >= 1 saturates every pixel).
 const FGSM_HUGE_EPS: f64 = 100.0;

@@ -1,6 +1,6 @@
 //! Summary statistics for per-example values (DeepFool distances, budgets) and accuracy
 //! curves.
-use crate::train::events::Distribution;
+use crate::events::Distribution;
 
 /// The q-quantile (q in [0, 1]) of sorted values by linear interpolation between the two
 /// nearest ranks: h = (n - 1) q, x[floor h] + (h - floor h) (x[floor h + 1] - x[floor h]).

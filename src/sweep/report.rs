@@ -1,7 +1,7 @@
 //! `bapw report`: a sweep's runs aggregated into the accuracy-efficiency-robustness (AER)
 //! comparison: one table per sparsity, an overall table, CSV and SVG plots. Everything is
 //! computed from the runs' `events.jsonl`, so a report can be rebuilt at any time.
-use crate::train::events::{read_events, AttackCurve, EpochEnd, Eval, Event, Finished};
+use crate::events::{AttackCurve, EpochEnd, Eval, Event, Finished};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -43,10 +43,13 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> Result<Vec<RunResult>> {
     for r in &plan.runs {
         let dir = run_dir(sweep_dir, &r.id);
         // One read of the log serves both the state and the numbers.
-        let Ok(events) = read_events(&dir.join("events.jsonl")) else {
+        let Ok(run) = crate::run::RunDir::open(&dir) else {
             continue;
         };
-        let row = crate::runs::summarize_events(&dir, &events);
+        let Ok(events) = run.read_events() else {
+            continue;
+        };
+        let row = crate::run::list::summarize_events(&run, &events);
         if status_of(&dir, &row.state) != RunStatus::Finished {
             continue;
         }
@@ -504,6 +507,14 @@ pub fn embed(file: &Path, name: &str, body: &str) -> Result<()> {
 }
 
 /// `bapw report`: writes the files, embeds when asked, prints the paths.
+pub fn cli(a: &ReportArgs) -> Result<()> {
+    for p in run(a)? {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
+
+/// Writes the report's files, embeds when asked; returns the paths written.
 pub fn run(a: &ReportArgs) -> Result<Vec<PathBuf>> {
     let sweep = super::runner::resolve_sweep(&a.sweep).unwrap_or_else(|| a.sweep.clone());
     let out = a.out.clone().unwrap_or_else(|| sweep.join("report"));

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::spec::{PlannedRun, ReportSpec, SweepFile};
 use crate::config::paths::write_atomic;
 use crate::config::preset::Preset;
-use crate::train::DeviceChoice;
+use crate::device::DeviceChoice;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct SweepArgs {
@@ -132,10 +132,10 @@ pub fn run_dir(sweep_dir: &Path, id: &str) -> PathBuf {
 }
 
 pub fn status(dir: &Path) -> RunStatus {
-    if !dir.join("events.jsonl").exists() {
+    let Ok(run) = crate::run::RunDir::open(dir) else {
         return RunStatus::Pending;
-    }
-    match crate::runs::summarize(dir) {
+    };
+    match crate::run::list::summarize(&run) {
         Ok(row) => status_of(dir, &row.state),
         Err(_) => RunStatus::Interrupted(has_checkpoint(dir)),
     }
@@ -427,7 +427,9 @@ fn execute(
                     let ok = st.as_ref().is_ok_and(|s| s.success());
                     let rd = run_dir(dir, &r.id);
                     if ok && status(&rd) == RunStatus::Finished {
-                        let row = crate::runs::summarize(&rd).ok();
+                        let row = crate::run::RunDir::open(&rd)
+                            .and_then(|run| crate::run::list::summarize(&run))
+                            .ok();
                         let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
                         println!(
                             "[{:>3}/{total}] done    {}  acc {}  auc {}  ({:.0} s)",

@@ -1,30 +1,24 @@
-//! The training engine: one thread that owns every tensor, takes commands on a channel and
-//! emits typed events. It knows nothing of terminals; LibTorch calls block, so they never run
-//! on the UI's async runtime.
-use super::events::{
-    Checkpoint, EndState, EpochEnd, ErrorReport, Event, Finished, LayerInfo, MaskUpdate, Message,
-    ParamChanged, Paused, Resumed, RunStarted, Step, StepTiming,
-};
-use std::path::{Path, PathBuf};
+//! The training engine: the body of the thread that owns every tensor (started by
+//! [`handle::spawn`](super::handle::spawn)). What one step does is the [`Trainer`]'s business;
+//! the engine runs the loop, answers commands, pauses, checkpoints and decides what a failure
+//! means.
 use std::sync::mpsc;
-use std::thread::JoinHandle;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use tch::{Device, Kind, Tensor};
-use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
+use anyhow::{bail, Result};
+use tch::Tensor;
 
-use super::loss::smoothed_ce;
 use super::oom::{self, Guarded, OutOfMemory};
-use super::optim::Optimizer;
-use super::run::{self, EventLog, TrainState};
-use super::step::{AdvOutcome, StepKit};
-use crate::attack::accuracy;
-use crate::config::edit;
+use super::sink::{live_changes, Sink};
+use super::spec::RunSpec;
+use super::trainer::Trainer;
 use crate::config::preset::{BestMetric, Preset};
-use crate::data::{self, Batcher, Dataset};
-use crate::model::Net;
-use crate::prune::{Pruner, ScheduleSpec};
+use crate::device::{device_name, resolve_device};
+use crate::events::{
+    Checkpoint, EndState, EpochEnd, ErrorReport, Event, Finished, Message, ParamChanged, Paused,
+    Resumed, RolledBack,
+};
+use crate::run::{RunDir, TrainState};
 
 /// Commands the engine takes between steps.
 #[derive(Debug, Clone, PartialEq)]
@@ -40,530 +34,475 @@ pub enum Command {
     },
     /// Run a robustness evaluation of the current weights now.
     EvalNow,
-}
-
-/// Which device to train on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
-pub enum DeviceChoice {
-    #[default]
-    Auto,
-    Cpu,
-    Cuda,
-}
-
-/// Resolves the device; CUDA without a GPU falls back to CPU with a note.
-pub fn resolve_device(choice: DeviceChoice) -> (Device, Option<String>) {
-    match choice {
-        DeviceChoice::Cpu => (Device::Cpu, None),
-        DeviceChoice::Auto => (Device::cuda_if_available(), None),
-        DeviceChoice::Cuda => {
-            if tch::Cuda::is_available() {
-                (Device::Cuda(0), None)
-            } else {
-                (
-                    Device::Cpu,
-                    Some(
-                        "CUDA was requested but no CUDA device is available: using the CPU".into(),
-                    ),
-                )
-            }
-        }
-    }
-}
-
-pub fn device_name(d: Device) -> String {
-    match d {
-        Device::Cpu => "cpu".into(),
-        Device::Cuda(i) => format!("cuda:{i}"),
-        other => format!("{other:?}").to_lowercase(),
-    }
-}
-
-/// Everything needed to start (or resume) a run.
-#[derive(Debug, Clone)]
-pub struct RunSpec {
-    pub preset: Preset,
-    /// Name shown for the preset (its name or path).
-    pub preset_label: String,
-    pub runs_dir: PathBuf,
-    /// Folder name of the run; default `<preset>-<timestamp>`.
-    pub run_name: Option<String>,
-    pub device: DeviceChoice,
-    /// Start training at once, or wait for `Command::Start`.
-    pub autostart: bool,
-    /// Resume the run in this folder from its last checkpoint.
-    pub resume: Option<PathBuf>,
-    /// Headless progress interval (steps).
-    pub log_every: usize,
-    /// A viewer can act on a pause (TUI): a NaN loss pauses instead of failing the run.
-    pub interactive: bool,
-}
-
-/// The UI's side of a running engine.
-pub struct EngineHandle {
-    pub commands: mpsc::Sender<Command>,
-    pub events: UnboundedReceiver<Event>,
-    pub run_dir: PathBuf,
-    pub thread: JoinHandle<()>,
-}
-
-/// Creates the run folder and starts the engine thread.
-pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
-    let run_dir = prepare_run_dir(&spec)?;
-    let lock = run::RunLock::acquire(&run_dir)?;
-    let (cmd_tx, cmd_rx) = mpsc::channel();
-    let (ev_tx, ev_rx) = unbounded_channel();
-    let log = EventLog::open(&run_dir.join("events.jsonl"))?;
-    let dir = run_dir.clone();
-    let device = device_name(resolve_device(spec.device).0);
-    let thread = std::thread::Builder::new()
-        .name("bapw-engine".into())
-        .spawn(move || {
-            // Held until the engine thread ends: one writer per run folder.
-            let _lock = lock;
-            let mut sink = Sink {
-                log,
-                tx: ev_tx,
-                step: 0,
-            };
-            // An allocation failure is caught below and reported as a message.
-            oom::report_on_this_thread();
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                Engine::run(spec, dir, cmd_rx, &mut sink)
-            }));
-            let err = match result {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) if e.is::<OutOfMemory>() => Some(e.to_string()),
-                Ok(Err(e)) => Some(failure_message(&device, format!("{e:#}"))),
-                Err(p) => Some(failure_message(
-                    &device,
-                    format!(
-                        "internal error (LibTorch or engine panic): {}",
-                        oom::panic_text(&*p)
-                    ),
-                )),
-            };
-            if let Some(message) = err {
-                tracing::error!("run failed: {message}");
-                let step = sink.step;
-                sink.emit(Event::Error(ErrorReport { step, message }));
-                sink.emit(Event::Finished(Finished {
-                    step,
-                    state: EndState::Failed,
-                    sparsity: f64::NAN,
-                    test_acc: f64::NAN,
-                    seconds: 0.0,
-                }));
-            }
-        })?;
-    Ok(EngineHandle {
-        commands: cmd_tx,
-        events: ev_rx,
-        run_dir,
-        thread,
-    })
-}
-
-/// A run's failure as the user reads it: an allocation that failed outside the guarded
-/// batch-sized work (building the model, loading the data, the test pass) is still an
-/// out-of-memory message, not LibTorch's backtrace.
-fn failure_message(device: &str, text: String) -> String {
-    if oom::is_out_of_memory(&text) {
-        oom::advice(device, None, &text)
-    } else {
-        text
-    }
-}
-
-fn prepare_run_dir(spec: &RunSpec) -> Result<PathBuf> {
-    if let Some(dir) = &spec.resume {
-        if !dir.join("events.jsonl").exists() {
-            bail!("{} is not a run folder (no events.jsonl)", dir.display());
-        }
-        return Ok(dir.clone());
-    }
-    let name = match &spec.run_name {
-        Some(n) => n.clone(),
-        None => format!(
-            "{}-{}",
-            if spec.preset.name.is_empty() {
-                "run"
-            } else {
-                &spec.preset.name
-            },
-            run::timestamp()
-        ),
-    };
-    crate::config::paths::check_name("run", &name)?;
-    let dir = spec.runs_dir.join(&name);
-    if dir.join("events.jsonl").exists() {
-        bail!(
-            "run folder {} already exists: pick another --name or `bapw resume {}`",
-            dir.display(),
-            name
-        );
-    }
-    std::fs::create_dir_all(dir.join("checkpoints"))
-        .with_context(|| format!("creating {}", dir.display()))?;
-    crate::config::paths::write_atomic(&dir.join("preset.toml"), spec.preset.to_toml().as_bytes())?;
-    Ok(dir)
-}
-
-/// Where events go: the run's log first (so the folder is complete even with no viewer), then
-/// the live channel (a closed channel is fine: the run continues headless).
-pub struct Sink {
-    log: EventLog,
-    tx: UnboundedSender<Event>,
-    step: usize,
-}
-
-impl Sink {
-    /// On resume: cuts `events.jsonl` back to the checkpoint being resumed (everything after
-    /// it will be recomputed identically), and replays the kept events to the live viewer so
-    /// it rebuilds every pane.
-    fn rewind_to_checkpoint(&mut self, run_dir: &Path, step: usize) -> Result<()> {
-        let path = run_dir.join("events.jsonl");
-        let events = super::events::read_events(&path)?;
-        let end = events
-            .iter()
-            .position(|e| matches!(e, Event::Checkpoint(Checkpoint { step: s, .. }) if *s == step))
-            .with_context(|| format!("{}: no checkpoint event for step {step}", path.display()))?;
-        let kept = &events[..=end];
-        let mut text = String::new();
-        for ev in kept {
-            text.push_str(&serde_json::to_string(ev)?);
-            text.push('\n');
-        }
-        crate::config::paths::write_atomic(&path, text.as_bytes())?;
-        self.log = EventLog::open(&path)?;
-        for ev in kept {
-            let _ = self.tx.send(ev.clone());
-        }
-        Ok(())
-    }
-
-    pub fn emit(&mut self, ev: Event) {
-        if let Err(e) = self.log.append(&ev) {
-            tracing::error!("{e:#}");
-        }
-        let _ = self.tx.send(ev);
-    }
+    /// Go back to the newest checkpoint (after a non-finite loss, the last good one) and train
+    /// on from there with the current settings; the run stays paused.
+    RollBack,
 }
 
 enum Flow {
     Continue,
     Stop,
+    /// Continue from this position (a checkpoint restored by `Command::RollBack`).
+    RolledBack(Position),
 }
 
-struct Engine {
-    preset: Preset,
-    run_dir: PathBuf,
-    data: Dataset,
-    net: Net,
-    pruner: Pruner,
-    opt: Optimizer,
-    schedule: ScheduleSpec,
-    steps_per_epoch: usize,
-    total_steps: usize,
-    kit: StepKit,
+/// Where in the run the loop is: the next batch, and the sums of the epoch in progress (so
+/// its `epoch_end` averages are those of an uninterrupted run).
+#[derive(Debug, Clone, Copy, Default)]
+struct Position {
+    epoch: usize,
+    batch: usize,
+    loss_sum: f64,
+    acc_sum: f64,
+    steps: usize,
+}
+
+impl Position {
+    fn from_state(st: &TrainState) -> Position {
+        Position {
+            epoch: st.epoch,
+            batch: st.position,
+            loss_sum: st.epoch_loss_sum,
+            acc_sum: st.epoch_acc_sum,
+            steps: st.epoch_steps,
+        }
+    }
+}
+
+pub(super) struct Engine {
+    t: Trainer,
+    run: RunDir,
+    cmds: mpsc::Receiver<Command>,
     paused: bool,
     /// Best value of the `checkpoint.best` metric so far.
     best_value: Option<f64>,
     /// A viewer can act on errors (see `RunSpec::interactive`).
     interactive: bool,
-    samples_per_s: f64,
-    last_test_acc: Option<f64>,
+    /// The step at which the current weights gave a non-finite loss: they are neither trained
+    /// on nor saved until a roll-back replaces them.
+    tainted: Option<usize>,
+    /// `RunSpec::resume_sets`, applied once the checkpoint is restored.
+    resume_sets: Vec<String>,
 }
 
 impl Engine {
-    fn run(
+    pub(super) fn run(
         spec: RunSpec,
-        run_dir: PathBuf,
+        run: RunDir,
         cmds: mpsc::Receiver<Command>,
         sink: &mut Sink,
     ) -> Result<()> {
         let (device, note) = resolve_device(spec.device);
-        let mut preset = spec.preset.clone();
-        let mut resume_state = None;
-        if spec.resume.is_some() {
-            let text = std::fs::read_to_string(run_dir.join("preset.toml"))?;
-            let file = run_dir.join("preset.toml").display().to_string();
-            resume_state = run::list_checkpoints(&run_dir.join("checkpoints")).pop();
-            let changes = match &resume_state {
-                Some((step, _)) => live_changes(&run_dir.join("events.jsonl"), *step)?,
-                None => Vec::new(),
-            };
-            preset = Preset::from_toml_str(&file, &text, &changes)?;
-        }
-        if preset.train.threads > 0 {
-            tch::set_num_threads(preset.train.threads);
-        }
+        let resume_from = spec
+            .resume
+            .as_ref()
+            .map(|_| spec.resume_step.or_else(|| run.checkpoints().latest()));
+        let preset = match resume_from {
+            // The settings it started with, and the live changes made before the checkpoint.
+            Some(from) => {
+                let changes = match from {
+                    Some(step) => live_changes(&run.read_events()?, step),
+                    None => Vec::new(),
+                };
+                let file = run.preset_path();
+                let text = std::fs::read_to_string(&file)?;
+                Preset::from_toml_str(&file.display().to_string(), &text, &changes)?
+            }
+            None => spec.preset.clone(),
+        };
         if let Some(n) = note {
-            sink.emit(Event::Message(Message { step: 0, text: n }));
+            sink.emit(Message { step: 0, text: n });
         }
-        let data = data::load(&preset.data, device)?;
-        tch::manual_seed(preset.train.seed as i64);
-        let net = Net::new(&preset.model, data.shape(), data.classes, device)?;
-        let pruner = Pruner::new(net.prunable(), preset.prune.scope, &preset.prune.exclude);
-        let opt = Optimizer::new(&preset.train, net.named_params());
-        let batcher = Batcher::new(
-            data.n_train(),
-            preset.train.batch_size,
-            preset.train.seed,
-            device,
-        );
-        let steps_per_epoch = batcher.steps_per_epoch();
-        let schedule = preset.schedule(steps_per_epoch);
-        let total_steps = steps_per_epoch * preset.train.epochs;
-        let kit = StepKit::new(&preset);
+        let (t, batcher) = Trainer::build(preset, device)?;
         let mut eng = Engine {
-            run_dir: run_dir.clone(),
-            data,
-            net,
-            pruner,
-            opt,
-            schedule,
-            steps_per_epoch,
-            total_steps,
-            kit,
+            t,
+            run,
+            cmds,
             paused: false,
             best_value: None,
             interactive: spec.interactive,
-            samples_per_s: 0.0,
-            last_test_acc: None,
-            preset,
+            tainted: None,
+            resume_sets: spec.resume_sets.clone(),
         };
-        let (mut epoch, mut position) = (0, 0);
-        let mut sums = (0.0, 0.0, 0usize);
-        if spec.resume.is_some() {
-            let Some((_, state_path)) = resume_state else {
-                bail!("{} has no checkpoint to resume from", run_dir.display());
-            };
-            let st = eng.load_checkpoint(&state_path)?;
-            if st.epoch >= eng.preset.train.epochs {
-                bail!(
-                    "{} already finished all {} epochs",
-                    run_dir.display(),
-                    st.epoch
-                );
-            }
-            epoch = st.epoch;
-            position = st.position;
-            sums = (st.epoch_loss_sum, st.epoch_acc_sum, st.epoch_steps);
-            sink.step = st.step;
-            sink.rewind_to_checkpoint(&run_dir, st.step)?;
-            sink.emit(Event::Message(Message {
-                step: st.step,
-                text: format!("resumed from {}", state_path.display()),
-            }));
-        } else {
-            sink.emit(eng.started_event(&spec, device, 0));
+        let mut at = Position::default();
+        match resume_from {
+            Some(Some(step)) => at = eng.resume(sink, step)?,
+            Some(None) => bail!(
+                "{} has no checkpoint to resume from",
+                eng.run.path().display()
+            ),
+            None => sink.emit(eng.t.started(
+                eng.run.name(),
+                eng.run.path().display().to_string(),
+                spec.preset_label.clone(),
+            )),
         }
         let started = Instant::now();
-        if !spec.autostart && spec.resume.is_none() {
-            // Wait for Start; edits before it go into the preset.
-            loop {
-                match cmds.recv() {
-                    Ok(Command::Start) | Err(_) => break,
-                    Ok(Command::Stop) => {
-                        eng.finish(sink, EndState::Stopped, started)?;
-                        return Ok(());
-                    }
-                    Ok(other) => {
-                        if let Flow::Stop = eng.handle(other, sink, 0)? {
-                            eng.finish(sink, EndState::Stopped, started)?;
-                            return Ok(());
-                        }
-                    }
-                }
-            }
+        if !spec.autostart && spec.resume.is_none() && !eng.wait_for_start(sink)? {
+            return eng.finish(sink, EndState::Stopped, started);
         }
-        let mut state = EndState::Finished;
-        'epochs: while epoch < eng.preset.train.epochs {
-            let epoch_start = Instant::now();
-            let batches = batcher.batches(epoch);
-            let (mut loss_sum, mut acc_sum, mut n) = std::mem::take(&mut sums);
-            while position < batches.len() {
-                let step = epoch * steps_per_epoch + position;
-                sink.step = step;
-                if let Flow::Stop = eng.poll(&cmds, sink, step)? {
-                    state = EndState::Stopped;
-                    eng.checkpoint(sink, step, epoch, position, (loss_sum, acc_sum, n))?;
-                    break 'epochs;
+        let mut state = eng.train(sink, &batcher, &mut at)?;
+        while state == EndState::Finished {
+            match eng.final_checkpoint_and_evaluation(sink)? {
+                None => break,
+                Some(to) => {
+                    at = to;
+                    state = eng.train(sink, &batcher, &mut at)?;
                 }
-                let trained = oom::guard(|| eng.train_step(sink, step, epoch, &batches[position]))?;
-                let trained = match trained {
-                    Guarded::Done(t) => t,
-                    Guarded::OutOfMemory(text) => {
-                        // The activations grow with the batch, so the allocation fails in the
-                        // forward or backward pass, before the update: the weights are as
-                        // they were.
-                        let batch = eng.preset.train.batch_size.min(eng.data.n_train());
-                        let advice = eng.out_of_memory("train.batch_size", batch, &text);
-                        if !spec.interactive {
-                            return Err(OutOfMemory(advice).into());
-                        }
-                        // Interactive: pause on this step, as for a NaN loss; another process
-                        // may free the memory, or the user stops and starts with a smaller batch.
-                        sink.emit(Event::Error(ErrorReport {
-                            step,
-                            message: format!(
-                                "{advice}; paused: free memory and resume (the step runs \
-                                 again), or stop and start again with the smaller batch"
-                            ),
-                        }));
-                        eng.paused = true;
-                        sink.emit(Event::Paused(Paused { step }));
-                        continue;
-                    }
-                };
-                let Some((loss, acc)) = trained else {
-                    let message = format!(
-                        "loss became NaN/Inf at step {step}; the weights were not updated and the \
-                         last checkpoint is kept: lower train.lr (or fix the data) and resume"
-                    );
-                    if !spec.interactive {
-                        bail!("{message}");
-                    }
-                    // Interactive: pause on this step so the user can change a knob and retry.
-                    sink.emit(Event::Error(ErrorReport { step, message }));
-                    eng.paused = true;
-                    sink.emit(Event::Paused(Paused { step }));
-                    continue;
-                };
-                loss_sum += loss;
-                acc_sum += acc;
-                n += 1;
-                position += 1;
-                let every = eng.preset.checkpoint.every;
-                if every > 0 && (step + 1).is_multiple_of(every) {
-                    // At an epoch boundary (position == len) the resumed run goes straight to
-                    // the (deterministic) epoch_end test pass.
-                    if let Err(e) =
-                        eng.checkpoint(sink, step + 1, epoch, position, (loss_sum, acc_sum, n))
-                    {
-                        // Full disk, read-only folder...: writes are atomic, so nothing is
-                        // half-written; the previous checkpoints stay good.
-                        let message = format!(
-                            "could not write the checkpoint at step {}: {e:#}; the last good \
-                             checkpoint is kept",
-                            step + 1
-                        );
-                        if !spec.interactive {
-                            bail!("{message}");
-                        }
-                        // Interactive: pause so the user can free space and resume.
-                        sink.emit(Event::Error(ErrorReport {
-                            step: step + 1,
-                            message: format!("{message}; paused: make room, then resume"),
-                        }));
-                        eng.paused = true;
-                        sink.emit(Event::Paused(Paused { step: step + 1 }));
-                    }
-                }
-            }
-            let (test_loss, test_acc) = eng.test_metrics();
-            eng.last_test_acc = Some(test_acc);
-            sink.emit(Event::EpochEnd(EpochEnd {
-                epoch,
-                step: (epoch + 1) * steps_per_epoch,
-                train_loss: loss_sum / n.max(1) as f64,
-                train_acc: acc_sum / n.max(1) as f64,
-                test_loss,
-                test_acc,
-                seconds: epoch_start.elapsed().as_secs_f64(),
-            }));
-            if eng.preset.checkpoint.best == BestMetric::TestAcc {
-                eng.keep_if_best(sink, (epoch + 1) * steps_per_epoch, test_acc)?;
-            }
-            epoch += 1;
-            position = 0;
-            let ev = eng.preset.eval.every;
-            if ev > 0 && epoch % ev == 0 && epoch < eng.preset.train.epochs {
-                eng.robustness_eval(sink, epoch * steps_per_epoch, epoch)?;
-            }
-        }
-        if state == EndState::Finished {
-            let step = eng.total_steps;
-            sink.step = step;
-            let epochs = eng.preset.train.epochs;
-            eng.checkpoint(sink, step, epochs, 0, (0.0, 0.0, 0))?;
-            // An evaluation that ran out of memory paused the run (workbench only): a resume
-            // runs it again, a stop ends the run without it.
-            let mut short = eng.robustness_eval(sink, step, epochs)?;
-            while short {
-                if let Flow::Stop = eng.poll(&cmds, sink, step)? {
-                    break;
-                }
-                short = eng.robustness_eval(sink, step, epochs)?;
             }
         }
         eng.finish(sink, state, started)
     }
 
-    fn started_event(&self, spec: &RunSpec, device: Device, start_step: usize) -> Event {
-        Event::RunStarted(RunStarted {
-            run_id: self
-                .run_dir
-                .file_name()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            run_dir: self.run_dir.display().to_string(),
-            preset: spec.preset_label.clone(),
-            mode: self.preset.train.mode.as_str().into(),
-            dataset: self.data.name.clone(),
-            model: self.net.arch.clone(),
-            device: device_name(device),
-            threads: tch::get_num_threads(),
-            epochs: self.preset.train.epochs,
-            steps_per_epoch: self.steps_per_epoch,
-            total_steps: self.total_steps,
-            batch_size: self.preset.train.batch_size,
-            train_examples: self.data.n_train(),
-            test_examples: self.data.n_test(),
-            layers: self
-                .pruner
-                .layers
-                .iter()
-                .map(|l| LayerInfo {
-                    name: l.name.clone(),
-                    numel: l.weight.numel() as i64,
-                })
-                .collect(),
-            schedule: self.schedule,
-            start_step,
-        })
+    /// Restores the checkpoint at `step` and cuts the log back to it.
+    fn resume(&mut self, sink: &mut Sink, step: usize) -> Result<Position> {
+        let checkpoints = self.run.checkpoints();
+        let loaded = checkpoints.load(step, self.t.device())?;
+        let st = self.t.restore(&loaded)?;
+        self.best_value = st.best_value;
+        if st.epoch >= self.t.preset.train.epochs {
+            bail!(
+                "{} already finished all {} epochs",
+                self.run.path().display(),
+                st.epoch
+            );
+        }
+        // Resuming from an older checkpoint (`--from`) abandons what came after it.
+        let newer: Vec<usize> = checkpoints
+            .steps()
+            .into_iter()
+            .filter(|s| *s > step)
+            .collect();
+        for s in &newer {
+            checkpoints.remove(*s);
+        }
+        sink.step = st.step;
+        sink.rewind_to_checkpoint(&self.run, st.step)?;
+        sink.emit(Message {
+            step: st.step,
+            text: format!("resumed from {}", checkpoints.files(step).state.display()),
+        });
+        if let (Some(first), Some(last)) = (newer.first(), newer.last()) {
+            sink.emit(Message {
+                step: st.step,
+                text: format!(
+                    "the checkpoints of steps {first} to {last} were dropped: the run goes on \
+                     from step {step}"
+                ),
+            });
+        }
+        for set in &self.resume_sets {
+            let (key, value) = set.split_once('=').unwrap_or((set, ""));
+            match self.t.set(st.step, key.trim(), value) {
+                Ok(changed) => sink.emit(changed),
+                Err(why) => bail!("--set {set}: {why}"),
+            }
+        }
+        Ok(Position::from_state(&st))
+    }
+
+    /// Before the first step of a run opened in the workbench: edits go into the preset until
+    /// Start. False when the run was stopped instead.
+    fn wait_for_start(&mut self, sink: &mut Sink) -> Result<bool> {
+        loop {
+            match self.cmds.recv() {
+                Ok(Command::Start) | Err(_) => return Ok(true),
+                Ok(Command::Stop) => return Ok(false),
+                Ok(other) => match self.handle(other, sink, 0)? {
+                    Flow::Stop => return Ok(false),
+                    Flow::Continue | Flow::RolledBack(_) => {}
+                },
+            }
+        }
+    }
+
+    /// The epochs from `at` to the end, or until a stop.
+    fn train(
+        &mut self,
+        sink: &mut Sink,
+        batcher: &crate::data::Batcher,
+        at: &mut Position,
+    ) -> Result<EndState> {
+        'epochs: while at.epoch < self.t.preset.train.epochs {
+            let epoch_start = Instant::now();
+            let batches = batcher.batches(at.epoch);
+            while at.batch < batches.len() {
+                let step = at.epoch * self.t.steps_per_epoch + at.batch;
+                sink.step = step;
+                match self.poll(sink, step)? {
+                    Flow::Continue => {}
+                    Flow::Stop => {
+                        self.stop_checkpoint(sink, step, at)?;
+                        return Ok(EndState::Stopped);
+                    }
+                    Flow::RolledBack(to) => {
+                        *at = to;
+                        continue 'epochs;
+                    }
+                }
+                let Some((loss, acc)) =
+                    self.step_or_pause(sink, step, at.epoch, &batches[at.batch])?
+                else {
+                    continue;
+                };
+                at.loss_sum += loss;
+                at.acc_sum += acc;
+                at.steps += 1;
+                at.batch += 1;
+                let every = self.t.preset.checkpoint.every;
+                if every > 0 && (step + 1).is_multiple_of(every) {
+                    // At an epoch boundary (batch == len) the resumed run goes straight to
+                    // the (deterministic) epoch_end test pass.
+                    self.periodic_checkpoint(sink, step + 1, at)?;
+                }
+            }
+            self.end_epoch(sink, at, epoch_start)?;
+        }
+        Ok(EndState::Finished)
+    }
+
+    /// One training step. `None` when it did not train (out of memory or a non-finite loss):
+    /// headless that fails the run; in the workbench the run pauses on this step.
+    fn step_or_pause(
+        &mut self,
+        sink: &mut Sink,
+        step: usize,
+        epoch: usize,
+        batch: &Tensor,
+    ) -> Result<Option<(f64, f64)>> {
+        let trained = match oom::guard(|| self.t.step(sink, step, epoch, batch))? {
+            Guarded::Done(t) => t,
+            Guarded::OutOfMemory(text) => {
+                // The activations grow with the batch, so the allocation fails in the forward
+                // or backward pass, before the update: the weights are as they were.
+                let batch = self.t.preset.train.batch_size.min(self.t.data.n_train());
+                let advice = self.out_of_memory("train.batch_size", batch, &text);
+                if !self.interactive {
+                    return Err(OutOfMemory(advice).into());
+                }
+                // Another process may free the memory, or the user stops and starts with a
+                // smaller batch.
+                self.pause_with_error(
+                    sink,
+                    step,
+                    format!(
+                        "{advice}; paused: free memory and resume (the step runs again), or \
+                         stop and start again with the smaller batch"
+                    ),
+                );
+                return Ok(None);
+            }
+        };
+        if trained.is_none() {
+            self.taint(sink, step, "loss became NaN/Inf")?;
+        }
+        Ok(trained)
+    }
+
+    /// The weights at `step` are bad (they gave a non-finite loss, or are not finite
+    /// themselves): they are not trained on and never saved, and a checkpoint that already
+    /// holds them goes. Headless that fails the run; in the workbench the run pauses and
+    /// `Command::RollBack` goes back to the last good checkpoint.
+    fn taint(&mut self, sink: &mut Sink, step: usize, what: &str) -> Result<()> {
+        let checkpoints = self.run.checkpoints();
+        if checkpoints.steps().contains(&step) {
+            checkpoints.remove(step);
+        }
+        self.tainted = Some(step);
+        let back = match checkpoints.latest() {
+            Some(good) => format!("the last good checkpoint is step {good}"),
+            None => "there is no good checkpoint to go back to".into(),
+        };
+        let message = format!(
+            "{what} at step {step}: the weights after the last update are broken, so they \
+             are neither trained on nor saved; {back}"
+        );
+        if !self.interactive {
+            let how = match checkpoints.latest() {
+                Some(_) => format!(
+                    "; lower train.lr (or fix the data), then `bapw resume {}` continues from it",
+                    self.run.name()
+                ),
+                None => "; lower train.lr (or fix the data) and start again".into(),
+            };
+            bail!("{message}{how}");
+        }
+        let how = match checkpoints.latest() {
+            Some(_) => "; lower train.lr if it diverged, then roll back (R) and resume",
+            None => "; stop the run and start again with a lower train.lr",
+        };
+        self.pause_with_error(sink, step, format!("{message}{how}"));
+        Ok(())
+    }
+
+    /// Restores the newest checkpoint, cuts the log back to it and keeps the current settings
+    /// (live changes made since it are logged again, so a later resume trains on them too).
+    fn roll_back(&mut self, sink: &mut Sink, step: usize) -> Result<Option<Position>> {
+        let Some(good) = self.run.checkpoints().latest() else {
+            sink.emit(ErrorReport {
+                step,
+                message: "there is no checkpoint to roll back to".into(),
+            });
+            return Ok(None);
+        };
+        let loaded = self.run.checkpoints().load(good, self.t.device())?;
+        let st = self.t.restore(&loaded)?;
+        self.best_value = st.best_value;
+        self.tainted = None;
+        let events = self.run.read_events()?;
+        let at_checkpoint = {
+            let file = self.run.preset_path();
+            let text = std::fs::read_to_string(&file)?;
+            Preset::from_toml_str(
+                &file.display().to_string(),
+                &text,
+                &live_changes(&events, good),
+            )?
+        };
+        sink.rewind_to_checkpoint(&self.run, good)?;
+        sink.step = good;
+        sink.emit(RolledBack {
+            step,
+            to_step: good,
+        });
+        for key in crate::config::edit::LIVE_KEYS {
+            let (old, new) = (at_checkpoint.get(key), self.t.preset.get(key));
+            if old != new {
+                sink.emit(ParamChanged {
+                    step: good,
+                    key: key.to_string(),
+                    old: old.unwrap_or_default(),
+                    new: new.unwrap_or_default(),
+                });
+            }
+        }
+        sink.emit(Message {
+            step: good,
+            text: format!(
+                "rolled back from step {step} to the checkpoint of step {good}: steps {good} to \
+                 {step} train again with the current settings"
+            ),
+        });
+        Ok(Some(Position::from_state(&st)))
+    }
+
+    fn pause_with_error(&mut self, sink: &mut Sink, step: usize, message: String) {
+        sink.emit(ErrorReport { step, message });
+        self.paused = true;
+        sink.emit(Paused { step });
+    }
+
+    /// A scheduled checkpoint. A failed write (full disk, read-only folder) leaves nothing
+    /// half-written and the previous checkpoints good: headless that fails the run, in the
+    /// workbench it pauses so the user can make room.
+    fn periodic_checkpoint(&mut self, sink: &mut Sink, step: usize, at: &Position) -> Result<()> {
+        if !self.t.weights_finite() {
+            // An update with an overflowing gradient: never saved, never trained on.
+            return self.taint(sink, step, "the weights became NaN/Inf");
+        }
+        if let Err(e) = self.checkpoint(sink, step, at) {
+            let message = format!(
+                "could not write the checkpoint at step {step}: {e:#}; the last good checkpoint \
+                 is kept"
+            );
+            if !self.interactive {
+                bail!("{message}");
+            }
+            self.pause_with_error(
+                sink,
+                step,
+                format!("{message}; paused: make room, then resume"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The test pass at the end of an epoch, the best checkpoint by test accuracy, and the
+    /// scheduled evaluation; moves `at` to the next epoch.
+    fn end_epoch(&mut self, sink: &mut Sink, at: &mut Position, started: Instant) -> Result<()> {
+        let (test_loss, test_acc) = self.t.test_metrics();
+        self.t.last_test_acc = Some(test_acc);
+        let step = (at.epoch + 1) * self.t.steps_per_epoch;
+        sink.emit(EpochEnd {
+            epoch: at.epoch,
+            step,
+            train_loss: at.loss_sum / at.steps.max(1) as f64,
+            train_acc: at.acc_sum / at.steps.max(1) as f64,
+            test_loss,
+            test_acc,
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        if self.t.preset.checkpoint.best == BestMetric::TestAcc {
+            self.keep_if_best(sink, step, test_acc)?;
+        }
+        *at = Position {
+            epoch: at.epoch + 1,
+            ..Position::default()
+        };
+        let every = self.t.preset.eval.every;
+        if every > 0 && at.epoch.is_multiple_of(every) && at.epoch < self.t.preset.train.epochs {
+            self.robustness_eval(sink, step, at.epoch)?;
+        }
+        Ok(())
+    }
+
+    /// After the last epoch: the final checkpoint, then the final evaluation. An evaluation
+    /// that ran out of memory paused the run (workbench only): a resume runs it again, a stop
+    /// ends the run without it. Broken weights pause it instead (workbench) or fail it; a
+    /// roll-back returns where training goes on.
+    fn final_checkpoint_and_evaluation(&mut self, sink: &mut Sink) -> Result<Option<Position>> {
+        let step = self.t.total_steps;
+        sink.step = step;
+        let epochs = self.t.preset.train.epochs;
+        let end = Position {
+            epoch: epochs,
+            ..Position::default()
+        };
+        if !self.t.weights_finite() {
+            self.taint(sink, step, "the weights became NaN/Inf")?;
+        } else {
+            self.checkpoint(sink, step, &end)?;
+            if !self.robustness_eval(sink, step, epochs)? {
+                return Ok(None);
+            }
+        }
+        loop {
+            match self.poll(sink, step)? {
+                Flow::Stop => return Ok(None),
+                Flow::RolledBack(to) => return Ok(Some(to)),
+                Flow::Continue if self.tainted.is_some() => continue,
+                Flow::Continue => {
+                    if !self.robustness_eval(sink, step, epochs)? {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
     }
 
     /// Handles pending commands; blocks while paused.
-    fn poll(
-        &mut self,
-        cmds: &mpsc::Receiver<Command>,
-        sink: &mut Sink,
-        step: usize,
-    ) -> Result<Flow> {
+    fn poll(&mut self, sink: &mut Sink, step: usize) -> Result<Flow> {
         loop {
             let cmd = if self.paused {
-                match cmds.recv() {
+                match self.cmds.recv() {
                     Ok(c) => c,
                     // Viewer gone while paused: keep the run paused state meaningful by resuming.
                     Err(_) => Command::Resume,
                 }
             } else {
-                match cmds.try_recv() {
+                match self.cmds.try_recv() {
                     Ok(c) => c,
                     Err(_) => return Ok(Flow::Continue),
                 }
             };
-            if let Flow::Stop = self.handle(cmd, sink, step)? {
-                return Ok(Flow::Stop);
+            let flow = self.handle(cmd, sink, step)?;
+            if !matches!(flow, Flow::Continue) {
+                return Ok(flow);
             }
             if !self.paused {
                 // Drain anything else queued before training on.
-                if let Ok(c) = cmds.try_recv() {
-                    if let Flow::Stop = self.handle(c, sink, step)? {
-                        return Ok(Flow::Stop);
-                    }
+                if let Ok(c) = self.cmds.try_recv() {
+                    return self.handle(c, sink, step);
                 }
                 return Ok(Flow::Continue);
             }
@@ -576,209 +515,69 @@ impl Engine {
             Command::Pause => {
                 if !self.paused {
                     self.paused = true;
-                    sink.emit(Event::Paused(Paused { step }));
+                    sink.emit(Paused { step });
                 }
             }
-            Command::Resume => {
-                if self.paused {
+            Command::Resume => match self.tainted {
+                Some(bad) => sink.emit(ErrorReport {
+                    step,
+                    message: format!(
+                        "not resumed: the weights gave a non-finite loss at step {bad}; roll \
+                         back (R) to the last good checkpoint first"
+                    ),
+                }),
+                None if self.paused => {
                     self.paused = false;
-                    sink.emit(Event::Resumed(Resumed { step }));
+                    sink.emit(Resumed { step });
+                }
+                None => {}
+            },
+            Command::RollBack => {
+                if let Some(to) = self.roll_back(sink, step)? {
+                    return Ok(Flow::RolledBack(to));
                 }
             }
             Command::Stop => return Ok(Flow::Stop),
-            Command::Set { key, value } => self.set_param(sink, step, &key, &value),
+            Command::Set { key, value } => match self.t.set(step, &key, &value) {
+                Ok(changed) => sink.emit(changed),
+                Err(message) => sink.emit(ErrorReport { step, message }),
+            },
             Command::EvalNow => {
-                let epoch = step / self.steps_per_epoch;
+                let epoch = step / self.t.steps_per_epoch;
                 self.robustness_eval(sink, step, epoch)?;
             }
         }
         Ok(Flow::Continue)
     }
 
-    /// Applies a live hyperparameter change; refused changes become an `error` event.
-    fn set_param(&mut self, sink: &mut Sink, step: usize, key: &str, value: &str) {
-        let refused = |message: String| Event::Error(ErrorReport { step, message });
-        if let Some(why) = edit::live_refusal(key) {
-            return sink.emit(refused(why));
-        }
-        match self.preset.with(key, value) {
-            Ok(p) => {
-                let old = self.preset.get(key).unwrap_or_default();
-                let new = p.get(key).unwrap_or_default();
-                self.preset = p;
-                self.schedule = self.preset.schedule(self.steps_per_epoch);
-                self.opt.lr = self.preset.train.lr;
-                self.kit = StepKit::new(&self.preset);
-                sink.emit(Event::ParamChanged(ParamChanged {
-                    step,
-                    key: key.into(),
-                    old,
-                    new,
-                }));
-            }
-            Err(problem) => sink.emit(refused(format!(
-                "refused: {}: {}",
-                problem.key, problem.message
-            ))),
-        }
-    }
-
-    fn train_step(
-        &mut self,
-        sink: &mut Sink,
-        step: usize,
-        epoch: usize,
-        idx: &Tensor,
-    ) -> Result<Option<(f64, f64)>> {
-        let t0 = Instant::now();
-        // Per-step seeding makes random starts reproducible after a resume.
-        tch::manual_seed(self.preset.train.seed as i64 ^ (step as i64).wrapping_mul(0x2545_F491));
-        if self.schedule.updates_at(step) {
-            let target = self.schedule.sparsity_at(step);
-            self.pruner.update(target);
-            let (sparsity, layers) = self.pruner.measure();
-            sink.emit(Event::MaskUpdate(MaskUpdate {
-                step,
-                target_sparsity: target,
-                sparsity,
-                layers,
-            }));
-        }
-        let t_prune = t0.elapsed();
-        let x = self.data.train_x.index_select(0, idx);
-        let y = self.data.train_y.index_select(0, idx);
-        let smoothing = self.preset.train.label_smoothing;
-        let t1 = Instant::now();
-        let adv = self.kit.examples(&self.net, &x, &y, step)?;
-        let t_attack = t1.elapsed();
-        let t2 = Instant::now();
-        self.opt.zero_grad();
-        // Clean and adversarial examples go through one forward/backward of the concatenated
-        // batch (no batch-dependent layers, so the logits are the same as two passes).
-        let (logits, adv_logits) = match &adv {
-            AdvOutcome::None => (self.net.forward(&x), None),
-            AdvOutcome::Examples { x_adv, .. } => {
-                let n = x.size()[0];
-                let both = self.net.forward(&Tensor::cat(&[&x, x_adv], 0));
-                (both.narrow(0, 0, n), Some(both.narrow(0, n, n)))
-            }
-        };
-        let clean_loss = smoothed_ce(&logits, &y, smoothing);
-        let (loss, adv_loss) = match adv_logits {
-            None => (clean_loss.shallow_clone(), None),
-            Some(adv_logits) => {
-                let (l, a) = self
-                    .kit
-                    .combine(&logits, &adv_logits, &clean_loss, &y, smoothing);
-                (l, Some(a))
-            }
-        };
-        // Checked before the update, so a NaN/Inf loss never reaches the weights.
-        let loss_v = loss.double_value(&[]);
-        if !loss_v.is_finite() {
-            return Ok(None);
-        }
-        loss.backward();
-        self.opt.step();
-        let t_prune2 = Instant::now();
-        self.pruner.apply();
-        let prune_ms = (t_prune + t_prune2.elapsed()).as_secs_f64() * 1e3;
-        let acc = accuracy(&logits.detach(), &y);
-        if let AdvOutcome::Examples {
-            budget: Some(b), ..
-        } = adv
-        {
-            sink.emit(b.into_event(step));
-        }
-        let secs = t0.elapsed().as_secs_f64();
-        let rate = x.size()[0] as f64 / secs.max(1e-9);
-        self.samples_per_s = if self.samples_per_s == 0.0 {
-            rate
-        } else {
-            0.9 * self.samples_per_s + 0.1 * rate
-        };
-        let sparsity_now = self.schedule_sparsity_measured();
-        sink.emit(Event::Step(Step {
-            step,
-            epoch,
-            loss: loss_v,
-            clean_loss: clean_loss.double_value(&[]),
-            adv_loss: adv_loss.map(|a| a.double_value(&[])),
-            train_acc: acc,
-            target_sparsity: self.schedule.sparsity_at(step),
-            sparsity: sparsity_now,
-            samples_per_s: self.samples_per_s,
-            timing: StepTiming {
-                attack_ms: t_attack.as_secs_f64() * 1e3,
-                train_ms: t2.elapsed().as_secs_f64() * 1e3 - prune_ms + t_prune.as_secs_f64() * 1e3,
-                prune_ms,
-            },
-        }));
-        Ok(Some((loss_v, acc)))
-    }
-
-    /// Mask sparsity over all prunable weights (masks change only at updates, so this is
-    /// exact and cheap: the kept counts are cached by the pruner).
-    fn schedule_sparsity_measured(&self) -> f64 {
-        self.pruner.mask_sparsity()
-    }
-
-    /// Clean loss and accuracy on the test set, in batches, without gradients.
-    fn test_metrics(&self) -> (f64, f64) {
-        tch::no_grad(|| {
-            let n = self.data.n_test() as i64;
-            let bs = 1000i64;
-            let (mut loss, mut correct) = (0.0, 0.0);
-            let mut i = 0;
-            while i < n {
-                let len = bs.min(n - i);
-                let x = self.data.test_x.narrow(0, i, len);
-                let y = self.data.test_y.narrow(0, i, len);
-                let logits = self.net.forward(&x);
-                loss += smoothed_ce(&logits, &y, 0.0).double_value(&[]) * len as f64;
-                correct += logits
-                    .argmax(-1, false)
-                    .eq_tensor(&y)
-                    .sum(Kind::Int64)
-                    .int64_value(&[]) as f64;
-                i += len;
-            }
-            (loss / n.max(1) as f64, correct / n.max(1) as f64)
-        })
-    }
-
     /// The message for an allocation that failed at `batch` examples of `key`.
     fn out_of_memory(&self, key: &str, batch: usize, text: &str) -> String {
-        oom::advice(&device_name(self.net.vs.device()), Some((key, batch)), text)
+        oom::advice(&device_name(self.t.device()), Some((key, batch)), text)
     }
 
     /// Evaluates and reports; true when it ran out of memory in the workbench, which pauses
     /// the run (headless, that fails the run).
     fn robustness_eval(&mut self, sink: &mut Sink, step: usize, epoch: usize) -> Result<bool> {
-        let evaluated = oom::guard(|| {
-            self.kit
-                .evaluate(&self.net, &self.data, &self.preset, step, epoch)
-        })?;
-        let evaluated = match evaluated {
+        let evaluated = match oom::guard(|| self.t.evaluate(step, epoch))? {
             Guarded::Done(ev) => ev,
             Guarded::OutOfMemory(text) => {
-                let e = &self.preset.eval;
+                let e = &self.t.preset.eval;
                 let images = match e.subset {
-                    0 => self.data.n_test(),
-                    s => s.min(self.data.n_test()),
+                    0 => self.t.data.n_test(),
+                    s => s.min(self.t.data.n_test()),
                 };
                 let advice = self.out_of_memory("eval.batch_size", e.batch_size.min(images), &text);
                 if !self.interactive {
                     return Err(OutOfMemory(advice).into());
                 }
-                // Interactive: say so and pause; training goes on when resumed.
-                sink.emit(Event::Error(ErrorReport {
+                // Training goes on when resumed.
+                sink.emit(ErrorReport {
                     step,
                     message: format!("{advice}; the evaluation was skipped and the run paused"),
-                }));
+                });
                 if !self.paused {
                     self.paused = true;
-                    sink.emit(Event::Paused(Paused { step }));
+                    sink.emit(Paused { step });
                 }
                 return Ok(true);
             }
@@ -789,7 +588,7 @@ impl Engine {
                 _ => None,
             };
             sink.emit(ev);
-            if let (BestMetric::RobustAuc, Some(auc)) = (self.preset.checkpoint.best, auc) {
+            if let (BestMetric::RobustAuc, Some(auc)) = (self.t.preset.checkpoint.best, auc) {
                 self.keep_if_best(sink, step, auc)?;
             }
         }
@@ -803,188 +602,109 @@ impl Engine {
             return Ok(());
         }
         self.best_value = Some(value);
-        if let Err(e) = self.write_best(sink, step, value) {
-            let message = format!(
-                "could not write the checkpoint at step {step} (best {}): {e:#}; the last good \
-                 checkpoint is kept",
-                self.preset.checkpoint.best.as_str()
-            );
-            if !self.interactive {
-                bail!("{message}");
+        let metric = self.t.preset.checkpoint.best.as_str();
+        match self
+            .run
+            .checkpoints()
+            .save_best(&self.t.weights_and_masks(), metric, value, step)
+        {
+            Ok(path) => sink.emit(Checkpoint {
+                step,
+                path: path.display().to_string(),
+            }),
+            Err(e) => {
+                let message = format!(
+                    "could not write the checkpoint at step {step} (best {metric}): {e:#}; the \
+                     last good checkpoint is kept"
+                );
+                if !self.interactive {
+                    bail!("{message}");
+                }
+                sink.emit(ErrorReport { step, message });
             }
-            sink.emit(Event::Error(ErrorReport { step, message }));
         }
         Ok(())
     }
 
-    /// What a checkpoint's main file holds: every parameter under its PyTorch name plus one
-    /// `<param>_mask` per pruned kernel.
-    fn weights_and_masks(&self) -> Vec<(String, Tensor)> {
-        let mut tensors = self.net.named_params();
-        for l in &self.pruner.layers {
-            tensors.push((format!("{}_mask", l.name), l.mask.shallow_clone()));
+    /// The checkpoint of a stop, unless the weights are broken: then the last good checkpoint
+    /// stays the one to resume from.
+    fn stop_checkpoint(&mut self, sink: &mut Sink, step: usize, at: &Position) -> Result<()> {
+        if let Some(bad) = self.tainted {
+            let back = match self.run.checkpoints().latest() {
+                Some(good) => format!(
+                    "`bapw resume {}` continues from step {good}",
+                    self.run.name()
+                ),
+                None => "no checkpoint is left to resume from".into(),
+            };
+            sink.emit(Message {
+                step,
+                text: format!(
+                    "stopped without a checkpoint: the weights gave a non-finite loss at step \
+                     {bad}; {back}"
+                ),
+            });
+            return Ok(());
         }
-        tensors
+        self.checkpoint(sink, step, at)
     }
 
-    fn write_best(&mut self, sink: &mut Sink, step: usize, value: f64) -> Result<()> {
-        let dir = self.run_dir.join("checkpoints");
-        std::fs::create_dir_all(&dir)?;
-        let tensors = self.weights_and_masks();
-        let path = dir.join("best.safetensors");
-        run::write_tensors_atomic(&path, &tensors)?;
-        run::write_json_atomic(
-            &dir.join("best.json"),
-            &serde_json::json!({
-                "metric": self.preset.checkpoint.best.as_str(),
-                "value": value,
-                "step": step,
-            }),
+    /// The periodic checkpoint at `step` (the next batch to train is `at`).
+    fn checkpoint(&mut self, sink: &mut Sink, step: usize, at: &Position) -> Result<()> {
+        let state = TrainState {
+            step,
+            epoch: at.epoch,
+            position: at.batch,
+            optimizer_t: self.t.opt.t,
+            seed: self.t.preset.train.seed,
+            arch: self.t.net.arch.clone(),
+            test_acc: self.t.last_test_acc,
+            epoch_loss_sum: at.loss_sum,
+            epoch_acc_sum: at.acc_sum,
+            epoch_steps: at.steps,
+            best_value: self.best_value,
+        };
+        let path = self.run.checkpoints().save(
+            &self.t.weights_and_masks(),
+            &self.t.optimizer_state(),
+            &state,
+            self.t.preset.checkpoint.keep,
         )?;
-        sink.emit(Event::Checkpoint(Checkpoint {
+        sink.emit(Checkpoint {
             step,
             path: path.display().to_string(),
-        }));
+        });
         Ok(())
-    }
-
-    fn checkpoint(
-        &mut self,
-        sink: &mut Sink,
-        step: usize,
-        epoch: usize,
-        position: usize,
-        sums: (f64, f64, usize),
-    ) -> Result<()> {
-        let dir = self.run_dir.join("checkpoints");
-        std::fs::create_dir_all(&dir)?;
-        let (weights, optim, state) = run::checkpoint_paths(&dir, step);
-        let tensors = self.weights_and_masks();
-        run::write_tensors_atomic(&weights, &tensors)?;
-        run::write_tensors_atomic(&optim, &self.opt.state())?;
-        run::write_json_atomic(
-            &state,
-            &TrainState {
-                step,
-                epoch,
-                position,
-                optimizer_t: self.opt.t,
-                seed: self.preset.train.seed,
-                arch: self.net.arch.clone(),
-                test_acc: self.last_test_acc,
-                epoch_loss_sum: sums.0,
-                epoch_acc_sum: sums.1,
-                epoch_steps: sums.2,
-                best_value: self.best_value,
-            },
-        )?;
-        // Keep the last K periodic checkpoints.
-        let all = run::list_checkpoints(&dir);
-        let keep = self.preset.checkpoint.keep.max(1);
-        if all.len() > keep {
-            for (s, _) in &all[..all.len() - keep] {
-                let (w, o, j) = run::checkpoint_paths(&dir, *s);
-                for p in [j, w, o] {
-                    let _ = std::fs::remove_file(p);
-                }
-            }
-        }
-        sink.emit(Event::Checkpoint(Checkpoint {
-            step,
-            path: weights.display().to_string(),
-        }));
-        Ok(())
-    }
-
-    fn load_checkpoint(&mut self, state_path: &Path) -> Result<TrainState> {
-        let st: TrainState = serde_json::from_str(
-            &std::fs::read_to_string(state_path)
-                .with_context(|| format!("reading {}", state_path.display()))?,
-        )
-        .with_context(|| format!("parsing {}", state_path.display()))?;
-        let dir = state_path.parent().unwrap();
-        let (weights, optim, _) = run::checkpoint_paths(dir, st.step);
-        let device = self.net.vs.device();
-        let tensors = Tensor::read_safetensors(&weights)
-            .with_context(|| format!("reading {}", weights.display()))?;
-        let tensors: Vec<(String, Tensor)> = tensors
-            .into_iter()
-            .map(|(n, t)| (n, t.to_device(device)))
-            .collect();
-        self.net
-            .load_tensors(&tensors, &weights.display().to_string())?;
-        let masks = self
-            .pruner
-            .layers
-            .iter()
-            .map(|l| {
-                let key = format!("{}_mask", l.name);
-                tensors
-                    .iter()
-                    .find(|(n, _)| *n == key)
-                    .map(|(_, t)| t.shallow_clone())
-                    .with_context(|| format!("{}: no {key}", weights.display()))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.pruner.set_masks(masks);
-        let opt_t = Tensor::read_safetensors(&optim)
-            .with_context(|| format!("reading {}", optim.display()))?;
-        let opt_t: Vec<(String, Tensor)> = opt_t
-            .into_iter()
-            .map(|(n, t)| (n, t.to_device(device)))
-            .collect();
-        self.opt.load_state(&opt_t, st.optimizer_t)?;
-        self.last_test_acc = st.test_acc;
-        self.best_value = st.best_value;
-        Ok(st)
     }
 
     fn finish(&mut self, sink: &mut Sink, state: EndState, started: Instant) -> Result<()> {
-        let (test_loss, test_acc) = self.test_metrics();
-        let (sparsity, layers) = self.pruner.measure();
+        let (test_loss, test_acc) = self.t.test_metrics();
+        let (sparsity, layers) = self.t.pruner.measure();
+        let total_steps = self.t.total_steps;
         let step = sink.step.max(if state == EndState::Finished {
-            self.total_steps
+            total_steps
         } else {
             0
         });
-        let summary = serde_json::json!({
+        self.run.write_summary(&serde_json::json!({
             "state": state,
             "step": step,
-            "total_steps": self.total_steps,
-            "mode": self.preset.train.mode.as_str(),
-            "preset": self.preset.name,
+            "total_steps": total_steps,
+            "mode": self.t.preset.train.mode.as_str(),
+            "preset": self.t.preset.name,
             "sparsity": sparsity,
             "layers": layers,
             "test_acc": test_acc,
             "test_loss": test_loss,
             "seconds": started.elapsed().as_secs_f64(),
-        });
-        run::write_json_atomic(&self.run_dir.join("summary.json"), &summary)?;
-        sink.emit(Event::Finished(Finished {
+        }))?;
+        sink.emit(Finished {
             step,
             state,
             sparsity,
             test_acc,
             seconds: started.elapsed().as_secs_f64(),
-        }));
+        });
         Ok(())
     }
-}
-
-/// `key=value` for each live change logged before the checkpoint at `step`. They reached the
-/// engine that wrote the checkpoint but never `preset.toml`, so a resumed run re-applies them
-/// to train on the same settings.
-fn live_changes(events: &Path, step: usize) -> Result<Vec<String>> {
-    let events = super::events::read_events(events)?;
-    let end = events
-        .iter()
-        .position(|e| matches!(e, Event::Checkpoint(Checkpoint { step: s, .. }) if *s == step))
-        .unwrap_or(events.len());
-    Ok(events[..end]
-        .iter()
-        .filter_map(|e| match e {
-            Event::ParamChanged(ParamChanged { key, new, .. }) => Some(format!("{key}={new}")),
-            _ => None,
-        })
-        .collect())
 }

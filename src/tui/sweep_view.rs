@@ -17,11 +17,11 @@ use ratatui::Frame;
 
 use super::style::Styles;
 use crate::config::theme::Theme;
-use crate::runs::RunRow;
+use crate::events::read_events;
+use crate::run::list::RunRow;
 use crate::sweep::report::{aggregate, cell_header, cell_row, f4, result_of, Report, RunResult};
 use crate::sweep::runner::{run_dir, status_of, Plan, RunStatus};
 use crate::sweep::spec::num;
-use crate::train::events::read_events;
 
 pub struct SweepView {
     pub dir: PathBuf,
@@ -90,9 +90,10 @@ impl SweepView {
             if !fresh {
                 // One read of the log serves the state, the row and the numbers.
                 let events = read_events(&d.join("events.jsonl")).ok();
-                let row = events
-                    .as_ref()
-                    .map(|e| crate::runs::summarize_events(&d, e));
+                let row = events.as_ref().and_then(|e| {
+                    let rd = crate::run::RunDir::open(&d).ok()?;
+                    Some(crate::run::list::summarize_events(&rd, e))
+                });
                 let status = row
                     .as_ref()
                     .map_or(RunStatus::Interrupted(false), |x| status_of(&d, &x.state));

@@ -2,20 +2,13 @@
 //! `events.jsonl` all consume exactly these values, so a finished run replays exactly.
 use serde::{Deserialize, Serialize};
 
+use crate::prune::LayerSparsity;
+
 /// One prunable tensor as the run starts: its PyTorch-style name and size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerInfo {
     pub name: String,
     pub numel: i64,
-}
-
-/// Measured sparsity of one prunable tensor after a mask update.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerSparsity {
-    pub name: String,
-    pub kept: i64,
-    pub total: i64,
-    pub sparsity: f64,
 }
 
 /// Wall-clock split of one training step, in milliseconds.
@@ -187,6 +180,15 @@ pub struct Resumed {
     pub step: usize,
 }
 
+/// The run went back to the checkpoint of `to_step` (`R` after a non-finite loss):
+/// everything reported after that checkpoint no longer holds, and the log was cut back to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// Where the run was.
+    pub step: usize,
+    pub to_step: usize,
+}
+
 /// A checkpoint was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -268,6 +270,7 @@ events!(
     Paused(Paused) = "paused",
     Resumed(Resumed) = "resumed",
     Checkpoint(Checkpoint) = "checkpoint",
+    RolledBack(RolledBack) = "rolled_back",
     Message(Message) = "message",
     Error(ErrorReport) = "error",
     Finished(Finished) = "finished",
