@@ -79,9 +79,6 @@ fn deepfool_and_cutoff_scale_match_the_pytorch_peer() {
         line.trim()
     );
     assert!(d_df < 1e-4, "DeepFool differs from the peer: {d_df}");
-    assert!(
-        d_cs < 1e-4,
-        "cutoff-scale differs from the peer: {d_cs}"
-    );
+    assert!(d_cs < 1e-4, "cutoff-scale differs from the peer: {d_cs}");
     assert!(d_eta < 1e-3, "DeepFool perturbations differ: {d_eta}");
 }
