@@ -35,7 +35,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Time the robustness evaluation (FGSM + PGD grids and DeepFool-100) instead of training,
-    /// plus DeepFool alone beside the reference's DeepFool on the same weights and images.
+    /// plus DeepFool alone beside the PyTorch peer's DeepFool on the same weights and images.
     #[arg(long)]
     pub eval: bool,
     /// Test images for `--eval`.
@@ -54,7 +54,8 @@ pub struct EvalBenchResult {
     pub eval_seconds: f64,
     /// DeepFool (5 iterations, 10 candidates) + cutoff-scale, as in training.
     pub deepfool_images_per_s: f64,
-    /// The reference's DeepFool on the same weights and images (None without Python/torch).
+    /// The PyTorch peer's (`tests/python/bap_peer.py`) DeepFool on the same weights and images
+    /// (None without Python/torch).
     pub reference_deepfool_images_per_s: Option<f64>,
 }
 
@@ -103,8 +104,11 @@ pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
     let deepfool_images_per_s = n as f64 / t1.elapsed().as_secs_f64();
 
     let reference = reference_python().and_then(|py| {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/bap_reference.py");
+        // The repository's eager-PyTorch peer (benches/README.md); absent in an installed copy.
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/bap_peer.py");
+        if !script.exists() {
+            return None;
+        }
         let out_file = tempfile::Builder::new()
             .suffix(".safetensors")
             .tempfile()
@@ -137,7 +141,7 @@ pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
     })
 }
 
-/// A Python with torch for the reference: `BAPW_PYTHON`, else the LibTorch venv's.
+/// A Python with torch for the PyTorch peer: `BAPW_PYTHON`, else the LibTorch venv's.
 fn reference_python() -> Option<PathBuf> {
     let p = std::env::var_os("BAPW_PYTHON")
         .map(PathBuf::from)

@@ -1,4 +1,4 @@
-//! Robustness evaluation (bap-algorithm.md §4.4): accuracy of a model on test images under
+//! Robustness evaluation (docs/algorithm.md §4.4): accuracy of a model on test images under
 //! FGSM and PGD (L-inf) over an ε grid and under DeepFool cut to RMS <= δ over a δ grid, with
 //! the clean accuracy and one AUC per curve.
 //!
