@@ -9,6 +9,7 @@ pub mod eval;
 pub mod export;
 pub mod headless;
 pub mod model;
+pub mod monitor;
 pub mod prune;
 pub mod runs;
 pub mod sweep;
