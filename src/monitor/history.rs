@@ -97,7 +97,7 @@ mod tests {
                 name: "NVIDIA H100 80GB HBM3".into(),
                 utilization_pct: util,
                 memory_used_bytes: Some(used_mib << 20),
-                memory_total_bytes: Some(81_559_ << 20),
+                memory_total_bytes: Some(81_559 << 20),
                 process_memory_bytes: Some(used_mib.saturating_sub(4) << 20),
                 power_watts: Some(312.457),
                 temperature_c: Some(41),
