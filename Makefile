@@ -17,7 +17,7 @@ ifneq ($(wildcard $(VENV_PYTHON)),)
 TEST_ENV := BAPW_PYTHON=$${BAPW_PYTHON:-$(VENV_PYTHON)} BAPW_REQUIRE_PYTHON=1
 endif
 
-.PHONY: run build test lint data bench fmt sweep-quick readme-report
+.PHONY: run build test lint data bench fmt sweep-quick readme-report gpu-build gpu-check-cpu
 
 ## make run: build, fetch MNIST when missing, open the workbench on the default preset.
 run: build data
@@ -55,3 +55,15 @@ sweep-quick: build data
 ## (numbers and plots as the sweep produced them).
 readme-report: build
 	$(BAPW) report quick-mnist --out docs/sweeps/quick-mnist --embed README.md
+
+## make gpu-build: the binary for the GPU machine (torch 2.11 through tch 0.24, stripped, no
+## rpath) and MNIST as .gz in target/gpu-carry/, the folder the device tool carries
+## (scripts/build-gpu-binary.sh; torch 2.11 goes into its own venv beside the 2.13 one).
+gpu-build: data
+	scripts/build-gpu-binary.sh
+
+## make gpu-check-cpu: scripts/gpu-check.sh's steps on the CPU with that binary against the
+## torch 2.11 venv's libraries (results in target/gpu-check-cpu/).
+GPU_VENV_PYTHON := $${XDG_CACHE_HOME:-$$HOME/.cache}/bapw/venv-torch-2.11.0/bin/python
+gpu-check-cpu: gpu-build
+	OUT=target/gpu-check-cpu scripts/gpu-check.sh --cpu --python $(GPU_VENV_PYTHON)

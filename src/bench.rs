@@ -44,6 +44,11 @@ pub struct BenchArgs {
     /// LeNet-5 weights for `--eval` (a bapw checkpoint); default: the seeded initialisation.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    /// Run the GPU/CPU monitor's sampler thread every this many ms while training (0: off), to
+    /// measure what sampling costs; the result then has the sampler's statistics, its last
+    /// sample and NVML's device table.
+    #[arg(long, default_value_t = 0)]
+    pub sample_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -170,6 +175,19 @@ pub struct BenchResult {
     pub train_ms: f64,
     pub prune_ms: f64,
     pub peak_rss_mib: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorReport>,
+}
+
+/// `--sample-ms`: what the sampler did beside the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorReport {
+    pub interval_ms: u64,
+    pub stats: crate::monitor::SamplerStats,
+    pub last: Option<crate::monitor::Sample>,
+    /// NVML's devices and how CUDA's numbers map onto them (empty without NVML).
+    pub nvml_gpus: Vec<crate::monitor::visible::NvmlGpu>,
+    pub mapping: Option<crate::monitor::visible::Mapping>,
 }
 
 /// The preset the benchmark trains: the reference's set-up for `mode`.
@@ -230,6 +248,12 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
     let spec = RunSpec::new(preset, label, PathBuf::from(runs.path()))
         .named(Some("bench".into()))
         .on(a.device);
+    let (sample_tx, mut samples) = tokio::sync::mpsc::channel(1024);
+    let sampler = (a.sample_ms > 0)
+        .then(|| {
+            crate::monitor::Sampler::start(std::time::Duration::from_millis(a.sample_ms), sample_tx)
+        })
+        .transpose()?;
     let mut handle = train::spawn(spec)?;
     let (mut t_start, mut t_end) = (None, None);
     let (mut attack, mut trainm, mut prune) = (0.0, 0.0, 0.0);
@@ -263,6 +287,24 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
         }
     }
     let _ = handle.thread.join();
+    let monitor = sampler.map(|s| {
+        let stats = s.stop();
+        let mut last = None;
+        while let Ok(sample) = samples.try_recv() {
+            last = Some(sample);
+        }
+        let nvml = crate::monitor::NvmlSource::open().ok();
+        MonitorReport {
+            interval_ms: a.sample_ms,
+            stats,
+            last,
+            nvml_gpus: nvml
+                .as_ref()
+                .map(|n| n.table().to_vec())
+                .unwrap_or_default(),
+            mapping: nvml.map(|n| n.mapping().clone()),
+        }
+    });
     if let Some(e) = error {
         bail!("{e}");
     }
@@ -284,6 +326,7 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
         train_ms: trainm / n,
         prune_ms: prune / n,
         peak_rss_mib: peak_rss_mib(),
+        monitor,
     })
 }
 
@@ -296,6 +339,20 @@ pub fn print(r: &BenchResult, json: bool) {
             r.mode, r.device, r.threads, r.steps, r.batch, r.seconds, r.samples_per_s, r.ms_per_step,
             r.attack_ms, r.train_ms, r.prune_ms, r.peak_rss_mib
         );
+        if let Some(m) = &r.monitor {
+            println!(
+                "  sampler every {} ms: {} samples, {:.2} ms busy in all, longest {:.2} ms{}",
+                m.interval_ms,
+                m.stats.samples,
+                m.stats.busy_ms,
+                m.stats.max_sample_ms,
+                m.stats
+                    .gpu_unavailable
+                    .as_ref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            );
+        }
     }
 }
 

@@ -12,6 +12,7 @@ pub mod events;
 pub mod export;
 pub mod headless;
 pub mod model;
+pub mod monitor;
 pub mod prune;
 pub mod run;
 pub mod sweep;
