@@ -243,7 +243,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let headless = headless || !std::io::stdout().is_terminal();
             let as_path = std::path::Path::new(&run);
             let is_run = as_path.join("events.jsonl").exists();
-            if let Some(dir) = bapw::sweep::runner::resolve_sweep(as_path).filter(|_| !is_run) {
+            if let Some(dir) = bapw::sweep::folder::resolve_sweep(as_path).filter(|_| !is_run) {
                 return if headless {
                     bapw::sweep::runner::print_status(&dir).map(|_| ExitCode::SUCCESS)
                 } else {
@@ -284,7 +284,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Eval(a)) => bapw::eval::cli::run_eval_cli(&a).map(|_| ExitCode::SUCCESS),
         Some(Cmd::Sweep(a)) => bapw::sweep::runner::run(&a),
         Some(Cmd::Report(a)) => {
-            for p in bapw::sweep::report::run(&a)? {
+            for p in bapw::sweep::publish::run(&a)? {
                 println!("{}", p.display());
             }
             Ok(ExitCode::SUCCESS)

@@ -5,8 +5,9 @@ mod common;
 
 use std::path::Path;
 
-use bapw::sweep::report::{accuracy_at, aggregate, collect, embed, markdown};
-use bapw::sweep::runner::Plan;
+use bapw::sweep::folder::Plan;
+use bapw::sweep::publish::embed;
+use bapw::sweep::report::{accuracy_at, aggregate, collect, markdown};
 use bapw::sweep::spec::SweepFile;
 use bapw::train::events::{AttackCurve, EndState, Event};
 

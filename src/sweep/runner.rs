@@ -8,9 +8,9 @@ use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 
-use super::spec::{PlannedRun, ReportSpec, SweepFile};
+use super::folder::{log_path, resolve_sweep, run_dir, status, Plan, RunStatus};
+use super::spec::{PlannedRun, SweepFile};
 use crate::config::paths::write_atomic;
 use crate::config::preset::Preset;
 use crate::train::DeviceChoice;
@@ -35,78 +35,6 @@ pub struct SweepArgs {
     pub device: DeviceChoice,
 }
 
-/// `plan.json`: the expanded grid, written when a sweep starts and read by the report and the
-/// TUI.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Plan {
-    pub name: String,
-    pub description: String,
-    pub base: String,
-    pub report: ReportSpec,
-    pub runs: Vec<PlannedRun>,
-}
-
-impl Plan {
-    /// Every final sparsity of the grid, ascending.
-    pub fn sparsities(&self) -> Vec<f64> {
-        super::spec::distinct_sorted(self.runs.iter().map(|r| r.sparsity))
-    }
-
-    pub fn load(sweep_dir: &Path) -> Result<Plan> {
-        let p = sweep_dir.join("plan.json");
-        let text = std::fs::read_to_string(&p).with_context(|| {
-            format!(
-                "reading {} (is {} a sweep folder?)",
-                p.display(),
-                sweep_dir.display()
-            )
-        })?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
-    }
-}
-
-/// Where a planned run stands, read from its folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    Pending,
-    Running,
-    Finished,
-    /// Stopped or killed; `true` when a checkpoint lets it resume.
-    Interrupted(bool),
-    Failed,
-}
-
-impl RunStatus {
-    pub fn label(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "pending",
-            RunStatus::Running => "running",
-            RunStatus::Finished => "finished",
-            RunStatus::Interrupted(_) => "interrupted",
-            RunStatus::Failed => "failed",
-        }
-    }
-}
-
-/// A folder `bapw sweep` made (it has a plan).
-pub fn is_sweep_dir(dir: &Path) -> bool {
-    dir.join("plan.json").is_file()
-}
-
-/// A sweep argument: a sweep folder, or the name of one under `<data dir>/sweeps`.
-pub fn resolve_sweep(arg: &Path) -> Option<PathBuf> {
-    if is_sweep_dir(arg) {
-        return Some(arg.to_path_buf());
-    }
-    let name = arg.to_str()?;
-    crate::config::paths::check_name("sweep", name).ok()?;
-    let dir = crate::config::paths::data_dir()
-        .ok()?
-        .join("sweeps")
-        .join(name);
-    is_sweep_dir(&dir).then_some(dir)
-}
-
 /// `bapw watch SWEEP_DIR --headless`: each run's state, then the report so far.
 pub fn print_status(dir: &Path) -> Result<()> {
     let plan = Plan::load(dir)?;
@@ -125,41 +53,6 @@ pub fn print_status(dir: &Path) -> Result<()> {
     println!();
     print!("{}", super::report::markdown(&report, "report"));
     Ok(())
-}
-
-pub fn run_dir(sweep_dir: &Path, id: &str) -> PathBuf {
-    sweep_dir.join("runs").join(id)
-}
-
-pub fn status(dir: &Path) -> RunStatus {
-    if !dir.join("events.jsonl").exists() {
-        return RunStatus::Pending;
-    }
-    match crate::runs::summarize(dir) {
-        Ok(row) => status_of(dir, &row.state),
-        Err(_) => RunStatus::Interrupted(has_checkpoint(dir)),
-    }
-}
-
-/// The status of a run folder whose `bapw runs` state is `state`.
-pub fn status_of(dir: &Path, state: &str) -> RunStatus {
-    match state {
-        "finished" => RunStatus::Finished,
-        "running" => RunStatus::Running,
-        "failed" => RunStatus::Failed,
-        _ => RunStatus::Interrupted(has_checkpoint(dir)),
-    }
-}
-
-fn has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir.join("checkpoints"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("step-") && n.ends_with(".json")
-        })
 }
 
 /// Creates or reopens the sweep folder: `sweep.toml` (the file as given), `base.toml` (the
@@ -318,7 +211,7 @@ pub fn run(args: &SweepArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     if finished == total {
-        let written = super::report::write(&dir, &dir.join("report"))?;
+        let written = super::publish::write(&dir, &dir.join("report"))?;
         println!(
             "sweep finished: report in {}",
             written
@@ -338,10 +231,6 @@ pub fn run(args: &SweepArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
-}
-
-pub fn log_path(dir: &Path, id: &str) -> PathBuf {
-    dir.join("logs").join(format!("{id}.log"))
 }
 
 struct Outcome {

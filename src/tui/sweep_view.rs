@@ -18,8 +18,8 @@ use ratatui::Frame;
 use super::style::Styles;
 use crate::config::theme::Theme;
 use crate::runs::RunRow;
+use crate::sweep::folder::{run_dir, status_of, Plan, RunStatus};
 use crate::sweep::report::{aggregate, cell_header, cell_row, f4, result_of, Report, RunResult};
-use crate::sweep::runner::{run_dir, status_of, Plan, RunStatus};
 use crate::sweep::spec::num;
 use crate::train::events::read_events;
 
