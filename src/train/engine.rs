@@ -220,9 +220,7 @@ impl Sink {
     fn rewind_to_checkpoint(&mut self, run_dir: &Path, step: usize) -> Result<()> {
         let path = run_dir.join("events.jsonl");
         let events = super::events::read_events(&path)?;
-        let end = events
-            .iter()
-            .position(|e| matches!(e, Event::Checkpoint { step: s, .. } if *s == step))
+        let end = checkpoint_event(&events, step)
             .with_context(|| format!("{}: no checkpoint event for step {step}", path.display()))?;
         let kept = &events[..=end];
         let mut text = String::new();
@@ -991,15 +989,21 @@ impl Engine {
     }
 }
 
+/// The event of the checkpoint a resume at `step` loads: the last one written for that step
+/// (a stop on the first step of an epoch rewrites the periodic checkpoint taken at the end of
+/// the one before, after its epoch_end), and not the copy of the best weights.
+fn checkpoint_event(events: &[Event], step: usize) -> Option<usize> {
+    events.iter().rposition(|e| {
+        matches!(e, Event::Checkpoint { step: s, path } if *s == step && !path.ends_with("best.safetensors"))
+    })
+}
+
 /// `key=value` for each live change logged before the checkpoint at `step`. They reached the
 /// engine that wrote the checkpoint but never `preset.toml`, so a resumed run re-applies them
 /// to train on the same settings.
 fn live_changes(events: &Path, step: usize) -> Result<Vec<String>> {
     let events = super::events::read_events(events)?;
-    let end = events
-        .iter()
-        .position(|e| matches!(e, Event::Checkpoint { step: s, .. } if *s == step))
-        .unwrap_or(events.len());
+    let end = checkpoint_event(&events, step).unwrap_or(events.len());
     Ok(events[..end]
         .iter()
         .filter_map(|e| match e {
