@@ -245,7 +245,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let is_run = as_path.join("events.jsonl").exists();
             if let Some(dir) = bapw::sweep::folder::resolve_sweep(as_path).filter(|_| !is_run) {
                 return if headless {
-                    bapw::sweep::runner::print_status(&dir).map(|_| ExitCode::SUCCESS)
+                    bapw::sweep::cli::print_status(&dir).map(|_| ExitCode::SUCCESS)
                 } else {
                     bapw::tui::watch_sweep(&dir, TuiOptions { theme: cli.theme })
                 };
@@ -282,7 +282,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Cmd::Presets { command }) => presets_cmd(command),
         Some(Cmd::Eval(a)) => bapw::eval::cli::run_eval_cli(&a).map(|_| ExitCode::SUCCESS),
-        Some(Cmd::Sweep(a)) => bapw::sweep::runner::run(&a),
+        Some(Cmd::Sweep(a)) => bapw::sweep::cli::run(&a),
         Some(Cmd::Report(a)) => {
             for p in bapw::sweep::publish::run(&a)? {
                 println!("{}", p.display());
