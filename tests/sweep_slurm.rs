@@ -625,6 +625,10 @@ fn sweep_cancel_stops_every_task() {
         text.contains("] stopped") && text.contains("] pending"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!("task {job}_1 never started")),
+        "{text}"
+    );
 }
 
 /// `text` with `backend = "slurm"` (a top-level key: before the first table).

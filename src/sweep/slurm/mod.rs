@@ -81,23 +81,23 @@ impl PointState {
         if let Some(t) = &self.task {
             return format!("job {}", t.id);
         }
+        let unrecorded = |sub: &str| {
+            let log = slurm_log(dir, sub);
+            if log.exists() {
+                format!("task {sub} left no record: see {}", log.display())
+            } else {
+                format!("task {sub} never started")
+            }
+        };
         match (&self.last, &self.submitted_as) {
             (Some(r), Some(sub)) if &r.task != sub && self.run != RunStatus::Finished => {
-                format!(
-                    "task {sub} left no record: see {}",
-                    slurm_log(dir, sub).display()
-                )
+                unrecorded(sub)
             }
             (Some(r), _) => match r.exit_code {
                 Some(c) => format!("last task {} on {}, exit {c}", r.task, r.node),
                 None => format!("last task {} on {} ended without a word", r.task, r.node),
             },
-            (None, Some(sub)) if self.run != RunStatus::Finished => {
-                format!(
-                    "task {sub} left no record: see {}",
-                    slurm_log(dir, sub).display()
-                )
-            }
+            (None, Some(sub)) if self.run != RunStatus::Finished => unrecorded(sub),
             _ if self.run == RunStatus::Failed => {
                 format!("see {}", super::folder::log_path(dir, run_id).display())
             }
@@ -227,6 +227,10 @@ pub fn sweep(p: &Prepared, args: &SweepArgs, backend_from: &str) -> Result<ExitC
             "slurm needs sbatch, which is not on PATH here: submit from a machine of the cluster, or run the sweep on this machine with --backend local".into(),
         ));
     }
+    let sweep_dir = absolute(dir)?;
+    if let Err(m) = script::check_sweep_dir(&sweep_dir) {
+        return Err(bad_input(&sweep_dir.display().to_string(), "", m));
+    }
     p.save()?;
     let _lock = SweepLock::acquire(dir)?;
     let runs: Vec<RunStatus> = plan
@@ -265,7 +269,6 @@ pub fn sweep(p: &Prepared, args: &SweepArgs, backend_from: &str) -> Result<ExitC
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let sweep_dir = absolute(dir)?;
     let s = script::Script {
         plan,
         sweep_dir: &sweep_dir,

@@ -72,6 +72,24 @@ pub fn sbatch_word(v: &str) -> Result<String> {
     Ok(q)
 }
 
+/// The sweep folder as Slurm will see it: the tasks' output files are named by a pattern
+/// joined to it, in which Slurm reads `%` as a placeholder and `\` as "no placeholders"
+/// (dropping it), so a folder with either would lose its logs.
+pub fn check_sweep_dir(dir: &Path) -> Result<(), String> {
+    let Some(s) = dir.to_str() else {
+        return Err("the sweep folder's path is not UTF-8: choose another --out".into());
+    };
+    if let Some(c) = s
+        .chars()
+        .find(|c| c.is_control() || matches!(c, '%' | '\\'))
+    {
+        return Err(format!(
+            "the sweep folder's path holds {c:?}, which Slurm reads in its file-name patterns: choose another --out"
+        ));
+    }
+    Ok(())
+}
+
 /// A path as one shell word (single-quoted when needed).
 fn shell_word(p: &Path) -> Result<String> {
     let s = p.to_str().ok_or_else(|| {
@@ -205,5 +223,13 @@ mod tests {
             r#""/my sweeps/\"q\"\\x""#
         );
         assert!(sbatch_word("a\n#SBATCH --x").is_err());
+    }
+
+    #[test]
+    fn sweep_folders_slurm_would_misread_are_refused() {
+        assert!(check_sweep_dir(Path::new("/data/my sweep's \"x\" $(id)")).is_ok());
+        assert!(check_sweep_dir(Path::new("/data/a\\b")).is_err());
+        assert!(check_sweep_dir(Path::new("/data/100%")).is_err());
+        assert!(check_sweep_dir(Path::new("/data/a\nb")).is_err());
     }
 }
