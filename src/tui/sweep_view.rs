@@ -328,8 +328,8 @@ fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
                 .unwrap_or_default();
             Row::new(vec![
                 Cell::from(p.id.clone()),
-                Cell::from(match &v.slurm {
-                    Some(labels) => labels[i].clone(),
+                Cell::from(match v.slurm.as_ref().and_then(|l| l.get(i)) {
+                    Some(label) => label.clone(),
                     None => st.label().to_string(),
                 })
                 .style(style),
