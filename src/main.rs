@@ -107,9 +107,9 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Some(Cmd::Presets { command }) => cli::presets::run(command),
         Some(Cmd::Bench(a)) => done(bapw::bench::cli(&a)),
         Some(Cmd::Eval(a)) => done(bapw::eval::cli::run_eval_cli(&a)),
-        Some(Cmd::Sweep(a)) => bapw::sweep::runner::run(&a),
+        Some(Cmd::Sweep(a)) => bapw::sweep::cli::run(&a),
         Some(Cmd::Export(a)) => done(bapw::export::cli(&a)),
-        Some(Cmd::Report(a)) => done(bapw::sweep::report::cli(&a)),
+        Some(Cmd::Report(a)) => done(bapw::sweep::publish::cli(&a)),
         Some(Cmd::Completions { shell }) => {
             use clap::CommandFactory;
             clap_complete::generate(shell, &mut Cli::command(), "bapw", &mut std::io::stdout());

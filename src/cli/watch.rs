@@ -26,10 +26,10 @@ pub fn run(a: WatchArgs, tui: TuiOptions) -> Result<ExitCode> {
     let headless = a.headless || !std::io::stdout().is_terminal();
     let as_path = Path::new(&a.run);
     if let Some(dir) =
-        crate::sweep::runner::resolve_sweep(as_path).filter(|_| !RunDir::is_run(as_path))
+        crate::sweep::folder::resolve_sweep(as_path).filter(|_| !RunDir::is_run(as_path))
     {
         return if headless {
-            crate::sweep::runner::print_status(&dir).map(|_| ExitCode::SUCCESS)
+            crate::sweep::cli::print_status(&dir).map(|_| ExitCode::SUCCESS)
         } else {
             crate::tui::watch_sweep(&dir, tui)
         };

@@ -47,11 +47,13 @@ impl Sink {
     }
 }
 
-/// Where the log says the periodic checkpoint of `step` was written.
+/// Where the log says the periodic checkpoint of `step` was written: the last event for that
+/// step (a stop on the first step of an epoch writes the checkpoint taken at the end of the
+/// epoch before again, after its `epoch_end`), and not the copy of the best weights.
 fn checkpoint_index(events: &[Event], step: usize) -> Option<usize> {
-    events
-        .iter()
-        .position(|e| matches!(e, Event::Checkpoint(c) if c.step == step))
+    events.iter().rposition(|e| {
+        matches!(e, Event::Checkpoint(c) if c.step == step && !c.path.ends_with("best.safetensors"))
+    })
 }
 
 /// `key=value` for each live change logged before the checkpoint at `step`. They reached the
