@@ -189,6 +189,17 @@ pub struct RolledBack {
     pub to_step: usize,
 }
 
+/// A run-health rule of `[alerts]` fired: the run pauses (workbench) or stops with a checkpoint
+/// (headless, exit code 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub step: usize,
+    /// `diverging`, `collapse` or `stall`.
+    pub rule: String,
+    /// The rule and the numbers, as the user reads them.
+    pub message: String,
+}
+
 /// A checkpoint was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -271,6 +282,7 @@ events!(
     Resumed(Resumed) = "resumed",
     Checkpoint(Checkpoint) = "checkpoint",
     RolledBack(RolledBack) = "rolled_back",
+    Alert(Alert) = "alert",
     Message(Message) = "message",
     Error(ErrorReport) = "error",
     Finished(Finished) = "finished",

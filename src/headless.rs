@@ -148,6 +148,7 @@ impl Printer {
             Event::Resumed(r) => Some(format!("resumed at step {}", r.step)),
             Event::Message(m) => Some(format!("note: {}", m.text)),
             Event::Error(e) => Some(format!("error: {}", e.message)),
+            Event::Alert(a) => Some(format!("alert ({}): {}", a.rule, a.message)),
             Event::Finished(f) => Some(match f.state {
                 EndState::Failed => format!("run failed at step {}", f.step),
                 state => format!(

@@ -99,8 +99,8 @@ fn resume_refuses_a_missing_checkpoint_and_fixed_or_bad_settings() {
             "--set train.epochs=9: train.epochs cannot change during a run",
         ),
         (
-            vec!["--from", "8", "--set", "adv.rho=7"],
-            "--set adv.rho=7: adv.rho:",
+            vec!["--from", "8", "--set", "adv.rho=0"],
+            "--set adv.rho=0: adv.rho: 0 must be > 0",
         ),
     ] {
         let mut all = vec![
@@ -160,7 +160,7 @@ fn a_nan_in_the_workbench_rolls_back_to_the_last_good_checkpoint() {
             }
             Event::Error(ErrorReport { message, .. }) if message.starts_with("not resumed") => {
                 refused = true;
-                send(set("train.lr", "0.003"));
+                send(set("train.lr", "0.002"));
                 send(Command::RollBack);
             }
             Event::RolledBack(RolledBack { to_step, .. }) => {
@@ -189,13 +189,14 @@ fn a_nan_in_the_workbench_rolls_back_to_the_last_good_checkpoint() {
         .iter()
         .enumerate()
         .all(|(i, (s, l))| *s == i && l.is_finite()));
-    // The lowered rate was logged again after the roll-back, so a resume keeps it.
+    // The rate set since the checkpoint was logged again after the roll-back (the log lost
+    // the change it came in), so a resume keeps it.
     let after = events
         .iter()
         .position(|e| matches!(e, Event::RolledBack(_)))
         .unwrap();
     assert!(events[after..].iter().any(|e| matches!(e,
-        Event::ParamChanged(c) if c.key == "train.lr" && c.new == "0.003")));
+        Event::ParamChanged(c) if c.key == "train.lr" && c.new == "0.002")));
 }
 
 #[test]
@@ -471,4 +472,137 @@ fn out_of_memory_in_the_final_evaluation_pauses_the_workbench() {
             ..
         }))
     ));
+}
+
+/// The run-health rules of `[alerts]`, end to end on the binary: a learning rate that diverges,
+/// a one-shot prune to 99.5% that collapses the accuracy, and a step that stalls (the test-only
+/// `BAPW_TEST_STALL` hook makes step 20 take 4 s against a 1 s limit). Headless, each stops the
+/// run with a checkpoint and exit code 3, logs one `alert` naming its rule, and the run resumes.
+#[test]
+fn run_health_alerts_stop_a_headless_run_with_exit_3() {
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let cases: [(&str, &[&str], Option<&str>, &str); 3] = [
+        (
+            "diverging",
+            &[
+                "train.lr=1.0",
+                "alerts.warmup_steps=0",
+                "alerts.diverge_steps=3",
+            ],
+            None,
+            "loss diverging: 3 steps in a row above 4 x its moving average",
+        ),
+        (
+            "collapse",
+            &[
+                "train.epochs=6",
+                "prune.schedule=\"one_shot\"",
+                "prune.final_sparsity=0.995",
+                "prune.begin_step=48",
+                "alerts.collapse_window=8",
+            ],
+            None,
+            "over the 8 steps after the mask update at step 48 (sparsity 0.000 to 0.995)",
+        ),
+        (
+            "stall",
+            &["alerts.stall_seconds=1"],
+            Some("20:4"),
+            "stalled: step 20 has not finished after 1 s",
+        ),
+    ];
+    for (rule, sets, stall, says) in cases {
+        let mut args = vec!["train", "--preset", "smoke", "--headless", "--name", rule];
+        let runs_arg = runs.to_str().unwrap().to_string();
+        args.extend(["--runs-dir", &runs_arg, "--set", "eval.every=0"]);
+        for s in sets {
+            args.extend(["--set", s]);
+        }
+        let mut cmd = common::bapw();
+        cmd.args(&args)
+            .env("BAPW_DATA_DIR", home.path())
+            .env("BAPW_CONFIG_DIR", home.path().join("config"));
+        if let Some(hook) = stall {
+            cmd.env("BAPW_TEST_STALL", hook);
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{rule}: {}", stdout(&out));
+        assert!(
+            stdout(&out).contains(&format!("alert ({rule}): ")),
+            "{}",
+            stdout(&out)
+        );
+        let events = read_events(&runs.join(rule).join("events.jsonl")).unwrap();
+        let alerts: Vec<_> = events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Alert(a) => Some(a),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(alerts.len(), 1, "{rule}");
+        assert_eq!(alerts[0].rule, rule);
+        assert!(alerts[0].message.contains(says), "{}", alerts[0].message);
+        let Some(Event::Finished(f)) = events.last() else {
+            panic!("{rule}: no finished event");
+        };
+        assert_eq!(f.state, EndState::Stopped, "{rule}");
+        let checkpoints = bapw::run::Checkpoints::new(runs.join(rule).join("checkpoints"));
+        assert_eq!(
+            checkpoints.latest(),
+            Some(f.step),
+            "{rule}: a checkpoint at the stop"
+        );
+    }
+}
+
+/// In the workbench (an interactive engine) an alert pauses the run instead: a learning rate
+/// raised mid-run diverges, the run pauses with the alert, and it goes on when resumed.
+#[test]
+fn an_alert_pauses_an_interactive_run() {
+    use bapw::train::{spawn, Command, RunSpec};
+    let home = tempfile::tempdir().unwrap();
+    let sets = [
+        "train.epochs=2",
+        "eval.every=0",
+        "alerts.warmup_steps=4",
+        "alerts.diverge_steps=2",
+    ]
+    .map(String::from);
+    let preset = bapw::config::preset::Preset::load_with("smoke", &sets).unwrap();
+    let spec = RunSpec::new(preset, "smoke", home.path().join("runs"))
+        .named(Some("alert".into()))
+        .on(bapw::device::DeviceChoice::Cpu)
+        .interactive(true)
+        .waiting();
+    let mut h = spawn(spec).unwrap();
+    let send = |c: Command| h.commands.send(c).unwrap();
+    send(Command::Start);
+    let (mut raised, mut paused_after, mut end) = (false, false, None);
+    while let Some(ev) = h.events.blocking_recv() {
+        match &ev {
+            Event::Step(s) if s.step == 8 && !raised => send(Command::Set {
+                key: "train.lr".into(),
+                value: "1.0".into(),
+            }),
+            Event::Alert(a) => {
+                assert_eq!(a.rule, "diverging");
+                raised = true;
+            }
+            Event::Paused(_) if raised => {
+                paused_after = true;
+                send(Command::Set {
+                    key: "alerts.enabled".into(),
+                    value: "false".into(),
+                });
+                send(Command::Resume);
+            }
+            Event::Finished(f) => end = Some(f.state),
+            _ => {}
+        }
+    }
+    h.thread.join().unwrap();
+    assert!(raised && paused_after, "the alert paused the run");
+    assert_eq!(end, Some(EndState::Finished));
 }

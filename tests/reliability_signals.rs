@@ -193,7 +193,10 @@ fn sigkill_then_resume_equals_an_uninterrupted_run() {
     );
     assert!(out.status.success());
     assert!(common::stdout(&out).contains("killed is finished"));
-    assert_eq!(std::fs::read(runs.join("killed/events.jsonl")).unwrap(), log);
+    assert_eq!(
+        std::fs::read(runs.join("killed/events.jsonl")).unwrap(),
+        log
+    );
 }
 
 /// Sends `sig` to a headless run after its first checkpoint: it stops at once with a

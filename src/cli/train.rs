@@ -155,18 +155,34 @@ pub fn run_headless(spec: RunSpec) -> Result<ExitCode> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    let failed = rt.block_on(async {
+    let (failed, alerted) = rt.block_on(async {
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut hup = signal(SignalKind::hangup())?;
-        let mut failed = false;
+        let (mut failed, mut alerted) = (false, false);
         let mut out = std::io::stdout();
+        // After a stall alert the engine stops when its step ends; if that step never ends
+        // the process leaves it (see `give_up`).
+        let mut deadline: Option<tokio::time::Instant> = None;
         loop {
+            let give_up = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 ev = handle.events.recv() => {
                     let Some(ev) = ev else { break };
-                    if let Event::Finished(f) = &ev {
-                        failed = f.state == EndState::Failed;
+                    match &ev {
+                        Event::Finished(f) => failed = f.state == EndState::Failed,
+                        Event::Alert(a) => {
+                            alerted = true;
+                            if a.rule == "stall" && deadline.is_none() {
+                                deadline = Some(tokio::time::Instant::now() + STALL_GRACE);
+                            }
+                        }
+                        _ => {}
                     }
                     if let Some(line) = printer.on_event(&ev) {
                         // A vanished terminal must not kill the run.
@@ -176,14 +192,32 @@ pub fn run_headless(spec: RunSpec) -> Result<ExitCode> {
                 _ = int.recv() => { let _ = handle.commands.send(Command::Stop); }
                 _ = term.recv() => { let _ = handle.commands.send(Command::Stop); }
                 _ = hup.recv() => {}
+                _ = give_up => {
+                    let _ = writeln!(
+                        out,
+                        "the stalled step did not end within {} s: leaving the run as it is \
+                         (`bapw resume` continues from its last checkpoint)",
+                        STALL_GRACE.as_secs()
+                    );
+                    // The engine thread is inside LibTorch: end without its destructors.
+                    let _ = out.flush();
+                    // SAFETY: `_exit` only ends the process.
+                    unsafe { libc::_exit(3) }
+                }
             }
         }
-        anyhow::Ok(failed)
+        anyhow::Ok((failed, alerted))
     })?;
     let _ = handle.thread.join();
     Ok(if failed {
         ExitCode::from(1)
+    } else if alerted {
+        // Stopped by a run-health rule, with a checkpoint.
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     })
 }
+
+/// How long a headless run waits for a stalled step to end once the stall alert fired.
+const STALL_GRACE: std::time::Duration = std::time::Duration::from_secs(120);

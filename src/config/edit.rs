@@ -51,6 +51,13 @@ pub const LIVE_KEYS: &[&str] = &[
     "checkpoint.every",
     "checkpoint.keep",
     "checkpoint.best",
+    "alerts.enabled",
+    "alerts.diverge_factor",
+    "alerts.diverge_steps",
+    "alerts.warmup_steps",
+    "alerts.stall_seconds",
+    "alerts.collapse_drop",
+    "alerts.collapse_window",
 ];
 
 /// Whether a running engine takes a change of `key`.

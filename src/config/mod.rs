@@ -1,5 +1,6 @@
 //! Presets (what to train) and their edits by key path, paths (where things live), themes (how
 //! it looks) and the TUI's remembered settings.
+pub mod alerts;
 pub mod edit;
 pub mod keypath;
 pub mod paths;

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::alerts::AlertsCfg;
 use super::spans;
 use crate::prune::{ScheduleKind, ScheduleSpec, Scope};
 
@@ -59,6 +60,7 @@ pub struct Preset {
     pub adv: AdvCfg,
     pub eval: EvalCfg,
     pub checkpoint: CheckpointCfg,
+    pub alerts: AlertsCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -284,6 +286,7 @@ impl Default for Preset {
             adv: AdvCfg::default(),
             eval: EvalCfg::default(),
             checkpoint: CheckpointCfg::default(),
+            alerts: AlertsCfg::default(),
         }
     }
 }
@@ -779,6 +782,7 @@ impl Preset {
                 "iterations must be at least 1".into(),
             );
         }
+        self.alerts.validate(&mut out);
         out
     }
 

@@ -1,5 +1,6 @@
 //! Training: the engine thread and its commands, what one step trains, the optimisers and the
 //! loss. What it reports is `crate::events`; the run folder it writes is `crate::run`.
+pub mod alerts;
 pub mod engine;
 pub mod handle;
 pub mod loss;

@@ -1,35 +1,62 @@
 //! Where the engine's events go: the run's log first (so the folder is complete even with no
 //! viewer), then the live channel (a closed channel is fine: the run continues headless).
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
 use anyhow::{Context, Result};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::events::Event;
 use crate::run::{EventLog, RunDir};
 
+/// Cheap to clone: the engine thread and its watchdog (which reports a stalled step while
+/// the engine is stuck in it) write through the same log and channel.
+#[derive(Clone)]
 pub struct Sink {
+    out: Arc<Mutex<Out>>,
+    /// The step the run is at, for events reported from outside the loop (a failure).
+    step: Arc<AtomicUsize>,
+}
+
+struct Out {
     log: EventLog,
     tx: UnboundedSender<Event>,
-    /// The step the run is at, for events reported from outside the loop (a failure).
-    pub step: usize,
 }
 
 impl Sink {
     pub fn new(log: EventLog, tx: UnboundedSender<Event>) -> Sink {
-        Sink { log, tx, step: 0 }
+        Sink {
+            out: Arc::new(Mutex::new(Out { log, tx })),
+            step: Arc::new(AtomicUsize::new(0)),
+        }
     }
 
-    pub fn emit(&mut self, ev: impl Into<Event>) {
+    pub fn step(&self) -> usize {
+        self.step.load(Ordering::Relaxed)
+    }
+
+    pub fn set_step(&self, step: usize) {
+        self.step.store(step, Ordering::Relaxed);
+    }
+
+    fn out(&self) -> std::sync::MutexGuard<'_, Out> {
+        // A panic while writing one event must not silence the rest of the run.
+        self.out.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn emit(&self, ev: impl Into<Event>) {
         let ev = ev.into();
-        if let Err(e) = self.log.append(&ev) {
+        let out = &mut *self.out();
+        if let Err(e) = out.log.append(&ev) {
             tracing::error!("{e:#}");
         }
-        let _ = self.tx.send(ev);
+        let _ = out.tx.send(ev);
     }
 
     /// On resume: cuts `events.jsonl` back to the checkpoint being resumed (everything after
     /// it will be recomputed identically), and replays the kept events to the live viewer so
     /// it rebuilds every pane.
-    pub fn rewind_to_checkpoint(&mut self, run: &RunDir, step: usize) -> Result<()> {
+    pub fn rewind_to_checkpoint(&self, run: &RunDir, step: usize) -> Result<()> {
         let events = run.read_events()?;
         let end = checkpoint_index(&events, step).with_context(|| {
             format!(
@@ -38,10 +65,11 @@ impl Sink {
             )
         })?;
         let kept = &events[..=end];
+        let out = &mut *self.out();
         run.rewrite_log(kept)?;
-        self.log = run.open_log()?;
+        out.log = run.open_log()?;
         for ev in kept {
-            let _ = self.tx.send(ev.clone());
+            let _ = out.tx.send(ev.clone());
         }
         Ok(())
     }

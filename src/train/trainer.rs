@@ -34,6 +34,9 @@ pub struct Trainer {
     kit: StepKit,
     samples_per_s: f64,
     pub last_test_acc: Option<f64>,
+    /// The mask update of the last step, if it had one: (step, sparsity before, after), for
+    /// the collapse alert.
+    pub mask_update: Option<(usize, f64, f64)>,
 }
 
 impl Trainer {
@@ -66,6 +69,7 @@ impl Trainer {
             opt,
             samples_per_s: 0.0,
             last_test_acc: None,
+            mask_update: None,
             preset,
         };
         Ok((trainer, batcher))
@@ -132,7 +136,7 @@ impl Trainer {
 
     pub fn step(
         &mut self,
-        sink: &mut Sink,
+        sink: &Sink,
         step: usize,
         epoch: usize,
         idx: &Tensor,
@@ -142,8 +146,10 @@ impl Trainer {
         tch::manual_seed(self.preset.train.seed as i64 ^ (step as i64).wrapping_mul(0x2545_F491));
         if self.schedule.updates_at(step) {
             let target = self.schedule.sparsity_at(step);
+            let before = self.pruner.mask_sparsity();
             self.pruner.update(target);
             let (sparsity, layers) = self.pruner.measure();
+            self.mask_update = Some((step, before, sparsity));
             sink.emit(Event::MaskUpdate(MaskUpdate {
                 step,
                 target_sparsity: target,

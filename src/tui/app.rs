@@ -526,6 +526,10 @@ impl App {
                 self.log
                     .push(Some(*step), Level::Info, format!("{key} {old} → {new}"));
             }
+            Event::Alert(a) => {
+                self.log
+                    .push(Some(a.step), Level::Error, format!("alert: {}", a.message));
+            }
             Event::RolledBack(r) => {
                 // Steps after the checkpoint train again: what they reported no longer holds.
                 self.metrics.truncate_after(r.to_step);

@@ -1,23 +1,23 @@
 //! The training engine: the body of the thread that owns every tensor (started by
 //! [`handle::spawn`](super::handle::spawn)). What one step does is the [`Trainer`]'s business;
-//! the engine runs the loop, answers commands, pauses, checkpoints and decides what a failure
-//! means.
-use std::sync::mpsc;
+//! the engine runs the loop and answers commands (here), writes and restores checkpoints
+//! (`saving.rs`) and decides what a failure or a run-health alert means (`faults.rs`).
+mod faults;
+mod saving;
+
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use anyhow::{bail, Result};
-use tch::Tensor;
 
+use super::alerts::{StallClock, Watch};
 use super::oom::{self, Guarded, OutOfMemory};
 use super::sink::{live_changes, Sink};
 use super::spec::RunSpec;
 use super::trainer::Trainer;
 use crate::config::preset::{BestMetric, Preset};
 use crate::device::{device_name, resolve_device};
-use crate::events::{
-    Checkpoint, EndState, EpochEnd, ErrorReport, Event, Finished, Message, ParamChanged, Paused,
-    Resumed, RolledBack,
-};
+use crate::events::{EndState, EpochEnd, ErrorReport, Event, Finished, Message, Paused, Resumed};
 use crate::run::{RunDir, TrainState};
 
 /// Commands the engine takes between steps.
@@ -83,6 +83,13 @@ pub(super) struct Engine {
     tainted: Option<usize>,
     /// `RunSpec::resume_sets`, applied once the checkpoint is restored.
     resume_sets: Vec<String>,
+    /// The per-step run-health rules.
+    watch: Watch,
+    /// When the step in progress started, for the watchdog's stall rule.
+    clock: Arc<StallClock>,
+    /// `BAPW_TEST_STALL=STEP:SECONDS`: a step that sleeps, for the stall test (see
+    /// `faults.rs`); unset in normal use.
+    stall_hook: Option<(usize, f64)>,
 }
 
 impl Engine {
@@ -90,7 +97,8 @@ impl Engine {
         spec: RunSpec,
         run: RunDir,
         cmds: mpsc::Receiver<Command>,
-        sink: &mut Sink,
+        sink: &Sink,
+        clock: Arc<StallClock>,
     ) -> Result<()> {
         let (device, note) = resolve_device(spec.device);
         let resume_from = spec
@@ -113,6 +121,7 @@ impl Engine {
         if let Some(n) = note {
             sink.emit(Message { step: 0, text: n });
         }
+        let preset_alerts = preset.alerts.clone();
         let (t, batcher) = Trainer::build(preset, device)?;
         let mut eng = Engine {
             t,
@@ -123,7 +132,11 @@ impl Engine {
             interactive: spec.interactive,
             tainted: None,
             resume_sets: spec.resume_sets.clone(),
+            watch: Watch::new(preset_alerts),
+            clock,
+            stall_hook: faults::stall_hook(),
         };
+        eng.clock.set_limit(eng.t.preset.alerts.stall_seconds);
         let mut at = Position::default();
         match resume_from {
             Some(Some(step)) => at = eng.resume(sink, step)?,
@@ -154,56 +167,9 @@ impl Engine {
         eng.finish(sink, state, started)
     }
 
-    /// Restores the checkpoint at `step` and cuts the log back to it.
-    fn resume(&mut self, sink: &mut Sink, step: usize) -> Result<Position> {
-        let checkpoints = self.run.checkpoints();
-        let loaded = checkpoints.load(step, self.t.device())?;
-        let st = self.t.restore(&loaded)?;
-        self.best_value = st.best_value;
-        if st.epoch >= self.t.preset.train.epochs {
-            bail!(
-                "{} already finished all {} epochs",
-                self.run.path().display(),
-                st.epoch
-            );
-        }
-        // Resuming from an older checkpoint (`--from`) abandons what came after it.
-        let newer: Vec<usize> = checkpoints
-            .steps()
-            .into_iter()
-            .filter(|s| *s > step)
-            .collect();
-        for s in &newer {
-            checkpoints.remove(*s);
-        }
-        sink.step = st.step;
-        sink.rewind_to_checkpoint(&self.run, st.step)?;
-        sink.emit(Message {
-            step: st.step,
-            text: format!("resumed from {}", checkpoints.files(step).state.display()),
-        });
-        if let (Some(first), Some(last)) = (newer.first(), newer.last()) {
-            sink.emit(Message {
-                step: st.step,
-                text: format!(
-                    "the checkpoints of steps {first} to {last} were dropped: the run goes on \
-                     from step {step}"
-                ),
-            });
-        }
-        for set in &self.resume_sets {
-            let (key, value) = set.split_once('=').unwrap_or((set, ""));
-            match self.t.set(st.step, key.trim(), value) {
-                Ok(changed) => sink.emit(changed),
-                Err(why) => bail!("--set {set}: {why}"),
-            }
-        }
-        Ok(Position::from_state(&st))
-    }
-
     /// Before the first step of a run opened in the workbench: edits go into the preset until
     /// Start. False when the run was stopped instead.
-    fn wait_for_start(&mut self, sink: &mut Sink) -> Result<bool> {
+    fn wait_for_start(&mut self, sink: &Sink) -> Result<bool> {
         loop {
             match self.cmds.recv() {
                 Ok(Command::Start) | Err(_) => return Ok(true),
@@ -219,7 +185,7 @@ impl Engine {
     /// The epochs from `at` to the end, or until a stop.
     fn train(
         &mut self,
-        sink: &mut Sink,
+        sink: &Sink,
         batcher: &crate::data::Batcher,
         at: &mut Position,
     ) -> Result<EndState> {
@@ -228,7 +194,7 @@ impl Engine {
             let batches = batcher.batches(at.epoch);
             while at.batch < batches.len() {
                 let step = at.epoch * self.t.steps_per_epoch + at.batch;
-                sink.step = step;
+                sink.set_step(step);
                 match self.poll(sink, step)? {
                     Flow::Continue => {}
                     Flow::Stop => {
@@ -240,20 +206,28 @@ impl Engine {
                         continue 'epochs;
                     }
                 }
-                let Some((loss, acc)) =
-                    self.step_or_pause(sink, step, at.epoch, &batches[at.batch])?
-                else {
+                self.clock.beat(step);
+                self.injected_stall(step);
+                let trained = self.step_or_pause(sink, step, at.epoch, &batches[at.batch]);
+                self.clock.idle();
+                let Some((loss, acc)) = trained? else {
                     continue;
                 };
                 at.loss_sum += loss;
                 at.acc_sum += acc;
                 at.steps += 1;
                 at.batch += 1;
+                let alert = self.check_health(step, loss, acc);
                 let every = self.t.preset.checkpoint.every;
                 if every > 0 && (step + 1).is_multiple_of(every) {
                     // At an epoch boundary (batch == len) the resumed run goes straight to
                     // the (deterministic) epoch_end test pass.
                     self.periodic_checkpoint(sink, step + 1, at)?;
+                }
+                if let Some(fired) = alert {
+                    if let Flow::Stop = self.raise(sink, step, fired, at)? {
+                        return Ok(EndState::Stopped);
+                    }
                 }
             }
             self.end_epoch(sink, at, epoch_start)?;
@@ -261,165 +235,9 @@ impl Engine {
         Ok(EndState::Finished)
     }
 
-    /// One training step. `None` when it did not train (out of memory or a non-finite loss):
-    /// headless that fails the run; in the workbench the run pauses on this step.
-    fn step_or_pause(
-        &mut self,
-        sink: &mut Sink,
-        step: usize,
-        epoch: usize,
-        batch: &Tensor,
-    ) -> Result<Option<(f64, f64)>> {
-        let trained = match oom::guard(|| self.t.step(sink, step, epoch, batch))? {
-            Guarded::Done(t) => t,
-            Guarded::OutOfMemory(text) => {
-                // The activations grow with the batch, so the allocation fails in the forward
-                // or backward pass, before the update: the weights are as they were.
-                let batch = self.t.preset.train.batch_size.min(self.t.data.n_train());
-                let advice = self.out_of_memory("train.batch_size", batch, &text);
-                if !self.interactive {
-                    return Err(OutOfMemory(advice).into());
-                }
-                // Another process may free the memory, or the user stops and starts with a
-                // smaller batch.
-                self.pause_with_error(
-                    sink,
-                    step,
-                    format!(
-                        "{advice}; paused: free memory and resume (the step runs again), or \
-                         stop and start again with the smaller batch"
-                    ),
-                );
-                return Ok(None);
-            }
-        };
-        if trained.is_none() {
-            self.taint(sink, step, "loss became NaN/Inf")?;
-        }
-        Ok(trained)
-    }
-
-    /// The weights at `step` are bad (they gave a non-finite loss, or are not finite
-    /// themselves): they are not trained on and never saved, and a checkpoint that already
-    /// holds them goes. Headless that fails the run; in the workbench the run pauses and
-    /// `Command::RollBack` goes back to the last good checkpoint.
-    fn taint(&mut self, sink: &mut Sink, step: usize, what: &str) -> Result<()> {
-        let checkpoints = self.run.checkpoints();
-        if checkpoints.steps().contains(&step) {
-            checkpoints.remove(step);
-        }
-        self.tainted = Some(step);
-        let back = match checkpoints.latest() {
-            Some(good) => format!("the last good checkpoint is step {good}"),
-            None => "there is no good checkpoint to go back to".into(),
-        };
-        let message = format!(
-            "{what} at step {step}: the weights after the last update are broken, so they \
-             are neither trained on nor saved; {back}"
-        );
-        if !self.interactive {
-            let how = match checkpoints.latest() {
-                Some(_) => format!(
-                    "; lower train.lr (or fix the data), then `bapw resume {}` continues from it",
-                    self.run.name()
-                ),
-                None => "; lower train.lr (or fix the data) and start again".into(),
-            };
-            bail!("{message}{how}");
-        }
-        let how = match checkpoints.latest() {
-            Some(_) => "; lower train.lr if it diverged, then roll back (R) and resume",
-            None => "; stop the run and start again with a lower train.lr",
-        };
-        self.pause_with_error(sink, step, format!("{message}{how}"));
-        Ok(())
-    }
-
-    /// Restores the newest checkpoint, cuts the log back to it and keeps the current settings
-    /// (live changes made since it are logged again, so a later resume trains on them too).
-    fn roll_back(&mut self, sink: &mut Sink, step: usize) -> Result<Option<Position>> {
-        let Some(good) = self.run.checkpoints().latest() else {
-            sink.emit(ErrorReport {
-                step,
-                message: "there is no checkpoint to roll back to".into(),
-            });
-            return Ok(None);
-        };
-        let loaded = self.run.checkpoints().load(good, self.t.device())?;
-        let st = self.t.restore(&loaded)?;
-        self.best_value = st.best_value;
-        self.tainted = None;
-        let events = self.run.read_events()?;
-        let at_checkpoint = {
-            let file = self.run.preset_path();
-            let text = std::fs::read_to_string(&file)?;
-            Preset::from_toml_str(
-                &file.display().to_string(),
-                &text,
-                &live_changes(&events, good),
-            )?
-        };
-        sink.rewind_to_checkpoint(&self.run, good)?;
-        sink.step = good;
-        sink.emit(RolledBack {
-            step,
-            to_step: good,
-        });
-        for key in crate::config::edit::LIVE_KEYS {
-            let (old, new) = (at_checkpoint.get(key), self.t.preset.get(key));
-            if old != new {
-                sink.emit(ParamChanged {
-                    step: good,
-                    key: key.to_string(),
-                    old: old.unwrap_or_default(),
-                    new: new.unwrap_or_default(),
-                });
-            }
-        }
-        sink.emit(Message {
-            step: good,
-            text: format!(
-                "rolled back from step {step} to the checkpoint of step {good}: steps {good} to \
-                 {step} train again with the current settings"
-            ),
-        });
-        Ok(Some(Position::from_state(&st)))
-    }
-
-    fn pause_with_error(&mut self, sink: &mut Sink, step: usize, message: String) {
-        sink.emit(ErrorReport { step, message });
-        self.paused = true;
-        sink.emit(Paused { step });
-    }
-
-    /// A scheduled checkpoint. A failed write (full disk, read-only folder) leaves nothing
-    /// half-written and the previous checkpoints good: headless that fails the run, in the
-    /// workbench it pauses so the user can make room.
-    fn periodic_checkpoint(&mut self, sink: &mut Sink, step: usize, at: &Position) -> Result<()> {
-        if !self.t.weights_finite() {
-            // An update with an overflowing gradient: never saved, never trained on.
-            return self.taint(sink, step, "the weights became NaN/Inf");
-        }
-        if let Err(e) = self.checkpoint(sink, step, at) {
-            let message = format!(
-                "could not write the checkpoint at step {step}: {e:#}; the last good checkpoint \
-                 is kept"
-            );
-            if !self.interactive {
-                bail!("{message}");
-            }
-            self.pause_with_error(
-                sink,
-                step,
-                format!("{message}; paused: make room, then resume"),
-            );
-        }
-        Ok(())
-    }
-
     /// The test pass at the end of an epoch, the best checkpoint by test accuracy, and the
     /// scheduled evaluation; moves `at` to the next epoch.
-    fn end_epoch(&mut self, sink: &mut Sink, at: &mut Position, started: Instant) -> Result<()> {
+    fn end_epoch(&mut self, sink: &Sink, at: &mut Position, started: Instant) -> Result<()> {
         let (test_loss, test_acc) = self.t.test_metrics();
         self.t.last_test_acc = Some(test_acc);
         let step = (at.epoch + 1) * self.t.steps_per_epoch;
@@ -450,9 +268,9 @@ impl Engine {
     /// that ran out of memory paused the run (workbench only): a resume runs it again, a stop
     /// ends the run without it. Broken weights pause it instead (workbench) or fail it; a
     /// roll-back returns where training goes on.
-    fn final_checkpoint_and_evaluation(&mut self, sink: &mut Sink) -> Result<Option<Position>> {
+    fn final_checkpoint_and_evaluation(&mut self, sink: &Sink) -> Result<Option<Position>> {
         let step = self.t.total_steps;
-        sink.step = step;
+        sink.set_step(step);
         let epochs = self.t.preset.train.epochs;
         let end = Position {
             epoch: epochs,
@@ -481,7 +299,7 @@ impl Engine {
     }
 
     /// Handles pending commands; blocks while paused.
-    fn poll(&mut self, sink: &mut Sink, step: usize) -> Result<Flow> {
+    fn poll(&mut self, sink: &Sink, step: usize) -> Result<Flow> {
         loop {
             let cmd = if self.paused {
                 match self.cmds.recv() {
@@ -509,7 +327,7 @@ impl Engine {
         }
     }
 
-    fn handle(&mut self, cmd: Command, sink: &mut Sink, step: usize) -> Result<Flow> {
+    fn handle(&mut self, cmd: Command, sink: &Sink, step: usize) -> Result<Flow> {
         match cmd {
             Command::Start => {}
             Command::Pause => {
@@ -539,7 +357,11 @@ impl Engine {
             }
             Command::Stop => return Ok(Flow::Stop),
             Command::Set { key, value } => match self.t.set(step, &key, &value) {
-                Ok(changed) => sink.emit(changed),
+                Ok(changed) => {
+                    sink.emit(changed);
+                    self.watch.set_cfg(self.t.preset.alerts.clone());
+                    self.clock.set_limit(self.t.preset.alerts.stall_seconds);
+                }
                 Err(message) => sink.emit(ErrorReport { step, message }),
             },
             Command::EvalNow => {
@@ -557,7 +379,7 @@ impl Engine {
 
     /// Evaluates and reports; true when it ran out of memory in the workbench, which pauses
     /// the run (headless, that fails the run).
-    fn robustness_eval(&mut self, sink: &mut Sink, step: usize, epoch: usize) -> Result<bool> {
+    fn robustness_eval(&mut self, sink: &Sink, step: usize, epoch: usize) -> Result<bool> {
         let evaluated = match oom::guard(|| self.t.evaluate(step, epoch))? {
             Guarded::Done(ev) => ev,
             Guarded::OutOfMemory(text) => {
@@ -595,93 +417,11 @@ impl Engine {
         Ok(false)
     }
 
-    /// Writes `checkpoints/best.safetensors` (weights + masks) and `best.json` when `value`
-    /// beats the best so far.
-    fn keep_if_best(&mut self, sink: &mut Sink, step: usize, value: f64) -> Result<()> {
-        if !value.is_finite() || self.best_value.is_some_and(|b| value <= b) {
-            return Ok(());
-        }
-        self.best_value = Some(value);
-        let metric = self.t.preset.checkpoint.best.as_str();
-        match self
-            .run
-            .checkpoints()
-            .save_best(&self.t.weights_and_masks(), metric, value, step)
-        {
-            Ok(path) => sink.emit(Checkpoint {
-                step,
-                path: path.display().to_string(),
-            }),
-            Err(e) => {
-                let message = format!(
-                    "could not write the checkpoint at step {step} (best {metric}): {e:#}; the \
-                     last good checkpoint is kept"
-                );
-                if !self.interactive {
-                    bail!("{message}");
-                }
-                sink.emit(ErrorReport { step, message });
-            }
-        }
-        Ok(())
-    }
-
-    /// The checkpoint of a stop, unless the weights are broken: then the last good checkpoint
-    /// stays the one to resume from.
-    fn stop_checkpoint(&mut self, sink: &mut Sink, step: usize, at: &Position) -> Result<()> {
-        if let Some(bad) = self.tainted {
-            let back = match self.run.checkpoints().latest() {
-                Some(good) => format!(
-                    "`bapw resume {}` continues from step {good}",
-                    self.run.name()
-                ),
-                None => "no checkpoint is left to resume from".into(),
-            };
-            sink.emit(Message {
-                step,
-                text: format!(
-                    "stopped without a checkpoint: the weights gave a non-finite loss at step \
-                     {bad}; {back}"
-                ),
-            });
-            return Ok(());
-        }
-        self.checkpoint(sink, step, at)
-    }
-
-    /// The periodic checkpoint at `step` (the next batch to train is `at`).
-    fn checkpoint(&mut self, sink: &mut Sink, step: usize, at: &Position) -> Result<()> {
-        let state = TrainState {
-            step,
-            epoch: at.epoch,
-            position: at.batch,
-            optimizer_t: self.t.opt.t,
-            seed: self.t.preset.train.seed,
-            arch: self.t.net.arch.clone(),
-            test_acc: self.t.last_test_acc,
-            epoch_loss_sum: at.loss_sum,
-            epoch_acc_sum: at.acc_sum,
-            epoch_steps: at.steps,
-            best_value: self.best_value,
-        };
-        let path = self.run.checkpoints().save(
-            &self.t.weights_and_masks(),
-            &self.t.optimizer_state(),
-            &state,
-            self.t.preset.checkpoint.keep,
-        )?;
-        sink.emit(Checkpoint {
-            step,
-            path: path.display().to_string(),
-        });
-        Ok(())
-    }
-
-    fn finish(&mut self, sink: &mut Sink, state: EndState, started: Instant) -> Result<()> {
+    fn finish(&mut self, sink: &Sink, state: EndState, started: Instant) -> Result<()> {
         let (test_loss, test_acc) = self.t.test_metrics();
         let (sparsity, layers) = self.t.pruner.measure();
         let total_steps = self.t.total_steps;
-        let step = sink.step.max(if state == EndState::Finished {
+        let step = sink.step().max(if state == EndState::Finished {
             total_steps
         } else {
             0
