@@ -26,7 +26,7 @@ pub struct BenchArgs {
     /// LibTorch intra-op threads (0 = LibTorch's default).
     #[arg(long, default_value_t = 0)]
     pub threads: i32,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// mnist (needs `bapw data fetch mnist`) or synthetic (random MNIST-shaped images).
     #[arg(long, default_value = "mnist")]

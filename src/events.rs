@@ -77,6 +77,12 @@ pub struct RunStarted {
     pub dataset: String,
     pub model: String,
     pub device: String,
+    /// The device's model (the GPU's from NVML, the CPU's from /proc/cpuinfo).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_model: Option<String>,
+    /// Its memory in bytes: the GPU's, or the machine's for the CPU.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_memory: Option<u64>,
     pub threads: i32,
     pub epochs: usize,
     pub steps_per_epoch: usize,

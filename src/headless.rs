@@ -73,8 +73,15 @@ impl Printer {
                 } else {
                     String::new()
                 };
+                let what = match (&r.device_model, r.device_memory) {
+                    (Some(m), Some(b)) => {
+                        format!("{m}, {:.1} GiB, ", b as f64 / (1u64 << 30) as f64)
+                    }
+                    (Some(m), None) => format!("{m}, "),
+                    _ => String::new(),
+                };
                 Some(format!(
-                    "run {}\n  preset {} | mode {} | {} ({} train) | {} | device {} ({} threads) | {} epochs, {} steps{resuming}",
+                    "run {}\n  preset {} | mode {} | {} ({} train) | {} | device {} ({what}{} threads) | {} epochs, {} steps{resuming}",
                     r.run_dir, r.preset, r.mode, r.dataset, r.train_examples, r.model, r.device,
                     r.threads, r.epochs, r.total_steps
                 ))

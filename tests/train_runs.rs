@@ -267,3 +267,80 @@ fn completion_scripts_know_the_commands_and_flags() {
     let out = run_bapw(home.path(), &["completions", "tcsh"]);
     assert_eq!(out.status.code(), Some(2));
 }
+
+/// `--device cuda:N` is taken (and falls back to the CPU with a note where no GPU is visible),
+/// a device that is not one is bad input, and the first event names the device's model and
+/// memory.
+#[test]
+fn devices_are_named_and_fall_back_cleanly() {
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let r = runs.to_str().unwrap();
+    let out = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--headless",
+            "--runs-dir",
+            r,
+            "--name",
+            "d",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = read_events(&runs.join("d/events.jsonl")).unwrap();
+    let Event::RunStarted(started) = &events[0] else {
+        panic!("{:?}", events[0].kind());
+    };
+    assert!(started.device_model.as_ref().is_some_and(|m| !m.is_empty()));
+    assert!(started.device_memory.is_some_and(|b| b > 1 << 20));
+    assert!(stdout(&out).contains(" GiB, "), "{}", stdout(&out));
+
+    let out = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--headless",
+            "--device",
+            "gpu",
+            "--runs-dir",
+            r,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("use auto, cpu, cuda or cuda:N"),
+        "{}",
+        stderr(&out)
+    );
+
+    if bapw::device::cuda_devices() == 0 {
+        let out = run_bapw(
+            home.path(),
+            &[
+                "train",
+                "--preset",
+                "smoke",
+                "--headless",
+                "--device",
+                "cuda:7",
+                "--runs-dir",
+                r,
+                "--name",
+                "c",
+                "--set",
+                "train.epochs=1",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("cuda:7 was requested but no CUDA device is available"),
+            "{}",
+            stdout(&out)
+        );
+    }
+}

@@ -32,7 +32,7 @@ pub struct TrainArgs {
     /// Run folder name (default: <preset>-<timestamp>).
     #[arg(long)]
     pub name: Option<String>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
 }
 
@@ -45,7 +45,7 @@ pub struct ResumeArgs {
     pub headless: bool,
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Continue from the checkpoint of this step instead of the newest (see `ls
     /// RUN/checkpoints`); the newer checkpoints are dropped.

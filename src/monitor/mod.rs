@@ -5,7 +5,7 @@
 //! and sends it over a channel; [`History`] keeps the last N for the history lines. Nothing here
 //! runs on the engine thread or on the UI's async runtime.
 mod history;
-mod nvml;
+pub mod nvml;
 mod process;
 mod sampler;
 pub mod visible;

@@ -26,7 +26,7 @@ pub struct SweepArgs {
     /// Print the planned runs and their overrides (slurm: and the batch script); run nothing.
     #[arg(long)]
     pub dry_run: bool,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// Where the runs train (default: the sweep file's `backend`, else slurm for a sweep
     /// submitted before, else local).
@@ -103,7 +103,7 @@ pub enum SweepAction {
         sweep: PathBuf,
         /// The grid point's index in plan.json (the array task id).
         index: usize,
-        #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+        #[arg(long, default_value_t = DeviceChoice::Auto)]
         device: DeviceChoice,
     },
 }

@@ -165,6 +165,9 @@ pub fn next_step(dir: &Path, r: &PlannedRun) -> Result<Next> {
 pub struct Exec {
     pub jobs: u32,
     pub device: DeviceChoice,
+    /// The CUDA devices visible here: with more than one, `auto`/`cuda` runs are spread over
+    /// them (see [`device_for_slot`]).
+    pub gpus: usize,
     pub threads: Option<usize>,
     /// SIGUSR1 (Slurm's warning before a time limit) stops the runs like SIGTERM and is
     /// reported in `Outcome::warned`.
@@ -226,9 +229,14 @@ pub fn run_local(
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         threads_within(base_threads, (cores / jobs as usize).max(1))
     });
+    let gpus = match device {
+        DeviceChoice::Cpu => 0,
+        _ => crate::device::cuda_devices(),
+    };
     let exec = Exec {
         jobs,
         device,
+        gpus,
         threads,
         stop_on_usr1: false,
     };
@@ -308,6 +316,8 @@ pub fn execute(
             .transpose()?;
         let mut running = tokio::task::JoinSet::new();
         let mut pids = std::collections::BTreeMap::new();
+        // Which of the `jobs` places each running child holds (its GPU, with several).
+        let mut slots = std::collections::BTreeMap::new();
         let mut out = Outcome {
             failed: 0,
             interrupted: false,
@@ -320,7 +330,10 @@ pub fn execute(
                     break;
                 };
                 let r = &plan.runs[i];
-                let mut cmd = child_command(&exe, dir, r, &work, exec.device, exec.threads);
+                let slot = (0..).find(|s| !slots.values().any(|v| v == s)).unwrap_or(0);
+                slots.insert(i, slot);
+                let device = device_for_slot(exec.device, exec.gpus, slot);
+                let mut cmd = child_command(&exe, dir, r, &work, device, exec.threads);
                 let log = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -335,7 +348,12 @@ pub fn execute(
                     Work::Train => "start ",
                     Work::Resume => "resume",
                 };
-                println!("{} {verb}  {}", tag(i, total), r.id);
+                let on = if exec.gpus > 1 {
+                    format!(" on {device}")
+                } else {
+                    String::new()
+                };
+                println!("{} {verb}  {}{on}", tag(i, total), r.id);
                 if let Some(pid) = child.id() {
                     pids.insert(i, pid);
                 }
@@ -358,6 +376,7 @@ pub fn execute(
                 Some(res) = running.join_next() => {
                     let (i, st, took) = res?;
                     pids.remove(&i);
+                    slots.remove(&i);
                     let r = &plan.runs[i];
                     let ok = st.as_ref().is_ok_and(|s| s.success());
                     let rd = run_dir(dir, &r.id);
@@ -413,6 +432,18 @@ fn stop_all(out: &mut Outcome, pids: &std::collections::BTreeMap<usize, u32>) {
     }
 }
 
+/// The device of the child in place `slot` of `jobs`: with several GPUs visible, `auto` and
+/// `cuda` go round them (slot 0 on cuda:0, slot 1 on cuda:1, ...); a CPU or a numbered device
+/// stays as asked.
+pub fn device_for_slot(choice: DeviceChoice, gpus: usize, slot: usize) -> DeviceChoice {
+    match choice {
+        DeviceChoice::Auto | DeviceChoice::Cuda(None) if gpus > 1 => {
+            DeviceChoice::Cuda(Some(slot % gpus))
+        }
+        other => other,
+    }
+}
+
 fn child_command(
     exe: &Path,
     dir: &Path,
@@ -421,12 +452,8 @@ fn child_command(
     device: DeviceChoice,
     threads: Option<usize>,
 ) -> tokio::process::Command {
-    use clap::ValueEnum;
     let mut cmd = tokio::process::Command::new(exe);
-    let device = device
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_else(|| "auto".into());
+    let device = device.to_string();
     match work {
         Work::Train => {
             cmd.arg("train")
@@ -457,4 +484,28 @@ fn child_command(
         }
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_runs_go_round_the_visible_gpus() {
+        let auto = DeviceChoice::Auto;
+        let on: Vec<String> = (0..5)
+            .map(|slot| device_for_slot(auto, 2, slot).to_string())
+            .collect();
+        assert_eq!(on, ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]);
+        assert_eq!(
+            device_for_slot(DeviceChoice::Cuda(None), 4, 6),
+            DeviceChoice::Cuda(Some(2))
+        );
+        // One GPU or none, the CPU, or a device the user named: as asked.
+        assert_eq!(device_for_slot(auto, 1, 3), auto);
+        assert_eq!(device_for_slot(auto, 0, 3), auto);
+        assert_eq!(device_for_slot(DeviceChoice::Cpu, 4, 3), DeviceChoice::Cpu);
+        let named = DeviceChoice::Cuda(Some(3));
+        assert_eq!(device_for_slot(named, 4, 1), named);
+    }
 }

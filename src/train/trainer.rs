@@ -77,7 +77,10 @@ impl Trainer {
 
     /// The `run_started` event of a run with this trainer.
     pub fn started(&self, run_id: String, run_dir: String, preset_label: String) -> RunStarted {
+        let info = crate::device::describe(self.device());
         RunStarted {
+            device_model: info.name,
+            device_memory: info.memory_bytes,
             run_id,
             run_dir,
             preset: preset_label,

@@ -10,7 +10,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
 
 use crate::device::DeviceChoice;
 use crate::run::RunLock;
@@ -32,10 +31,7 @@ pub fn spawn_resume(run_dir: &Path, device: DeviceChoice) -> Result<Child> {
         .append(true)
         .open(&log_file)
         .with_context(|| format!("opening {}", log_file.display()))?;
-    let device = device
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_else(|| "auto".into());
+    let device = device.to_string();
     let mut cmd = Command::new(exe);
     cmd.arg("resume")
         .arg(run_dir)

@@ -166,6 +166,8 @@ pub fn bap_events(until: usize) -> Vec<Event> {
         dataset: "synthetic".into(),
         model: "mlp".into(),
         device: "cpu".into(),
+        device_model: None,
+        device_memory: None,
         threads: 2,
         epochs: BAP_EPOCHS,
         steps_per_epoch: spe,

@@ -105,7 +105,6 @@ fn shell_word(p: &Path) -> Result<String> {
 
 impl Script<'_> {
     pub fn text(&self) -> Result<String> {
-        use clap::ValueEnum;
         let o = self.options;
         let dir = self
             .sweep_dir
@@ -184,11 +183,7 @@ impl Script<'_> {
         for a in &o.sbatch_args {
             let _ = writeln!(s, "#SBATCH {}", sbatch_word(a)?);
         }
-        let device = self
-            .device
-            .to_possible_value()
-            .map(|v| v.get_name().to_string())
-            .unwrap_or_else(|| "auto".into());
+        let device = self.device.to_string();
         let _ = writeln!(
             s,
             "exec {} sweep run-one {} \"$SLURM_ARRAY_TASK_ID\" --device {device}",

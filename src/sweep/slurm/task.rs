@@ -116,6 +116,8 @@ pub fn run_one(dir: &Path, index: usize, device: DeviceChoice) -> Result<ExitCod
             let exec = Exec {
                 jobs: 1,
                 device,
+                // Slurm gives the task its GPUs (`--gres`); the run uses the first it sees.
+                gpus: 0,
                 threads: Some(threads_within(base_threads, cores)),
                 stop_on_usr1: true,
             };
