@@ -320,7 +320,7 @@ fn every_kind_of_theme_mistake_exits_2_on_the_cli_and_is_a_message_in_the_workbe
         bapw::tui::Store::at(home.path().join("config")),
         None,
     );
-    let notes: Vec<String> = app.log.entries().map(|e| e.text.clone()).collect();
+    let notes: Vec<String> = app.run.log.entries().map(|e| e.text.clone()).collect();
     for (file, wants) in &cases {
         let note = notes
             .iter()

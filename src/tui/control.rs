@@ -42,7 +42,7 @@ impl App {
 
     /// The runtime could not spawn the engine.
     pub fn start_failed(&mut self, message: &str) {
-        self.state = if self.run.is_some() {
+        self.run.state = if self.run.started.is_some() {
             RunState::Failed
         } else {
             RunState::Idle
@@ -52,7 +52,7 @@ impl App {
 
     /// The fields the Schedule pane shows for the current preset.
     pub fn fields(&self) -> Vec<Field> {
-        fields::fields_for(&self.preset)
+        fields::fields_for(&self.run.preset)
     }
 
     fn send(&mut self, c: Command) {
@@ -104,15 +104,15 @@ impl App {
             Action::Cancel => self.ui.zoom = false,
             Action::Zoom => self.ui.zoom = !self.ui.zoom,
             Action::Start => self.start(),
-            Action::PauseResume => match self.state {
+            Action::PauseResume => match self.run.state {
                 RunState::Running => self.send(Command::Pause),
                 RunState::Paused => self.send(Command::Resume),
                 RunState::Starting => self.note(Level::Warn, "the run is still starting"),
                 _ => self.note(Level::Warn, "no run in progress (s starts one)"),
             },
-            Action::Stop if self.state.is_active() => self.confirm(ConfirmKind::Stop),
+            Action::Stop if self.run.state.is_active() => self.confirm(ConfirmKind::Stop),
             Action::Stop => self.note(Level::Warn, "no run in progress"),
-            Action::EvalNow => match self.state {
+            Action::EvalNow => match self.run.state {
                 RunState::Running | RunState::Paused => {
                     self.send(Command::EvalNow);
                     self.note(Level::Info, "evaluation requested: it runs between steps");
@@ -130,11 +130,11 @@ impl App {
             Action::Save => {
                 let is_shipped = crate::config::preset::SHIPPED
                     .iter()
-                    .any(|(n, _)| *n == self.preset.name);
-                let start = if is_shipped || self.preset.name.is_empty() {
+                    .any(|(n, _)| *n == self.run.preset.name);
+                let start = if is_shipped || self.run.preset.name.is_empty() {
                     String::new()
                 } else {
-                    self.preset.name.clone()
+                    self.run.preset.name.clone()
                 };
                 self.ui.popup = Some(Popup::SaveAs {
                     input: TextInput::new(&start),
@@ -148,7 +148,7 @@ impl App {
             Action::Compare => self.toggle_compare(),
             Action::Export => self.export_focused(),
             // The run of a watching window belongs to another process: leaving is harmless.
-            Action::Quit if self.state.is_active() && !self.watching => {
+            Action::Quit if self.run.state.is_active() && !self.watching => {
                 self.confirm(ConfirmKind::Quit)
             }
             Action::Quit => self.request(Request::Quit),
@@ -183,15 +183,15 @@ impl App {
     }
 
     fn start(&mut self) {
-        if self.state.is_active() {
+        if self.run.state.is_active() {
             self.note(Level::Warn, "a run is already in progress");
             return;
         }
-        self.state = RunState::Starting;
+        self.run.state = RunState::Starting;
         self.request(Request::StartRun);
         // `bapw` alone reopens what was last trained.
-        if self.settings.last_preset.as_deref() != Some(self.preset_label.as_str()) {
-            self.settings.last_preset = Some(self.preset_label.clone());
+        if self.settings.last_preset.as_deref() != Some(self.run.label.as_str()) {
+            self.settings.last_preset = Some(self.run.label.clone());
             self.save_settings();
         }
     }
@@ -201,14 +201,14 @@ impl App {
     }
 
     fn toggle_pin(&mut self) {
-        if self.evals.pinned.take().is_some() {
+        if self.run.evals.pinned.take().is_some() {
             self.note(
                 Level::Info,
                 "unpinned: deltas against the previous evaluation",
             );
-        } else if let Some(latest) = self.evals.latest.clone() {
+        } else if let Some(latest) = self.run.evals.latest.clone() {
             let step = latest.step;
-            self.evals.pinned = Some(latest);
+            self.run.evals.pinned = Some(latest);
             self.note(Level::Info, format!("pinned the evaluation of step {step}"));
         } else {
             self.note(Level::Warn, "no evaluation to pin yet (e evaluates now)");
@@ -246,12 +246,12 @@ impl App {
         let Some(f) = self.selected_field() else {
             return;
         };
-        if self.state.is_active() && !f.live {
+        if self.run.state.is_active() && !f.live {
             let why = format!("{} is fixed once the run has started", f.label);
             self.ui.schedule.note = Some((f.key, why));
             return;
         }
-        let value = f.value(&self.preset);
+        let value = f.value(&self.run.preset);
         let choice = match f.kind {
             Kind::Choice(opts) => Some(opts.iter().position(|o| *o == value).unwrap_or(0)),
             _ => None,
@@ -265,7 +265,7 @@ impl App {
                 ""
             }),
             choice,
-            verdict: Ok(self.schedule),
+            verdict: Ok(self.run.schedule),
         });
     }
 
@@ -313,9 +313,9 @@ impl App {
         }
         // Re-validate on every keystroke so the chart and the reason follow the typing.
         let text = edit.input.text().to_string();
-        let spe = self.steps_per_epoch();
+        let spe = self.run.steps_per_epoch();
         let verdict =
-            fields::candidate(&self.preset, &field, &text, spe).map(|(c, _)| c.schedule(spe));
+            fields::candidate(&self.run.preset, &field, &text, spe).map(|(c, _)| c.schedule(spe));
         if let Some(edit) = self.ui.schedule.edit.as_mut() {
             edit.verdict = verdict;
         }
@@ -331,8 +331,8 @@ impl App {
         else {
             return;
         };
-        let spe = self.steps_per_epoch();
-        match fields::candidate(&self.preset, field, &text, spe) {
+        let spe = self.run.steps_per_epoch();
+        match fields::candidate(&self.run.preset, field, &text, spe) {
             Err(reason) => {
                 if let Some(edit) = self.ui.schedule.edit.as_mut() {
                     edit.verdict = Err(reason);
@@ -340,21 +340,16 @@ impl App {
             }
             Ok((cand, literal)) => {
                 self.ui.schedule.edit = None;
-                if self.state.is_active() {
+                if self.run.state.is_active() {
                     // The engine applies it from the next step and answers with param_changed
                     // (then the preset here changes) or an error.
-                    self.pending_sets.retain(|(k, _)| k != field.key);
-                    self.pending_sets
-                        .push((field.key.to_string(), literal.clone()));
+                    self.run.set_pending(field.key, &literal);
                     self.send(Command::Set {
                         key: field.key.to_string(),
                         value: literal,
                     });
                 } else {
-                    self.preset = cand;
-                    self.preset_edited = true;
-                    self.run_matches_preset = false;
-                    self.refresh_schedule();
+                    self.run.edit_settings(cand);
                     let n = self.fields().len();
                     self.ui.schedule.cursor = self.ui.schedule.cursor.min(n.saturating_sub(1));
                 }
@@ -365,14 +360,14 @@ impl App {
     // ---- popups ----
 
     fn open_picker(&mut self) {
-        if self.state.is_active() {
+        if self.run.state.is_active() {
             self.note(Level::Warn, "stop the run before opening another preset");
             return;
         }
         let entries = self.store.list_presets();
         let selected = entries
             .iter()
-            .position(|e| e.name == self.preset_label)
+            .position(|e| e.name == self.run.label)
             .unwrap_or(0);
         self.ui.popup = Some(Popup::Picker { entries, selected });
     }
@@ -392,7 +387,7 @@ impl App {
             },
             Popup::Messages { scroll } => {
                 // Counted from the newest line, so new messages do not move the view.
-                let max = self.log.len().saturating_sub(1);
+                let max = self.run.log.len().saturating_sub(1);
                 match a {
                     Action::Up => *scroll = (*scroll + 1).min(max),
                     Action::Down => *scroll = scroll.saturating_sub(1),
@@ -483,7 +478,7 @@ impl App {
         self.ui.popup = None;
         match answer {
             Answer::Cancel => return,
-            Answer::Background if kind == ConfirmKind::Quit && self.state.is_active() => {
+            Answer::Background if kind == ConfirmKind::Quit && self.run.state.is_active() => {
                 return self.keep_in_background();
             }
             Answer::Background | Answer::Yes => {}
@@ -493,7 +488,7 @@ impl App {
                 self.stop_requested = true;
                 self.send(Command::Stop);
             }
-            ConfirmKind::Quit if self.state.is_active() => {
+            ConfirmKind::Quit if self.run.state.is_active() => {
                 self.stop_requested = true;
                 self.quit_after_stop = true;
                 self.send(Command::Stop);
@@ -509,12 +504,12 @@ impl App {
     }
 
     fn save_as(&mut self, name: &str) {
-        match self.store.save_preset(name, &self.preset) {
+        match self.store.save_preset(name, &self.run.preset) {
             Ok(path) => {
                 self.ui.popup = None;
-                self.preset.name = name.to_string();
-                self.preset_label = name.to_string();
-                self.preset_edited = false;
+                self.run.preset.name = name.to_string();
+                self.run.label = name.to_string();
+                self.run.preset_edited = false;
                 self.settings.last_preset = Some(name.to_string());
                 self.save_settings();
                 self.note(
@@ -535,11 +530,7 @@ impl App {
         match self.store.load_preset(e) {
             Ok(p) => {
                 self.ui.popup = None;
-                self.preset = p;
-                self.preset_label = e.name.clone();
-                self.preset_edited = false;
-                self.run_matches_preset = false;
-                self.refresh_schedule();
+                self.run.open_settings(p, &e.name);
                 self.ui.schedule.cursor = 0;
                 // User presets shadow shipped ones by name, so the name finds it again.
                 self.settings.last_preset = Some(e.name.clone());
@@ -547,7 +538,7 @@ impl App {
                 self.note(Level::Info, format!("opened preset {}", e.name));
             }
             Err(err) => {
-                let title = format!("{} does not load; kept {}", e.name, self.preset_label);
+                let title = format!("{} does not load; kept {}", e.name, self.run.label);
                 let n = err.problems.len();
                 self.note(Level::Error, format!("{title} ({n} problem(s))"));
                 self.ui.popup = Some(Popup::Problems {

@@ -268,21 +268,6 @@ pub fn candidate(
     Ok((cand, lit))
 }
 
-/// Training examples the preset will see, for drawing the schedule before the run has
-/// started (the engine reports the real number in `run_started`).
-pub fn estimated_train_examples(p: &Preset) -> usize {
-    let full = match p.data.dataset.as_str() {
-        "synthetic" => p.data.synthetic.train,
-        "cifar10" => 50_000,
-        _ => 60_000,
-    };
-    if p.data.train_subset > 0 {
-        full.min(p.data.train_subset)
-    } else {
-        full
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,14 +345,5 @@ mod tests {
         assert!(err.contains("must be > 0"), "{err}");
         let err = candidate(&p, &by("prune.frequency"), "abc", 16).unwrap_err();
         assert!(err.contains("not a whole number"), "{err}");
-    }
-
-    #[test]
-    fn estimates_examples_from_the_data_section() {
-        let mut p = smoke();
-        assert_eq!(estimated_train_examples(&p), 1024);
-        p.data.dataset = "mnist".into();
-        p.data.train_subset = 12_800;
-        assert_eq!(estimated_train_examples(&p), 12_800);
     }
 }

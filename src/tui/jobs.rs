@@ -12,7 +12,7 @@ use crate::runs::{self, RunRow};
 use crate::train::events::{read_events, Event};
 
 use super::app::{App, Pane};
-use super::compare::Compared;
+use super::model::RunModel;
 
 /// What a finished job hands back.
 pub enum Done {
@@ -20,7 +20,7 @@ pub enum Done {
         dir: PathBuf,
         rows: Vec<Result<RunRow, String>>,
     },
-    Compared(Result<Box<Compared>, String>),
+    Compared(Result<Box<RunModel>, String>),
     Exported {
         pane: Pane,
         written: Result<Vec<PathBuf>, String>,
@@ -112,11 +112,11 @@ fn run_name(run_dir: &Path) -> String {
         .unwrap_or_else(|| run_dir.display().to_string())
 }
 
-fn load_compared(run_dir: &Path) -> Result<Compared> {
+fn load_compared(run_dir: &Path) -> Result<RunModel> {
     let events = read_events(&run_dir.join("events.jsonl"))?;
-    Ok(Compared::from_events(
-        &run_name(run_dir),
+    Ok(RunModel::replay(
         run_preset(run_dir)?,
+        &run_name(run_dir),
         &events,
     ))
 }

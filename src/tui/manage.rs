@@ -9,14 +9,15 @@ use crate::train::events::EndState;
 use crate::train::Command;
 
 use super::app::{App, Level, Pane, Request, RunState};
-use super::compare::Compared;
 use super::keymap::Action;
+use super::model::RunModel;
 use super::popups::{Confirm, ConfirmKind, Popup};
 use super::runlist::{self, RunList};
 
 impl App {
     fn run_name(&self) -> String {
         self.run
+            .started
             .as_ref()
             .map_or_else(|| "the run".to_string(), |r| r.run_id.clone())
     }
@@ -33,7 +34,7 @@ impl App {
             _ => return None,
         };
         let name = self.run_name();
-        Some(if self.state.is_active() {
+        Some(if self.run.state.is_active() {
             format!(
                 "watching {name}: {what} belongs to the bapw process that runs it \
                  (q leaves this view; the run goes on)"
@@ -42,7 +43,7 @@ impl App {
             format!(
                 "watching {name} ({}): {what} needs a run of this window; r lists the runs \
                  (Enter resumes a stopped one here)",
-                self.state.label()
+                self.run.state.label()
             )
         })
     }
@@ -56,7 +57,7 @@ impl App {
     /// `c`: unpins the compared run, or opens the run list to pick one.
     pub(super) fn toggle_compare(&mut self) {
         match self.compare.take() {
-            Some(c) => self.note(Level::Info, format!("no longer comparing with {}", c.name)),
+            Some(c) => self.note(Level::Info, format!("no longer comparing with {}", c.label)),
             None => {
                 self.open_run_list();
                 self.note(Level::Info, "pick a run and press c to compare with it");
@@ -66,7 +67,7 @@ impl App {
 
     /// `E`: the focused pane's tables and plot, into the run's `export/` folder.
     pub(super) fn export_focused(&mut self) {
-        let Some(run) = &self.run else {
+        let Some(run) = &self.run.started else {
             self.note(Level::Warn, "nothing to export: no run in this window yet");
             return;
         };
@@ -121,11 +122,14 @@ impl App {
 
     /// This window's own run, in progress.
     fn own_run_active(&self) -> bool {
-        !self.watching && self.state.is_active()
+        !self.watching && self.run.state.is_active()
     }
 
     fn is_shown(&self, row: &RunRow) -> bool {
-        self.run.as_ref().is_some_and(|r| r.run_id == row.name)
+        self.run
+            .started
+            .as_ref()
+            .is_some_and(|r| r.run_id == row.name)
     }
 
     /// Enter in the run list: watch the run, or offer to resume a stopped one (the watched
@@ -173,10 +177,10 @@ impl App {
     }
 
     /// The runtime has read the run chosen for comparison.
-    pub fn compare_loaded(&mut self, c: Result<Compared, String>) {
+    pub fn compare_loaded(&mut self, c: Result<RunModel, String>) {
         match c {
             Ok(c) => {
-                let evals = if c.eval.is_some() {
+                let evals = if c.evals.latest.is_some() {
                     "its robustness in a column of Robustness"
                 } else {
                     "no evaluation of it yet"
@@ -186,11 +190,11 @@ impl App {
                     format!(
                         "comparing with {} ({}, {}, step {}/{}): dim curves in Loss & sparsity, \
                          {evals}; c again unpins",
-                        c.name,
-                        c.mode,
+                        c.label,
+                        c.mode(),
                         c.state.label(),
-                        c.steps_done,
-                        c.total_steps
+                        c.progress.steps_done,
+                        c.total_steps()
                     ),
                 );
                 self.compare = Some(c);
@@ -224,10 +228,10 @@ impl App {
 
     /// A watched run's writer has gone without a `finished` event.
     pub fn writer_gone(&mut self) {
-        if !(self.watching && self.state.is_active()) {
+        if !(self.watching && self.run.state.is_active()) {
             return;
         }
-        self.state = RunState::Interrupted;
+        self.run.state = RunState::Interrupted;
         let name = self.run_name();
         self.note(
             Level::Warn,
@@ -240,7 +244,7 @@ impl App {
 
     /// `bapw resume` on a terminal: the runtime starts the engine on the run's folder.
     pub fn resume_here(&mut self) {
-        self.state = RunState::Starting;
+        self.run.state = RunState::Starting;
         self.request(Request::StartRun);
     }
 

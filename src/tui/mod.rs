@@ -11,19 +11,17 @@
 //! (`bapw watch`, or Enter in the run list): then its `events.jsonl` is followed on the same
 //! tick and folded in through the same `App::apply`.
 pub mod app;
-pub mod compare;
 mod control;
 mod detach;
 pub mod fields;
-pub mod history;
 mod input;
 pub mod jobs;
 pub mod keymap;
 mod manage;
+pub mod model;
 pub mod panes;
 pub mod popups;
 pub mod runlist;
-mod state;
 pub mod store;
 pub mod style;
 pub mod sweep_view;
@@ -277,7 +275,7 @@ fn drop_self_compare(app: &mut App, dir: &Path) {
     if app
         .compare
         .as_ref()
-        .is_some_and(|c| c.name == run_name(dir))
+        .is_some_and(|c| c.label == run_name(dir))
     {
         app.compare = None;
     }
@@ -404,11 +402,11 @@ impl Runtime {
             // Leaving a watched run says nothing about how that run went.
             Exit::Quit if app.watching => 0,
             Exit::Quit => {
-                if app.state.is_active() {
+                if app.run.state.is_active() {
                     // Ctrl-C again while the run was stopping: leave at once.
                     return Ok(self.left_at_once(app));
                 }
-                if app.state == app::RunState::Failed {
+                if app.run.state == app::RunState::Failed {
                     1
                 } else {
                     0
@@ -420,7 +418,7 @@ impl Runtime {
             Exit::Signal(libc::SIGHUP) | Exit::Lost => {
                 let hang_up = 128 + libc::SIGHUP as u8;
                 // A stop the user already asked for stays a stop.
-                if self.engine.is_some() && app.state.is_active() && !app.stop_requested {
+                if self.engine.is_some() && app.run.state.is_active() && !app.stop_requested {
                     app.keep_in_background();
                 }
                 self.stop_and_wait(app).await;
@@ -440,7 +438,7 @@ impl Runtime {
         };
         let mut outcome = Outcome::from(code);
         if let Some(h) = self.engine.take() {
-            if app.state.is_active() {
+            if app.run.state.is_active() {
                 // The engine did not stop within the grace period (a long step or
                 // evaluation): the process ends without waiting for it.
                 outcome.engine_left_running = !h.thread.is_finished();
@@ -456,11 +454,11 @@ impl Runtime {
     /// checkpoint holds; `bapw resume` continues from there.
     fn left_at_once(&mut self, app: &App) -> Outcome {
         let running = self.engine.take().is_some_and(|h| !h.thread.is_finished());
-        let farewell = app.run.as_ref().map(|r| {
+        let farewell = app.run.started.as_ref().map(|r| {
             let dir = PathBuf::from(&r.run_dir);
             let arg = resume_arg(&dir);
-            let step = app.progress.steps_done;
-            match app.progress.last_checkpoint {
+            let step = app.run.progress.steps_done;
+            match app.run.progress.last_checkpoint {
                 Some(c) => format!(
                     "bapw: left at once while {} was stopping at step {step}; its last \
                      checkpoint is at step {c}: `bapw resume {arg}` continues from there",
@@ -532,13 +530,13 @@ impl Runtime {
             app.start_failed("the previous run is still shutting down; try again in a moment");
             return;
         }
-        let label = if app.preset_edited {
-            format!("{} (edited)", app.preset_label)
+        let label = if app.run.preset_edited {
+            format!("{} (edited)", app.run.label)
         } else {
-            app.preset_label.clone()
+            app.run.label.clone()
         };
         let spec = RunSpec {
-            preset: app.preset.clone(),
+            preset: app.run.preset.clone(),
             preset_label: label,
             runs_dir: self.template.runs_dir.clone(),
             // A chosen name applies to the first run only.
@@ -550,7 +548,7 @@ impl Runtime {
             device: self.template.device,
             autostart: true,
             resume,
-            log_every: app.preset.train.log_every,
+            log_every: app.run.preset.train.log_every,
             // The user can act on a pause, so a NaN loss pauses instead of failing.
             interactive: true,
         };
@@ -599,7 +597,7 @@ impl Runtime {
         app.open_run(preset, &label, false);
         drop_self_compare(app, &dir);
         app.note(app::Level::Info, format!("resuming {}", run_name(&dir)));
-        app.state = app::RunState::Starting;
+        app.run.state = app::RunState::Starting;
         self.start(app, Some(dir));
     }
 
@@ -611,7 +609,7 @@ impl Runtime {
         match w.follower.poll() {
             Ok(Update::Events(events)) if events.is_empty() => {
                 // Quiet: a paused run, or a writer that died without a `finished` event.
-                if !app.state.is_active() || w.last_writer_check.elapsed() < WRITER_CHECK {
+                if !app.run.state.is_active() || w.last_writer_check.elapsed() < WRITER_CHECK {
                     return false;
                 }
                 w.last_writer_check = Instant::now();
@@ -659,7 +657,7 @@ impl Runtime {
         if let Some(h) = self.engine.take() {
             let _ = h.thread.join();
         }
-        let Some(dir) = app.run.as_ref().map(|r| PathBuf::from(&r.run_dir)) else {
+        let Some(dir) = app.run.started.as_ref().map(|r| PathBuf::from(&r.run_dir)) else {
             return Outcome {
                 code: 1,
                 farewell: Some("bapw: no run to continue in the background".into()),
@@ -667,7 +665,7 @@ impl Runtime {
             };
         };
         let name = run_name(&dir);
-        let step = app.progress.steps_done;
+        let step = app.run.progress.steps_done;
         let started = detach::spawn_resume(&dir, self.template.device);
         let result = match started {
             Ok(mut child) => detach::taken_over(&mut child, &dir)
@@ -724,9 +722,9 @@ impl Runtime {
         if let Some(h) = self.engine.take() {
             let _ = h.thread.join();
         }
-        if app.state.is_active() {
+        if app.run.state.is_active() {
             // The engine reports every ending itself; this is the thread vanishing.
-            let step = app.progress.steps_done;
+            let step = app.run.progress.steps_done;
             app.apply(&Event::Error(ErrorReport {
                 step,
                 message: "the engine thread ended without reporting why".into(),
@@ -746,7 +744,7 @@ impl Runtime {
         let Some(e) = self.engine.as_mut() else {
             return;
         };
-        if app.state.is_active() {
+        if app.run.state.is_active() {
             let _ = e.commands.send(crate::train::Command::Stop);
         }
         let deadline = tokio::time::Instant::now() + STOP_GRACE;

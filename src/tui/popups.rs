@@ -263,7 +263,7 @@ fn level_style(level: Level, s: &Styles) -> ratatui::style::Style {
 }
 
 /// One log entry as a line: `step 123  text`.
-pub fn log_line<'a>(e: &super::app::LogEntry, s: &Styles) -> Line<'a> {
+pub fn log_line<'a>(e: &super::model::LogEntry, s: &Styles) -> Line<'a> {
     let mut spans = Vec::new();
     if let Some(step) = e.step {
         spans.push(Span::styled(format!("step {step:<6} "), s.dim()));
@@ -289,12 +289,12 @@ fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles)
     frame.render_widget(Clear, r);
     let inner_h = r.height.saturating_sub(2);
     let inner_w = r.width.saturating_sub(2);
-    let n = app.log.len();
+    let n = app.run.log.len();
     let end = n.saturating_sub(scroll);
     // Newest at the bottom: walk back from `end` while the wrapped lines still fit.
     let mut start = end;
     let mut rows = 0;
-    for e in app.log.entries().take(end).rev() {
+    for e in app.run.log.entries().take(end).rev() {
         let h = super::panes::wrapped_rows(&log_line(e, s), inner_w);
         if rows + h > inner_h && start < end {
             break;
@@ -303,6 +303,7 @@ fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles)
         start -= 1;
     }
     let lines: Vec<Line> = app
+        .run
         .log
         .entries()
         .skip(start)
@@ -406,11 +407,7 @@ fn picker(
                 Origin::Shipped => "shipped",
                 Origin::User(_) => "user",
             };
-            let current = if e.name == app.preset_label {
-                "•"
-            } else {
-                " "
-            };
+            let current = if e.name == app.run.label { "•" } else { " " };
             let text = format!("{current} {:<name_w$}{origin:<9}{}", e.name, e.description);
             let st = if i == selected {
                 s.selected()

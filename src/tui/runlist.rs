@@ -215,8 +215,12 @@ fn run_line(
     on: bool,
     s: &Styles,
 ) -> Line<'static> {
-    let current = app.run.as_ref().is_some_and(|r| r.run_id == row.name);
-    let compared = app.compare.as_ref().is_some_and(|c| c.name == row.name);
+    let current = app
+        .run
+        .started
+        .as_ref()
+        .is_some_and(|r| r.run_id == row.name);
+    let compared = app.compare.as_ref().is_some_and(|c| c.label == row.name);
     let mark = match (current, compared) {
         (true, _) => "•",
         (false, true) => "◆",

@@ -9,12 +9,13 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::super::app::{App, BudgetSnapshot};
+use super::super::app::App;
 use super::super::style::Styles;
 use super::chart::{self, Axes, Plot};
 use super::{clip, fmt_num, fmt_short};
 use crate::config::preset::{Cutoff, Mode};
 use crate::config::theme::Slot;
+use crate::train::events::Budget as BudgetSnapshot;
 use crate::train::events::Distribution;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
@@ -22,12 +23,12 @@ const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█']
 pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(b) = &app.budget.latest else {
-        let msg = match app.preset.train.mode {
+    let Some(b) = &app.run.budget.latest else {
+        let msg = match app.run.preset.train.mode {
             Mode::Natural => "natural training: no adversarial examples, so no budgets".into(),
             _ => format!(
                 "no budget yet: the engine reports one every {} steps",
-                app.preset.adv.budget_every
+                app.run.preset.adv.budget_every
             ),
         };
         centered_text(frame, inner, &msg, s);
@@ -66,7 +67,7 @@ fn summary_line<'a>(app: &App, b: &BudgetSnapshot, s: &Styles) -> Line<'a> {
     if b.distances.is_some() {
         match b.delta {
             Some(d) => {
-                let how = match app.preset.adv.cutoff {
+                let how = match app.run.preset.adv.cutoff {
                     Cutoff::BatchMean => " (batch mean)",
                     Cutoff::Fixed => " (fixed)",
                     Cutoff::None => "",
@@ -110,7 +111,7 @@ fn bap(frame: &mut Frame, area: Rect, app: &App, b: &BudgetSnapshot, d: &Distrib
 
 fn uniform(frame: &mut Frame, area: Rect, app: &App, b: &BudgetSnapshot, s: &Styles) {
     let [text, strip] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(area);
-    let attack = toml::Value::try_from(app.preset.adv.attack)
+    let attack = toml::Value::try_from(app.run.preset.adv.attack)
         .ok()
         .and_then(|v| v.as_str().map(str::to_uppercase))
         .unwrap_or_default();
@@ -136,12 +137,12 @@ fn uniform(frame: &mut Frame, area: Rect, app: &App, b: &BudgetSnapshot, s: &Sty
         Paragraph::new(Span::styled("flip rate over the run", s.dim())),
         title,
     );
-    let x = [0.0, app.total_steps().max(1) as f64];
+    let x = [0.0, app.run.total_steps().max(1) as f64];
     chart::draw(
         frame,
         plot,
         &[Plot::line(
-            app.budget.flip_rate.points(),
+            app.run.budget.flip_rate.points(),
             s.series(Slot::AdvLoss),
         )],
         Axes {
@@ -317,7 +318,7 @@ fn spread_strip(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
         return;
     }
     let [title, plot] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    let b = &app.budget;
+    let b = &app.run.budget;
     let latest = b.p50.last().map(|(_, v)| fmt_num(v)).unwrap_or_default();
     frame.render_widget(
         Paragraph::new(Line::from(vec![
@@ -328,7 +329,7 @@ fn spread_strip(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
         ])),
         title,
     );
-    let x = [0.0, app.total_steps().max(1) as f64];
+    let x = [0.0, app.run.total_steps().max(1) as f64];
     let hi = b.p75.y_range().map(|(_, h)| h).unwrap_or(1.0).max(1e-6) * 1.1;
     chart::draw(
         frame,

@@ -15,51 +15,55 @@ use crate::headless::fmt_secs;
 /// least important go first (the state and the step stay longest).
 fn pieces(app: &App, s: &Styles) -> Vec<(u8, String, Style)> {
     let mut out = Vec::new();
-    let state_style = match app.state {
+    let state_style = match app.run.state {
         RunState::Running => s.ok(),
         RunState::Paused | RunState::Starting | RunState::Interrupted => s.warn(),
         RunState::Failed => s.error(),
         RunState::Finished | RunState::Stopped => s.accent(),
         RunState::Idle => s.dim(),
     };
-    let state = if app.stop_requested && app.state.is_active() {
+    let state = if app.stop_requested && app.run.state.is_active() {
         "● stopping…".to_string()
     } else {
-        format!("● {}", app.state.label())
+        format!("● {}", app.run.state.label())
     };
     if app.watching {
         // Not this window's run: the keys that steer it are refused, q just leaves.
         out.push((10, "watching".to_string(), s.accent()));
     }
-    let edited = if app.preset_edited { " (edited)" } else { "" };
-    out.push((6, format!("preset {}{edited}", app.preset_label), s.text()));
-    out.push((5, app.preset.train.mode.as_str().to_string(), s.text()));
-    let total = app.total_steps();
-    match &app.run {
+    let edited = if app.run.preset_edited {
+        " (edited)"
+    } else {
+        ""
+    };
+    out.push((6, format!("preset {}{edited}", app.run.label), s.text()));
+    out.push((5, app.run.preset.train.mode.as_str().to_string(), s.text()));
+    let total = app.run.total_steps();
+    match &app.run.started {
         Some(run) => {
             out.push((9, state, state_style));
-            let epoch = (app.progress.epoch + 1).min(run.epochs);
+            let epoch = (app.run.progress.epoch + 1).min(run.epochs);
             out.push((4, format!("epoch {epoch}/{}", run.epochs), s.text()));
             out.push((
                 8,
-                format!("step {}/{total}", app.progress.steps_done),
+                format!("step {}/{total}", app.run.progress.steps_done),
                 s.text(),
             ));
-            if app.state.is_active() {
-                if app.progress.samples_per_s > 0.0 {
-                    let rate = fmt_num(app.progress.samples_per_s);
+            if app.run.state.is_active() {
+                if app.run.progress.samples_per_s > 0.0 {
+                    let rate = fmt_num(app.run.progress.samples_per_s);
                     out.push((3, format!("{rate} samples/s"), s.text()));
                 }
-                if let Some(eta) = app.eta_seconds() {
+                if let Some(eta) = app.run.eta_seconds() {
                     out.push((7, format!("ETA {}", fmt_secs(eta)), s.text()));
                 }
-            } else if let Some(acc) = app.progress.last_test_acc {
+            } else if let Some(acc) = app.run.progress.last_test_acc {
                 out.push((7, format!("test acc {acc:.3}"), s.text()));
             }
         }
         None => {
             out.push((9, state, state_style));
-            let epochs = app.preset.train.epochs;
+            let epochs = app.run.preset.train.epochs;
             out.push((4, format!("{epochs} epochs · {total} steps"), s.dim()));
             let hint = if app.watching {
                 "reading the run's events…"
@@ -104,14 +108,14 @@ pub fn render(frame: &mut Frame, line_area: Rect, gauge_area: Rect, app: &App, s
 
 /// The run's folder name and device, then the bar.
 fn gauge(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
-    let total = app.total_steps().max(1);
-    let who = match &app.run {
+    let total = app.run.total_steps().max(1);
+    let who = match &app.run.started {
         Some(run) => format!(" {} on {} ", run.run_id, run.device),
         None => " not started ".to_string(),
     };
     let who = super::clip(&who, area.width as usize / 2);
-    let done = if app.run.is_some() {
-        app.progress.steps_done.min(total)
+    let done = if app.run.started.is_some() {
+        app.run.progress.steps_done.min(total)
     } else {
         0
     };

@@ -7,8 +7,7 @@ use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::super::app::{App, SeriesId};
-use super::super::compare::Compared;
-use super::super::history::{ema_into, y_range};
+use super::super::model::{ema_into, y_range, RunModel};
 use super::super::style::Styles;
 use super::chart::{self, Axes, Plot};
 use super::fmt_num;
@@ -44,8 +43,8 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
     }
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if app.metrics.get(SeriesId::CleanLoss).is_empty() {
-        let msg = if app.state.is_active() {
+    if app.run.metrics.get(SeriesId::CleanLoss).is_empty() {
+        let msg = if app.run.state.is_active() {
             "waiting for the first training step…"
         } else if app.watching {
             "no training steps yet"
@@ -77,8 +76,8 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
     let total = app
         .compare
         .as_ref()
-        .map_or(0, |c| c.total_steps)
-        .max(app.total_steps());
+        .map_or(0, |c| c.total_steps())
+        .max(app.run.total_steps());
     let x = [0.0, total.max(1) as f64];
     losses(frame, top, app, s, x);
     fractions(frame, bottom, app, s, x);
@@ -99,13 +98,13 @@ fn ghost(app: &App, id: SeriesId) -> Option<&[(f64, f64)]> {
 }
 
 /// What the dim curves are: the compared run and its latest numbers.
-fn ghost_legend<'a>(c: &Compared, app: &App, s: &Styles) -> Line<'a> {
-    let value = |id: SeriesId| c.last(id).map_or_else(|| "—".into(), fmt_num);
-    let robust = format!("robust@{}", fmt_num(app.preset.eval.robust_eps));
+fn ghost_legend<'a>(c: &RunModel, app: &App, s: &Styles) -> Line<'a> {
+    let value = |id: SeriesId| c.metrics.last(id).map_or_else(|| "—".into(), fmt_num);
+    let robust = format!("robust@{}", fmt_num(app.run.preset.eval.robust_eps));
     let text = format!(
         "vs\u{a0}{} ({}): loss\u{a0}{}  test\u{a0}acc\u{a0}{}  {robust}\u{a0}{}  sparsity\u{a0}{}",
-        c.name,
-        c.mode,
+        c.label,
+        c.mode(),
         value(SeriesId::CleanLoss),
         value(SeriesId::TestAcc),
         value(SeriesId::RobustAcc),
@@ -141,7 +140,7 @@ fn losses(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
         if let Some(pts) = ghost(app, id) {
             ghosts.push(transform(pts));
         }
-        let pts = app.metrics.get(id).points();
+        let pts = app.run.metrics.get(id).points();
         if !shown(app, id) || pts.is_empty() {
             continue;
         }
@@ -207,7 +206,7 @@ fn fractions(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) 
     });
     let plots: Vec<Plot> = ghosts
         .chain(ids.iter().filter(|id| shown(app, **id)).map(|id| {
-            let pts = app.metrics.get(*id).points();
+            let pts = app.run.metrics.get(*id).points();
             let st = s.series(slot(*id));
             if sparse(id) {
                 Plot::dots(pts, st)
@@ -235,13 +234,14 @@ fn legend<'a>(app: &App, s: &Styles, focused: bool) -> Line<'a> {
     for (i, id) in SeriesId::ALL.into_iter().enumerate() {
         let on = shown(app, id);
         let value = app
+            .run
             .metrics
             .get(id)
             .last()
             .map(|(_, v)| fmt_num(v))
             .unwrap_or_else(|| "—".into());
         let name = match id {
-            SeriesId::RobustAcc => format!("robust@{}", fmt_num(app.preset.eval.robust_eps)),
+            SeriesId::RobustAcc => format!("robust@{}", fmt_num(app.run.preset.eval.robust_eps)),
             _ => id.label().replace(' ', "\u{a0}"),
         };
         let mark = if on { "━" } else { "·" };

@@ -122,7 +122,7 @@ fn tabs(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
 
 /// The latest message on the left, the keys that matter now on the right.
 fn footer(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
-    let keys: &[(&str, &str)] = match app.state {
+    let keys: &[(&str, &str)] = match app.run.state {
         _ if app.watching => &[("r", "runs"), ("c", "compare"), ("E", "export")],
         RunState::Running => &[("p", "pause"), ("e", "eval"), ("x", "stop")],
         RunState::Paused => &[("p", "resume"), ("e", "eval"), ("x", "stop")],
@@ -139,9 +139,9 @@ fn footer(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
     let rw = (right.width() as u16 + 1).min(area.width / 2);
     let [left_area, right_area] =
         Layout::horizontal([Constraint::Fill(1), Constraint::Length(rw)]).areas(area);
-    if let Some(e) = app.log.latest() {
+    if let Some(e) = app.run.log.latest() {
         let mut line = popups::log_line(e, s);
-        if app.log.len() > 1 {
+        if app.run.log.len() > 1 {
             line.spans.insert(0, Span::styled("! ", s.accent()));
         }
         frame.render_widget(Paragraph::new(line), left_area);

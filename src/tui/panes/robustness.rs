@@ -10,12 +10,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::super::app::{curve_at, App, EvalSnapshot};
+use super::super::app::App;
+use super::super::model::{curve_at, Curves};
 use super::super::style::Styles;
 use super::chart::{self, Axes, Plot};
 use super::{clip, fmt_num};
 use crate::config::theme::Slot;
 use crate::headless::fmt_secs;
+use crate::train::events::Eval as EvalSnapshot;
 
 const LABEL_W: usize = 7;
 const ACC_W: usize = 6;
@@ -34,8 +36,8 @@ struct Cols<'a> {
 pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(latest) = &app.evals.latest else {
-        let every = match app.preset.eval.every {
+    let Some(latest) = &app.run.evals.latest else {
+        let every = match app.run.preset.eval.every {
             0 => "scheduled at the end of the run".to_string(),
             1 => "scheduled after every epoch".to_string(),
             n => format!("scheduled every {n} epochs"),
@@ -44,11 +46,11 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
             Line::from(Span::styled("no evaluation yet", s.dim())),
             Line::from(Span::styled(every, s.dim())),
             Line::from(Span::styled(
-                if app.watching && app.state.is_active() {
+                if app.watching && app.run.state.is_active() {
                     "evaluations come from the process that runs it"
                 } else if app.watching {
                     "this run recorded none"
-                } else if app.state.is_active() {
+                } else if app.run.state.is_active() {
                     "e evaluates now, between steps"
                 } else {
                     "e evaluates now during a run"
@@ -65,16 +67,16 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
         frame.render_widget(Paragraph::new(lines).centered(), mid);
         return;
     };
-    let baseline = app.evals.baseline();
+    let baseline = app.run.evals.baseline();
     let compared = app.compare.as_ref();
-    let other = compared.and_then(|c| c.eval.as_ref());
+    let other = compared.and_then(|c| c.evals.latest.as_ref());
     // Against a compared run, the Δs are this run minus that one.
     let base = other.or(baseline.map(|(b, _)| b));
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     let mut summary = format!("step {} · epoch {}", latest.step, latest.epoch);
     match (compared, other) {
-        (Some(c), Some(o)) => summary.push_str(&format!(" · vs {} step {}", c.name, o.step)),
-        (Some(c), None) => summary.push_str(&format!(" · {} has no evaluation", c.name)),
+        (Some(c), Some(o)) => summary.push_str(&format!(" · vs {} step {}", c.label, o.step)),
+        (Some(c), None) => summary.push_str(&format!(" · {} has no evaluation", c.label)),
         (None, _) => {
             summary.push_str(&format!(
                 " · {} images · {}",
@@ -92,7 +94,7 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
         Paragraph::new(Span::styled(clip(&summary, head.width as usize), s.dim())),
         head,
     );
-    let robust_eps = app.preset.eval.robust_eps;
+    let robust_eps = app.run.preset.eval.robust_eps;
     let blocks = |cols: Cols| {
         let eps = eps_block(latest, base, cols, robust_eps, s);
         let delta = delta_block(latest, base, cols, s);
@@ -141,7 +143,7 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
                     Constraint::Fill(1),
                 ])
                 .areas(p);
-                let base_label = compared.map_or("baseline", |c| c.name.as_str());
+                let base_label = compared.map_or("baseline", |c| c.label.as_str());
                 curves(frame, l, latest, base, base_label, &["fgsm", "pgd"], "ε", s);
                 curves(frame, r, latest, base, base_label, &["deepfool"], "δ", s);
             }

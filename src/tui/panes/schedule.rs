@@ -21,7 +21,7 @@ const LABEL_W: usize = 20;
 pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles, focused: bool) {
     let hint = if app.watching {
         " read-only: watching "
-    } else if app.state.is_active() {
+    } else if app.run.state.is_active() {
         " edits apply from the next step "
     } else {
         " edits go into the preset "
@@ -75,7 +75,7 @@ fn fields(frame: &mut Frame, area: Rect, app: &App, s: &Styles, focused: bool) {
     let mut last_group: Option<Group> = None;
     for (i, f) in fields.iter().enumerate() {
         if with_groups && last_group != Some(f.group) {
-            let title = f.group.title(app.preset.train.mode);
+            let title = f.group.title(app.run.preset.train.mode);
             lines.push(Line::from(Span::styled(title, s.title(false))));
         }
         last_group = Some(f.group);
@@ -113,14 +113,15 @@ fn fields(frame: &mut Frame, area: Rect, app: &App, s: &Styles, focused: bool) {
             continue;
         }
         let pending = app
+            .run
             .pending_sets
             .iter()
             .find(|(k, _)| k == f.key)
             .map(|(_, v)| format!("{}…", v.trim_matches('"')));
-        let value = pending.unwrap_or_else(|| f.value(&app.preset));
+        let value = pending.unwrap_or_else(|| f.value(&app.run.preset));
         let value = clip(&value, value_w);
         let text = format!("{label:<label_w$} {value:>value_w$}");
-        let frozen = app.state.is_active() && !f.live;
+        let frozen = app.run.state.is_active() && !f.live;
         let style = if selected && focused {
             s.selected()
         } else if frozen {
@@ -169,29 +170,30 @@ fn curve(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
     let legend_h = super::wrapped_rows(&legend_line, area.width).min(3);
     let [plot_area, legend_area] =
         Layout::vertical([Constraint::Fill(1), Constraint::Length(legend_h)]).areas(area);
-    let total = app.total_steps().max(1) as f64;
+    let total = app.run.total_steps().max(1) as f64;
     let n = (plot_area.width as usize * 2).clamp(16, 512);
-    let target = sample(&app.schedule, total, n);
+    let target = sample(&app.run.schedule, total, n);
     let preview = app
         .ui
         .schedule
         .edit
         .as_ref()
         .and_then(|e| e.verdict.as_ref().ok())
-        .filter(|spec| **spec != app.schedule)
+        .filter(|spec| **spec != app.run.schedule)
         .map(|spec| sample(spec, total, n));
     let measured = app
+        .run
         .metrics
         .get(super::super::app::SeriesId::Measured)
         .points();
-    let now = app.progress.steps_done as f64;
+    let now = app.run.progress.steps_done as f64;
     let marker = chart::vline(now, 0.0, 1.0);
     let mut plots = vec![Plot::line(&target, s.series(Slot::Target))];
     if let Some(p) = &preview {
         plots.push(Plot::line(p, s.series(Slot::Preview)));
     }
     plots.push(Plot::line(measured, s.series(Slot::Measured)));
-    if app.run.is_some() {
+    if app.run.started.is_some() {
         plots.push(Plot::line(&marker, s.series(Slot::Marker)));
     }
     chart::draw(
@@ -217,7 +219,7 @@ fn legend<'a>(app: &App, s: &Styles) -> Line<'a> {
         .edit
         .as_ref()
         .and_then(|e| e.verdict.as_ref().ok());
-    let preview = editing.filter(|spec| **spec != app.schedule);
+    let preview = editing.filter(|spec| **spec != app.run.schedule);
     // No-break spaces keep each mark with its words when the legend wraps.
     let mut spans = vec![
         Span::styled("━\u{a0}", s.series(Slot::Target)),
@@ -228,6 +230,7 @@ fn legend<'a>(app: &App, s: &Styles) -> Line<'a> {
         spans.push(Span::styled("edit  ", s.dim()));
     }
     if let Some((_, m)) = app
+        .run
         .metrics
         .get(super::super::app::SeriesId::Measured)
         .last()
@@ -238,14 +241,14 @@ fn legend<'a>(app: &App, s: &Styles) -> Line<'a> {
             s.dim(),
         ));
     }
-    if app.run.is_some() {
+    if app.run.started.is_some() {
         spans.push(Span::styled("│\u{a0}", s.series(Slot::Marker)));
         spans.push(Span::styled(
-            format!("step\u{a0}{}  ", app.progress.steps_done),
+            format!("step\u{a0}{}  ", app.run.progress.steps_done),
             s.dim(),
         ));
     }
-    let sched = &app.schedule;
+    let sched = &app.run.schedule;
     let kind = toml::Value::try_from(sched.kind)
         .ok()
         .and_then(|v| v.as_str().map(str::to_string))
@@ -257,7 +260,7 @@ fn legend<'a>(app: &App, s: &Styles) -> Line<'a> {
             fmt_num(sched.final_sparsity),
             sched.begin_step,
             sched.end_step,
-            if app.schedule_estimated {
+            if app.run.schedule_estimated {
                 " (estimated)"
             } else {
                 ""
