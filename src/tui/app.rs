@@ -8,47 +8,17 @@ use std::path::PathBuf;
 use crate::config::preset::Preset;
 use crate::config::settings::Settings;
 use crate::config::theme::Theme;
-use crate::prune::ScheduleSpec;
 use crate::train::Command;
 
+use super::components::pane::Context;
+use super::layout::{self, Ui};
 use super::model::RunModel;
-use super::popups::Popup;
+use super::popups;
 use super::store::Store;
+use super::style::Styles;
 
+pub use super::keymap::Pane;
 pub use super::model::{Level, RunState, SeriesId};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pane {
-    Schedule,
-    Loss,
-    Budget,
-    Robustness,
-}
-
-impl Pane {
-    pub const ALL: [Pane; 4] = [Pane::Schedule, Pane::Loss, Pane::Budget, Pane::Robustness];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Pane::Schedule => "Schedule",
-            Pane::Loss => "Loss & sparsity",
-            Pane::Budget => "Budget",
-            Pane::Robustness => "Robustness",
-        }
-    }
-
-    pub fn number(self) -> usize {
-        self as usize + 1
-    }
-
-    pub fn next(self) -> Pane {
-        Pane::ALL[(self as usize + 1) % 4]
-    }
-
-    pub fn prev(self) -> Pane {
-        Pane::ALL[(self as usize + 3) % 4]
-    }
-}
 
 /// What the runtime loop must do for the app.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,41 +43,6 @@ pub enum Request {
         pane: Pane,
         run_dir: PathBuf,
     },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct FieldEdit {
-    pub key: &'static str,
-    pub input: super::input::TextInput,
-    /// For choice fields: the option shown.
-    pub choice: Option<usize>,
-    /// The schedule the typed value gives, or why it is refused.
-    pub verdict: Result<ScheduleSpec, String>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ScheduleUi {
-    pub cursor: usize,
-    pub edit: Option<FieldEdit>,
-    /// A refusal shown under a field that could not be opened (`key`, reason).
-    pub note: Option<(&'static str, String)>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct LossUi {
-    pub smooth: bool,
-    pub log_scale: bool,
-    pub hidden: [bool; 6],
-    pub cursor: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Ui {
-    pub focus: Pane,
-    pub zoom: bool,
-    pub popup: Option<Popup>,
-    pub schedule: ScheduleUi,
-    pub loss: LossUi,
 }
 
 pub struct App {
@@ -146,13 +81,7 @@ impl App {
             background_after_stop: false,
             watching: false,
             compare: None,
-            ui: Ui {
-                focus: Pane::Schedule,
-                zoom: false,
-                popup: None,
-                schedule: ScheduleUi::default(),
-                loss: LossUi::default(),
-            },
+            ui: Ui::default(),
             store,
             settings,
             themes,
@@ -197,6 +126,24 @@ impl App {
             Some(t) if !self.monochrome => std::borrow::Cow::Borrowed(t),
             _ => std::borrow::Cow::Owned(Theme::monochrome()),
         }
+    }
+
+    /// What the panes, the header and the footer draw from.
+    pub(super) fn context(&self) -> Context<'_> {
+        Context {
+            run: &self.run,
+            compare: self.compare.as_ref(),
+            watching: self.watching,
+            stop_requested: self.stop_requested,
+        }
+    }
+
+    /// Draws the whole screen.
+    pub fn draw(&self, frame: &mut ratatui::Frame) {
+        let theme = self.theme();
+        let s = Styles::new(&theme);
+        layout::render(frame, &self.ui, &self.context(), &s);
+        popups::render(frame, self, &s);
     }
 
     /// Requests for the runtime, oldest first.
@@ -244,7 +191,7 @@ impl App {
         self.background_after_stop = false;
         self.watching = watching;
         self.ui.popup = None;
-        self.ui.schedule = ScheduleUi::default();
+        self.ui.reset_panes();
     }
 
     /// A fresh app fed every event of a recorded run.

@@ -5,11 +5,12 @@ use crossterm::event::KeyEvent;
 
 use crate::train::Command;
 
-use super::app::{App, FieldEdit, Level, Pane, Request, RunState, SeriesId};
-use super::fields::{self, Field, Kind};
-use super::input::TextInput;
+use super::app::{App, Level, Request, RunState};
+use super::components::pane::{Context, Handled, PaneRequest};
+use super::components::schedule::fields::{fields_for, Field};
 use super::keymap::{self, Action, Mode};
 use super::popups::{Answer, Confirm, ConfirmKind, Popup};
+use super::text_input::TextInput;
 
 impl App {
     /// Which keymap applies now.
@@ -17,7 +18,7 @@ impl App {
         match &self.ui.popup {
             Some(Popup::SaveAs { .. }) => Mode::Editing,
             Some(_) => Mode::Dialog,
-            None if self.ui.schedule.edit.is_some() => Mode::Editing,
+            None if self.ui.capturing().is_some() => Mode::Editing,
             None => Mode::Normal,
         }
     }
@@ -33,8 +34,6 @@ impl App {
             self.interrupt();
         } else if self.ui.popup.is_some() {
             self.handle_popup(a);
-        } else if self.ui.schedule.edit.is_some() {
-            self.handle_edit(a);
         } else {
             self.handle_normal(a);
         }
@@ -52,7 +51,7 @@ impl App {
 
     /// The fields the Schedule pane shows for the current preset.
     pub fn fields(&self) -> Vec<Field> {
-        fields::fields_for(&self.run.preset)
+        fields_for(&self.run.preset)
     }
 
     fn send(&mut self, c: Command) {
@@ -75,34 +74,31 @@ impl App {
             self.answer(ConfirmKind::Quit, Answer::Yes);
         } else {
             self.ui.popup = None;
-            self.ui.schedule.edit = None;
+            self.ui.cancel_input();
             self.handle_normal(Action::Quit);
         }
     }
 
     fn handle_normal(&mut self, a: Action) {
-        let focus = self.ui.focus;
-        // A refusal note belongs to the Enter that caused it; any other key clears it.
-        self.ui.schedule.note = None;
+        let ctx = Context {
+            run: &self.run,
+            compare: self.compare.as_ref(),
+            watching: self.watching,
+            stop_requested: self.stop_requested,
+        };
+        match self.ui.on_action(a, &ctx) {
+            Handled::No => {}
+            Handled::Yes => return,
+            Handled::Do(r) => return self.pane_request(r),
+        }
         if self.watching {
-            if let Some(why) = self.watch_refusal(a) {
+            if let Some(what) = watch_refusal(a) {
+                let why = self.watch_refusal(what);
                 self.note(Level::Warn, why);
                 return;
             }
         }
         match a {
-            Action::FocusNext => self.ui.focus = focus.next(),
-            Action::FocusPrev => self.ui.focus = focus.prev(),
-            Action::Focus(p) => self.ui.focus = p,
-            Action::Up | Action::Down | Action::PageUp | Action::PageDown => self.move_cursor(a),
-            Action::Left | Action::Right if focus == Pane::Loss => self.move_cursor(a),
-            Action::Enter if focus == Pane::Schedule => self.begin_edit(),
-            Action::Enter | Action::ToggleSeries if focus == Pane::Loss => {
-                let i = self.ui.loss.cursor;
-                self.ui.loss.hidden[i] = !self.ui.loss.hidden[i];
-            }
-            Action::Cancel => self.ui.zoom = false,
-            Action::Zoom => self.ui.zoom = !self.ui.zoom,
             Action::Start => self.start(),
             Action::PauseResume => match self.run.state {
                 RunState::Running => self.send(Command::Pause),
@@ -124,8 +120,6 @@ impl App {
                 ),
             },
             Action::Pin => self.toggle_pin(),
-            Action::ToggleSmoothing => self.ui.loss.smooth = !self.ui.loss.smooth,
-            Action::ToggleLogScale => self.ui.loss.log_scale = !self.ui.loss.log_scale,
             Action::Presets => self.open_picker(),
             Action::Save => {
                 let is_shipped = crate::config::preset::SHIPPED
@@ -156,29 +150,21 @@ impl App {
         }
     }
 
-    fn move_cursor(&mut self, a: Action) {
-        match self.ui.focus {
-            Pane::Schedule => {
-                let n = self.fields().len();
-                let c = &mut self.ui.schedule.cursor;
-                *c = match a {
-                    Action::Up => c.saturating_sub(1),
-                    Action::Down => (*c + 1).min(n.saturating_sub(1)),
-                    Action::PageUp => 0,
-                    Action::PageDown => n.saturating_sub(1),
-                    _ => *c,
-                };
+    /// Carries out what a pane asked for.
+    fn pane_request(&mut self, r: PaneRequest) {
+        match r {
+            PaneRequest::SetLive { key, literal } => {
+                self.run.set_pending(key, &literal);
+                self.send(Command::Set {
+                    key: key.to_string(),
+                    value: literal,
+                });
             }
-            Pane::Loss => {
-                let n = SeriesId::ALL.len();
-                let c = &mut self.ui.loss.cursor;
-                *c = match a {
-                    Action::Up | Action::Left => (*c + n - 1) % n,
-                    Action::Down | Action::Right => (*c + 1) % n,
-                    _ => *c,
-                };
+            PaneRequest::Settings(p) => self.run.edit_settings(*p),
+            PaneRequest::ReadOnly(what) => {
+                let why = self.watch_refusal(what);
+                self.note(Level::Warn, why);
             }
-            Pane::Budget | Pane::Robustness => {}
         }
     }
 
@@ -233,127 +219,6 @@ impl App {
     pub(super) fn save_settings(&mut self) {
         if let Err(e) = self.store.save_settings(&self.settings) {
             self.note(Level::Warn, format!("settings not saved: {e:#}"));
-        }
-    }
-
-    // ---- editing a schedule field ----
-
-    fn selected_field(&self) -> Option<Field> {
-        self.fields().into_iter().nth(self.ui.schedule.cursor)
-    }
-
-    fn begin_edit(&mut self) {
-        let Some(f) = self.selected_field() else {
-            return;
-        };
-        if self.run.state.is_active() && !f.live {
-            let why = format!("{} is fixed once the run has started", f.label);
-            self.ui.schedule.note = Some((f.key, why));
-            return;
-        }
-        let value = f.value(&self.run.preset);
-        let choice = match f.kind {
-            Kind::Choice(opts) => Some(opts.iter().position(|o| *o == value).unwrap_or(0)),
-            _ => None,
-        };
-        self.ui.schedule.edit = Some(FieldEdit {
-            key: f.key,
-            // "end of training" is a description, not a value to edit.
-            input: TextInput::new(if value.parse::<f64>().is_ok() || choice.is_some() {
-                &value
-            } else {
-                ""
-            }),
-            choice,
-            verdict: Ok(self.run.schedule),
-        });
-    }
-
-    fn handle_edit(&mut self, a: Action) {
-        let Some(field) = self.selected_field() else {
-            self.ui.schedule.edit = None;
-            return;
-        };
-        let Some(edit) = self.ui.schedule.edit.as_mut() else {
-            return;
-        };
-        match (field.kind, a) {
-            (_, Action::Cancel) => {
-                self.ui.schedule.edit = None;
-                return;
-            }
-            (_, Action::Enter) => return self.commit_edit(&field),
-            (Kind::Choice(opts), a) => {
-                let n = opts.len();
-                let Some(i) = edit.choice.as_mut() else {
-                    return;
-                };
-                *i = match a {
-                    Action::Left | Action::Up | Action::Input('h') | Action::Input('k') => {
-                        (*i + n - 1) % n
-                    }
-                    Action::Right
-                    | Action::Down
-                    | Action::Input('l')
-                    | Action::Input('j')
-                    | Action::Input(' ') => (*i + 1) % n,
-                    _ => *i,
-                };
-                edit.input = TextInput::new(opts[*i]);
-            }
-            (_, Action::Input(c)) => edit.input.insert(c),
-            (_, Action::Backspace) => edit.input.backspace(),
-            (_, Action::Delete) => edit.input.delete(),
-            (_, Action::Left) => edit.input.left(),
-            (_, Action::Right) => edit.input.right(),
-            (_, Action::Home) => edit.input.home(),
-            (_, Action::End) => edit.input.end(),
-            (_, Action::ClearInput) => edit.input.clear(),
-            _ => return,
-        }
-        // Re-validate on every keystroke so the chart and the reason follow the typing.
-        let text = edit.input.text().to_string();
-        let spe = self.run.steps_per_epoch();
-        let verdict =
-            fields::candidate(&self.run.preset, &field, &text, spe).map(|(c, _)| c.schedule(spe));
-        if let Some(edit) = self.ui.schedule.edit.as_mut() {
-            edit.verdict = verdict;
-        }
-    }
-
-    fn commit_edit(&mut self, field: &Field) {
-        let Some(text) = self
-            .ui
-            .schedule
-            .edit
-            .as_ref()
-            .map(|e| e.input.text().to_string())
-        else {
-            return;
-        };
-        let spe = self.run.steps_per_epoch();
-        match fields::candidate(&self.run.preset, field, &text, spe) {
-            Err(reason) => {
-                if let Some(edit) = self.ui.schedule.edit.as_mut() {
-                    edit.verdict = Err(reason);
-                }
-            }
-            Ok((cand, literal)) => {
-                self.ui.schedule.edit = None;
-                if self.run.state.is_active() {
-                    // The engine applies it from the next step and answers with param_changed
-                    // (then the preset here changes) or an error.
-                    self.run.set_pending(field.key, &literal);
-                    self.send(Command::Set {
-                        key: field.key.to_string(),
-                        value: literal,
-                    });
-                } else {
-                    self.run.edit_settings(cand);
-                    let n = self.fields().len();
-                    self.ui.schedule.cursor = self.ui.schedule.cursor.min(n.saturating_sub(1));
-                }
-            }
         }
     }
 
@@ -531,7 +396,7 @@ impl App {
             Ok(p) => {
                 self.ui.popup = None;
                 self.run.open_settings(p, &e.name);
-                self.ui.schedule.cursor = 0;
+                self.ui.reset_panes();
                 // User presets shadow shipped ones by name, so the name finds it again.
                 self.settings.last_preset = Some(e.name.clone());
                 self.save_settings();
@@ -549,4 +414,16 @@ impl App {
             }
         }
     }
+}
+
+/// What `a` would do that a window which only watches cannot, or None when it can.
+fn watch_refusal(a: Action) -> Option<&'static str> {
+    Some(match a {
+        Action::Start => "starting a run",
+        Action::PauseResume => "pause and resume",
+        Action::Stop => "stopping",
+        Action::EvalNow => "evaluating",
+        Action::Presets => "opening a preset",
+        _ => return None,
+    })
 }

@@ -7,11 +7,14 @@ use std::thread::JoinHandle;
 use anyhow::{Context, Result};
 
 use crate::config::preset::Preset;
-use crate::export::{self, Table};
+use crate::export;
 use crate::runs::{self, RunRow};
 use crate::train::events::{read_events, Event};
 
-use super::app::{App, Pane};
+use super::app::App;
+use super::components::pane::Plot;
+use super::keymap::Pane;
+use super::layout;
 use super::model::RunModel;
 
 /// What a finished job hands back.
@@ -121,25 +124,16 @@ fn load_compared(run_dir: &Path) -> Result<RunModel> {
     ))
 }
 
-/// The tables and plots behind each pane.
-fn pane_exports(pane: Pane) -> &'static [Table] {
-    match pane {
-        Pane::Schedule => &[Table::Steps],
-        Pane::Loss => &[Table::Steps, Table::Epochs],
-        Pane::Budget => &[Table::Budget],
-        Pane::Robustness => &[Table::Robustness],
-    }
-}
-
 /// Writes `pane`'s tables (CSV) and its plot (SVG) into `<run_dir>/export`.
 pub fn export_pane(pane: Pane, run_dir: &Path) -> Result<Vec<PathBuf>> {
     let events: Vec<Event> = read_events(&run_dir.join("events.jsonl"))?;
     let out = run_dir.join("export");
-    let mut written = export::write_some_tables(&events, pane_exports(pane), "csv", &out)?;
-    match pane {
-        Pane::Schedule | Pane::Loss => written.extend(export::plot_loss_sparsity(&events, &out)?),
-        Pane::Budget => written.extend(export::plot_budget(&events, &out)?),
-        Pane::Robustness => written.extend(export::plot_robustness(&events, &out)?),
+    let what = layout::exports(pane);
+    let mut written = export::write_some_tables(&events, what.tables, "csv", &out)?;
+    match what.plot {
+        Plot::LossSparsity => written.extend(export::plot_loss_sparsity(&events, &out)?),
+        Plot::Budget => written.extend(export::plot_budget(&events, &out)?),
+        Plot::Robustness => written.extend(export::plot_robustness(&events, &out)?),
     }
     Ok(written)
 }

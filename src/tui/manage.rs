@@ -8,8 +8,8 @@ use crate::runs::RunRow;
 use crate::train::events::EndState;
 use crate::train::Command;
 
-use super::app::{App, Level, Pane, Request, RunState};
-use super::keymap::Action;
+use super::app::{App, Level, Request, RunState};
+use super::keymap::{Action, Pane};
 use super::model::RunModel;
 use super::popups::{Confirm, ConfirmKind, Popup};
 use super::runlist::{self, RunList};
@@ -22,19 +22,10 @@ impl App {
             .map_or_else(|| "the run".to_string(), |r| r.run_id.clone())
     }
 
-    /// Why `a` cannot be done in a window that only watches, or None when it can.
-    pub(super) fn watch_refusal(&self, a: Action) -> Option<String> {
-        let what = match a {
-            Action::Start => "starting a run",
-            Action::PauseResume => "pause and resume",
-            Action::Stop => "stopping",
-            Action::EvalNow => "evaluating",
-            Action::Presets => "opening a preset",
-            Action::Enter if self.ui.focus == Pane::Schedule => "editing settings",
-            _ => return None,
-        };
+    /// Why `what` cannot be done in a window that only watches.
+    pub(super) fn watch_refusal(&self, what: &str) -> String {
         let name = self.run_name();
-        Some(if self.run.state.is_active() {
+        if self.run.state.is_active() {
             format!(
                 "watching {name}: {what} belongs to the bapw process that runs it \
                  (q leaves this view; the run goes on)"
@@ -45,7 +36,7 @@ impl App {
                  (Enter resumes a stopped one here)",
                 self.run.state.label()
             )
-        })
+        }
     }
 
     /// `r`: the run list, filled in when the runtime has read the runs folder.
@@ -219,7 +210,11 @@ impl App {
                     .collect();
                 self.note(
                     Level::Info,
-                    format!("exported {} to {dir}/: {}", pane.title(), names.join(" ")),
+                    format!(
+                        "exported {} to {dir}/: {}",
+                        self.ui.pane(pane).title(),
+                        names.join(" ")
+                    ),
                 );
             }
             Err(e) => self.note(Level::Error, format!("export failed: {e}")),

@@ -11,21 +11,22 @@
 //! (`bapw watch`, or Enter in the run list): then its `events.jsonl` is followed on the same
 //! tick and folded in through the same `App::apply`.
 pub mod app;
+pub mod components;
 mod control;
 mod detach;
-pub mod fields;
-mod input;
 pub mod jobs;
 pub mod keymap;
+pub mod layout;
 mod manage;
 pub mod model;
-pub mod panes;
 pub mod popups;
 pub mod runlist;
 pub mod store;
 pub mod style;
 pub mod sweep_view;
 mod terminal;
+pub mod text;
+pub mod text_input;
 
 use crate::train::events::{ErrorReport, Event, Finished};
 use std::io::IsTerminal;
@@ -58,7 +59,7 @@ pub struct TuiOptions {
 
 /// Draws the whole screen for `app`. Public so tests and `bapw watch` draw the same screen.
 pub fn draw(frame: &mut ratatui::Frame, app: &App) {
-    panes::render(frame, app);
+    app.draw(frame);
 }
 
 const INPUT_FRAME: Duration = Duration::from_millis(50);

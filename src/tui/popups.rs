@@ -2,17 +2,17 @@
 //! message log, a preset's validation problems and the run list (`runlist.rs`). Their state
 //! lives in `App::ui.popup`; the keys that drive them are in `control.rs` and `manage.rs`.
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::app::{App, Level};
-use super::input::TextInput;
+use super::app::App;
 use super::keymap;
 use super::runlist::{self, RunList};
 use super::store::{Origin, PresetEntry};
 use super::style::Styles;
+use super::text::wrapped_rows;
+use super::text_input::TextInput;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Popup {
@@ -171,23 +171,6 @@ fn frame_block<'a>(title: &'a str, s: &Styles) -> Block<'a> {
         .style(s.base())
 }
 
-/// The text of a one-line input with the cursor shown as a reversed cell.
-pub fn input_line<'a>(input: &TextInput, s: &Styles) -> Line<'a> {
-    let chars: Vec<char> = input.text().chars().collect();
-    let c = input.cursor().min(chars.len());
-    let before: String = chars[..c].iter().collect();
-    let at: String = chars.get(c).map(|ch| ch.to_string()).unwrap_or(" ".into());
-    let after: String = chars
-        .get(c + 1..)
-        .map(|r| r.iter().collect())
-        .unwrap_or_default();
-    Line::from(vec![
-        Span::styled(before, s.text()),
-        Span::styled(at, s.text().add_modifier(Modifier::REVERSED)),
-        Span::styled(after, s.text()),
-    ])
-}
-
 pub fn render(frame: &mut Frame, app: &App, s: &Styles) {
     let Some(popup) = &app.ui.popup else {
         return;
@@ -254,32 +237,6 @@ fn help(frame: &mut Frame, area: Rect, scroll: u16, s: &Styles) {
     }
 }
 
-fn level_style(level: Level, s: &Styles) -> ratatui::style::Style {
-    match level {
-        Level::Info => s.text(),
-        Level::Warn => s.warn(),
-        Level::Error => s.error(),
-    }
-}
-
-/// One log entry as a line: `step 123  text`.
-pub fn log_line<'a>(e: &super::model::LogEntry, s: &Styles) -> Line<'a> {
-    let mut spans = Vec::new();
-    if let Some(step) = e.step {
-        spans.push(Span::styled(format!("step {step:<6} "), s.dim()));
-    }
-    let tag = match e.level {
-        Level::Info => "",
-        Level::Warn => "warning: ",
-        Level::Error => "error: ",
-    };
-    spans.push(Span::styled(
-        format!("{tag}{}", e.text),
-        level_style(e.level, s),
-    ));
-    Line::from(spans)
-}
-
 fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles) {
     let r = centered(
         area,
@@ -295,7 +252,7 @@ fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles)
     let mut start = end;
     let mut rows = 0;
     for e in app.run.log.entries().take(end).rev() {
-        let h = super::panes::wrapped_rows(&log_line(e, s), inner_w);
+        let h = wrapped_rows(&s.log_line(e), inner_w);
         if rows + h > inner_h && start < end {
             break;
         }
@@ -308,7 +265,7 @@ fn messages(frame: &mut Frame, area: Rect, app: &App, scroll: usize, s: &Styles)
         .entries()
         .skip(start)
         .take(end - start)
-        .map(|e| log_line(e, s))
+        .map(|e| s.log_line(e))
         .collect();
     let body = if lines.is_empty() {
         vec![Line::from(Span::styled("no messages yet", s.dim()))]
@@ -443,7 +400,7 @@ fn save_as(
     frame.render_widget(block, r);
     let mut lines = vec![
         Line::from(Span::styled("Name (letters, digits, - _ .):", s.text())),
-        input_line(input, s),
+        input.line(s),
     ];
     match error {
         Some(e) => lines.push(Line::from(Span::styled(e.to_string(), s.error()))),

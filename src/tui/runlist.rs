@@ -8,9 +8,9 @@ use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
 use super::app::App;
-use super::panes::clip;
 use super::popups::centered;
 use super::style::Styles;
+use super::text::clip;
 use crate::runs::RunRow;
 
 #[derive(Debug, Clone, PartialEq)]

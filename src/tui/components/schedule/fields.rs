@@ -4,6 +4,7 @@
 //! engine accepts.
 use crate::config::preset::{Mode, Preset};
 use crate::prune::ScheduleSpec;
+use crate::tui::model::with_value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -236,18 +237,6 @@ pub fn literal(kind: Kind, text: &str) -> Result<String, String> {
                 .ok_or_else(|| format!("{t:?} is not one of {}", options.join(", ")))
         }
     }
-}
-
-/// The preset with `key` set to the TOML `literal`, validated like a preset file; the problem
-/// about `key` (or the first) comes back as the reason.
-pub fn with_value(p: &Preset, key: &str, literal: &str) -> Result<Preset, String> {
-    p.with(key, literal).map_err(|pr| {
-        if pr.key == key || pr.key.is_empty() {
-            pr.message
-        } else {
-            format!("{}: {}", pr.key, pr.message)
-        }
-    })
 }
 
 /// A full check of one typed value: its kind, the preset rules, then the resolved schedule
