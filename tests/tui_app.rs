@@ -9,7 +9,10 @@ use bapw::train::events::{
 use bapw::train::Command;
 use bapw::tui::app::{Level, Pane, RunState};
 use bapw::tui::keymap::{Action, Mode};
-use bapw::tui::popups::{ConfirmKind, Popup};
+use bapw::tui::popups::confirm::ConfirmKind;
+use bapw::tui::popups::problems::Problems;
+use bapw::tui::popups::save_as::SaveAs;
+use bapw::tui::popups::Popup;
 use bapw::tui::{App, Request, Store};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use support::*;
@@ -388,7 +391,7 @@ fn picker_keeps_the_preset_when_the_chosen_one_is_invalid() {
     app.handle(Action::End);
     key(&mut app, KeyCode::Enter);
     match &app.ui.popup {
-        Some(Popup::Problems { lines, .. }) => {
+        Some(Popup::Problems(Problems { lines, .. })) => {
             assert!(lines[0].contains("prune.final_sparsity"), "{lines:?}");
             assert!(lines[0].contains("broken.toml:4"), "located: {lines:?}");
         }
@@ -427,7 +430,7 @@ fn saving_refuses_shipped_names_and_asks_before_overwriting() {
     typed(&mut app, "smoke");
     key(&mut app, KeyCode::Enter);
     match &app.ui.popup {
-        Some(Popup::SaveAs { error: Some(e), .. }) => assert!(e.contains("shipped"), "{e}"),
+        Some(Popup::SaveAs(SaveAs { error: Some(e), .. })) => assert!(e.contains("shipped"), "{e}"),
         other => panic!("expected the name prompt with a reason, got {other:?}"),
     }
     app.handle(Action::ClearInput);
@@ -440,7 +443,9 @@ fn saving_refuses_shipped_names_and_asks_before_overwriting() {
     assert_eq!(app.run.label, "mine");
     // Again: the file exists, so it asks.
     key(&mut app, KeyCode::Char('w'));
-    assert!(matches!(&app.ui.popup, Some(Popup::SaveAs { input, .. }) if input.text() == "mine"));
+    assert!(
+        matches!(&app.ui.popup, Some(Popup::SaveAs(SaveAs { input, .. })) if input.text() == "mine")
+    );
     key(&mut app, KeyCode::Enter);
     assert!(matches!(
         &app.ui.popup,

@@ -19,7 +19,7 @@ use super::components::robustness::RobustnessPane;
 use super::components::schedule::SchedulePane;
 use super::components::{footer, header};
 use super::keymap::{Action, Pane};
-use super::popups::Popup;
+use super::popups::{Popup, PopupContext};
 use super::style::Styles;
 
 /// Below this the layout cannot say anything useful: one line says so instead.
@@ -124,8 +124,8 @@ impl Ui {
     }
 }
 
-/// Draws the whole screen but the popup.
-pub fn render(frame: &mut Frame, ui: &Ui, ctx: &Context, s: &Styles) {
+/// Draws the whole screen: `ctx` is what the panes read, `popup` what the open popup reads.
+pub fn render(frame: &mut Frame, ui: &Ui, ctx: &Context, popup: &PopupContext, s: &Styles) {
     let area = frame.area();
     if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
         let (w, h) = (area.width, area.height);
@@ -174,6 +174,9 @@ pub fn render(frame: &mut Frame, ui: &Ui, ctx: &Context, s: &Styles) {
         render_pane(frame, pane_area, ui, ui.focus, ctx, s);
     }
     footer::render(frame, foot, ctx, s);
+    if let Some(p) = &ui.popup {
+        p.render(frame, popup, s);
+    }
 }
 
 fn render_pane(frame: &mut Frame, area: Rect, ui: &Ui, pane: Pane, ctx: &Context, s: &Styles) {

@@ -12,15 +12,13 @@
 //! tick and folded in through the same `App::apply`.
 pub mod app;
 pub mod components;
-mod control;
 mod detach;
 pub mod jobs;
 pub mod keymap;
 pub mod layout;
-mod manage;
 pub mod model;
 pub mod popups;
-pub mod runlist;
+pub mod prefs;
 pub mod store;
 pub mod style;
 pub mod sweep_view;
