@@ -418,7 +418,7 @@ fn export_writes_each_panes_tables_and_plot() {
     }
     std::fs::write(dir.path().join("events.jsonl"), text).unwrap();
     let names = |pane| -> Vec<String> {
-        bapw::tui::jobs::export_pane(pane, dir.path())
+        bapw::tui::file_jobs::export_pane(pane, dir.path())
             .unwrap()
             .iter()
             .map(|p| {

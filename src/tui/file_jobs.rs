@@ -1,21 +1,19 @@
 //! File work the UI asks for (reading the runs folder, loading a run to compare, exporting a
 //! pane) on short-lived threads: a long run's `events.jsonl` takes a while to parse, and the
-//! UI thread must keep drawing. The runtime collects finished jobs on its tick.
+//! UI thread must keep drawing. The event loop collects finished jobs on its tick and hands
+//! each result to the app.
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::config::preset::Preset;
-use crate::export;
 use crate::runs::{self, RunRow};
-use crate::train::events::{read_events, Event};
 
 use super::app::App;
-use super::components::pane::Plot;
 use super::keymap::Pane;
 use super::layout;
 use super::model::RunModel;
+use super::run_folder;
 
 /// What a finished job hands back.
 pub enum Done {
@@ -96,44 +94,17 @@ impl Jobs {
     }
 }
 
-/// A run's settings as it started (`preset.toml`).
-pub fn run_preset(run_dir: &Path) -> Result<Preset> {
-    let file = run_dir.join("preset.toml");
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    Ok(Preset::from_toml_str(
-        &file.display().to_string(),
-        &text,
-        &[],
-    )?)
-}
-
-fn run_name(run_dir: &Path) -> String {
-    run_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| run_dir.display().to_string())
-}
-
+/// A run replayed from its folder, as its own window would show it.
 fn load_compared(run_dir: &Path) -> Result<RunModel> {
-    let events = read_events(&run_dir.join("events.jsonl"))?;
+    let events = run_folder::events(run_dir)?;
     Ok(RunModel::replay(
-        run_preset(run_dir)?,
-        &run_name(run_dir),
+        run_folder::preset(run_dir)?,
+        &run_folder::name(run_dir),
         &events,
     ))
 }
 
 /// Writes `pane`'s tables (CSV) and its plot (SVG) into `<run_dir>/export`.
 pub fn export_pane(pane: Pane, run_dir: &Path) -> Result<Vec<PathBuf>> {
-    let events: Vec<Event> = read_events(&run_dir.join("events.jsonl"))?;
-    let out = run_dir.join("export");
-    let what = layout::exports(pane);
-    let mut written = export::write_some_tables(&events, what.tables, "csv", &out)?;
-    match what.plot {
-        Plot::LossSparsity => written.extend(export::plot_loss_sparsity(&events, &out)?),
-        Plot::Budget => written.extend(export::plot_budget(&events, &out)?),
-        Plot::Robustness => written.extend(export::plot_robustness(&events, &out)?),
-    }
-    Ok(written)
+    run_folder::export(run_dir, layout::exports(pane))
 }
