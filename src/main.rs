@@ -437,19 +437,15 @@ fn data_cmd(c: DataCmd) -> Result<ExitCode> {
 fn presets_cmd(c: PresetsCmd) -> Result<ExitCode> {
     match c {
         PresetsCmd::List => {
-            for name in Preset::shipped_names() {
-                let p = Preset::load(name)?;
-                println!("{name:<20} shipped  {}", p.description);
-            }
-            if let Ok(dir) = paths::user_presets_dir() {
-                for path in paths::toml_files(&dir) {
-                    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-                    let desc = match Preset::load(&path.display().to_string()) {
-                        Ok(p) => p.description,
-                        Err(e) => format!("INVALID: {}", e.problems[0].message),
-                    };
-                    println!("{name:<20} user     {desc}");
-                }
+            for e in bapw::config::store::Store::user().list_presets() {
+                let origin = match e.origin {
+                    bapw::config::store::Origin::Shipped => "shipped",
+                    bapw::config::store::Origin::User(_) => "user",
+                };
+                let desc = e.loads.unwrap_or_else(|p| {
+                    format!("INVALID: {}", p.first().map_or("", |p| p.message.as_str()))
+                });
+                println!("{:<20} {origin:<9}{desc}", e.name);
             }
         }
         PresetsCmd::Show { name } => print!("{}", Preset::load(&name)?.to_toml()),
@@ -465,8 +461,11 @@ fn presets_cmd(c: PresetsCmd) -> Result<ExitCode> {
         } => {
             let runs_dir = runs_dir_or_default(runs_dir)?;
             let dir = bapw::runs::resolve(&runs_dir, &from)?;
-            let path =
-                bapw::config::preset::save_user_preset(&name, &dir.join("preset.toml"), force)?;
+            let path = bapw::config::store::Store::user().save_run_preset(
+                &name,
+                &dir.join("preset.toml"),
+                force,
+            )?;
             println!("saved {}", path.display());
         }
         PresetsCmd::Diff { a, b } => {

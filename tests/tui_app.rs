@@ -2,6 +2,7 @@
 //! app asks the runtime to send, and events folded back in.
 mod support;
 
+use bapw::config::store::Store;
 use bapw::config::theme::Slot;
 use bapw::train::events::{
     EndState, ErrorReport, Event, Finished, ParamChanged, Paused, Resumed, Step,
@@ -13,7 +14,7 @@ use bapw::tui::popups::confirm::ConfirmKind;
 use bapw::tui::popups::problems::Problems;
 use bapw::tui::popups::save_as::SaveAs;
 use bapw::tui::popups::Popup;
-use bapw::tui::{App, Request, Store};
+use bapw::tui::{App, Request};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use support::*;
 

@@ -13,7 +13,6 @@ pub mod model;
 pub mod popups;
 pub mod prefs;
 pub mod run_folder;
-pub mod store;
 pub mod style;
 pub mod sweep_view;
 mod terminal;
@@ -28,6 +27,7 @@ use anyhow::{bail, Context, Result};
 
 use crate::config::paths;
 use crate::config::preset::{Preset, DEFAULT_PRESET};
+use crate::config::store::Store;
 use crate::config::theme::Theme;
 use crate::train::engine::{DeviceChoice, RunSpec};
 use event_loop::{run_preset, EventLoop, Watch};
@@ -36,7 +36,6 @@ use model::Level;
 use sweep_view::{SweepView, ViewAction};
 
 pub use app::{App, Request};
-pub use store::Store;
 
 /// How the TUI was asked to look.
 #[derive(Debug, Clone, Default)]
@@ -56,20 +55,13 @@ fn theme_for(name: Option<&str>) -> Theme {
     if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
         return Theme::monochrome();
     }
-    let store = store();
+    let store = Store::user();
     let wanted = name.map(str::to_string).or(store.settings().0.theme);
     let (themes, _) = store.themes();
     wanted
         .and_then(|n| themes.iter().find(|t| t.name == n).cloned())
         .or_else(|| themes.first().cloned())
         .unwrap_or_else(Theme::default_theme)
-}
-
-fn store() -> Store {
-    match paths::config_dir() {
-        Ok(d) => Store::at(d),
-        Err(_) => Store::ephemeral(),
-    }
 }
 
 fn require_terminal() -> Result<()> {
@@ -82,7 +74,7 @@ fn require_terminal() -> Result<()> {
 /// `bapw` with no arguments: the last used preset (or the default), run not started.
 pub fn open(opts: TuiOptions) -> Result<ExitCode> {
     require_terminal()?;
-    let store = store();
+    let store = Store::user();
     let (settings, _) = store.settings();
     let mut note = None;
     let (preset, label) =
@@ -118,7 +110,7 @@ pub fn open(opts: TuiOptions) -> Result<ExitCode> {
 /// starts the run at once. `bapw resume` on a terminal comes here too, with `spec.resume`.
 pub fn run(spec: RunSpec, opts: TuiOptions) -> Result<ExitCode> {
     require_terminal()?;
-    run_with(EventLoop::new(spec), opts, store(), None)
+    run_with(EventLoop::new(spec), opts, Store::user(), None)
 }
 
 /// `bapw watch` on a terminal: replays the run in `run_dir`, then follows it as its writer
@@ -138,7 +130,7 @@ pub fn watch(run_dir: PathBuf, runs_dir: PathBuf, opts: TuiOptions) -> Result<Ex
         interactive: true,
     };
     let event_loop = EventLoop::watching(template, Watch::new(run_dir, preset, label));
-    run_with(event_loop, opts, store(), None)
+    run_with(event_loop, opts, Store::user(), None)
 }
 
 /// `bapw watch SWEEP_DIR` on a terminal: the sweep view (see `sweep_view`). Enter on a run

@@ -5,8 +5,8 @@
 use std::borrow::Cow;
 
 use super::model::Level;
-use super::store::Store;
 use crate::config::settings::Settings;
+use crate::config::store::Store;
 use crate::config::theme::Theme;
 
 /// Messages for the log, in the order they happened.

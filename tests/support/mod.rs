@@ -5,13 +5,14 @@
 #![allow(dead_code)]
 
 use bapw::config::preset::Preset;
+use bapw::config::store::Store;
 use bapw::prune::{ScheduleKind, ScheduleSpec};
 use bapw::train::events::{
     parse_events, AttackCurve, Budget, Checkpoint, Distribution, EndState, EpochEnd, ErrorReport,
     Eval, Event, Finished, LayerInfo, LayerSparsity, MaskUpdate, ParamChanged, RunStarted, Step,
     StepTiming,
 };
-use bapw::tui::{App, Store};
+use bapw::tui::App;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 

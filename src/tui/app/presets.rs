@@ -3,12 +3,12 @@
 //! either remembered as what `bapw` alone reopens.
 use super::App;
 use crate::config::preset::SHIPPED;
+use crate::config::store::PresetEntry;
 use crate::tui::model::Level;
 use crate::tui::popups::preset_picker::PresetPicker;
 use crate::tui::popups::problems::Problems;
 use crate::tui::popups::save_as::SaveAs;
 use crate::tui::popups::Popup;
-use crate::tui::store::PresetEntry;
 
 impl App {
     pub(super) fn open_picker(&mut self) {
@@ -57,7 +57,12 @@ impl App {
     }
 
     pub(super) fn save_as(&mut self, name: &str) {
-        match self.prefs.store().save_preset(name, &self.run.preset) {
+        match self.prefs.store().save_preset(
+            name,
+            &self.run.preset,
+            true,
+            "Saved from the bapw workbench; every key is written out.",
+        ) {
             Ok(path) => {
                 self.ui.popup = None;
                 self.run.preset.name = name.to_string();

@@ -15,8 +15,8 @@ use ratatui::Frame;
 
 use super::keymap::{Action, Mode};
 use super::model::{Level, MessageLog};
-use super::store::{PresetEntry, Store};
 use super::style::Styles;
+use crate::config::store::{PresetEntry, Store};
 use confirm::{Answer, Confirm, ConfirmKind};
 use help::Help;
 use messages::Messages;

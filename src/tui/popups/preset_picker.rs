@@ -8,8 +8,8 @@ use ratatui::widgets::{Clear, Paragraph};
 use ratatui::Frame;
 
 use super::frame::{centered, frame_block};
+use crate::config::store::{Origin, PresetEntry};
 use crate::tui::keymap::Action;
-use crate::tui::store::{Origin, PresetEntry};
 use crate::tui::style::Styles;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -100,10 +100,10 @@ fn draw(
                 Origin::User(_) => "user",
             };
             let current = if e.name == current { "•" } else { " " };
-            let text = format!("{current} {:<name_w$}{origin:<9}{}", e.name, e.description);
+            let text = format!("{current} {:<name_w$}{origin:<9}{}", e.name, e.summary());
             let st = if i == selected {
                 s.selected()
-            } else if !e.valid {
+            } else if !e.valid() {
                 s.error()
             } else {
                 s.text()

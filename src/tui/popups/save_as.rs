@@ -9,8 +9,8 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use ratatui::Frame;
 
 use super::frame::{centered, frame_block};
+use crate::config::store::Store;
 use crate::tui::keymap::Action;
-use crate::tui::store::Store;
 use crate::tui::style::Styles;
 use crate::tui::text_input::TextInput;
 
