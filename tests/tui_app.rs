@@ -8,8 +8,9 @@ use bapw::train::events::{
     EndState, ErrorReport, Event, Finished, ParamChanged, Paused, Resumed, Step,
 };
 use bapw::train::Command;
-use bapw::tui::app::{Level, Pane, RunState};
+use bapw::tui::keymap::Pane;
 use bapw::tui::keymap::{Action, Mode};
+use bapw::tui::model::{Level, RunState, SeriesId};
 use bapw::tui::popups::confirm::ConfirmKind;
 use bapw::tui::popups::problems::Problems;
 use bapw::tui::popups::save_as::SaveAs;
@@ -541,14 +542,7 @@ fn replaying_a_run_rebuilds_every_pane() {
     }
     assert_eq!(a.run.state, RunState::Finished);
     assert_eq!(a.run.progress.steps_done, 48);
-    assert_eq!(
-        a.run
-            .metrics
-            .get(bapw::tui::app::SeriesId::TestAcc)
-            .points()
-            .len(),
-        3
-    );
+    assert_eq!(a.run.metrics.get(SeriesId::TestAcc).points().len(), 3);
     assert_eq!(screen(&a, 120, 40), screen(&b, 120, 40));
     assert!(screen(&a, 120, 40).contains("● finished"));
 }

@@ -9,9 +9,10 @@ use std::path::PathBuf;
 
 use bapw::runs::RunRow;
 use bapw::train::Command;
-use bapw::tui::app::{Level, Pane, RunState};
 use bapw::tui::keymap::Action;
+use bapw::tui::keymap::Pane;
 use bapw::tui::model::RunModel;
+use bapw::tui::model::{Level, RunState, SeriesId};
 use bapw::tui::popups::confirm::{Answer, ConfirmKind};
 use bapw::tui::popups::Popup;
 use bapw::tui::{App, Request};
@@ -183,11 +184,7 @@ fn opening_another_run_drops_the_old_one_and_keeps_the_view() {
     app.open_run(smoke_preset(), "smoke", true);
     assert!(app.run.started.is_none());
     assert_eq!(app.run.state, RunState::Idle);
-    assert!(app
-        .run
-        .metrics
-        .get(bapw::tui::app::SeriesId::CleanLoss)
-        .is_empty());
+    assert!(app.run.metrics.get(SeriesId::CleanLoss).is_empty());
     assert!(app.run.evals.latest.is_none() && app.run.budget.latest.is_none());
     assert_eq!(app.run.preset.train.mode.as_str(), "natural");
     assert!(app.watching);

@@ -4,8 +4,9 @@
 mod support;
 
 use bapw::train::events::{Budget, Step};
-use bapw::tui::app::{Pane, SeriesId};
 use bapw::tui::keymap::Action;
+use bapw::tui::keymap::Pane;
+use bapw::tui::model::SeriesId;
 use bapw::tui::App;
 use support::*;
 

@@ -11,8 +11,8 @@ use crate::runs::{self, RunRow};
 
 use super::app::App;
 use super::keymap::Pane;
-use super::layout;
 use super::model::RunModel;
+use super::panes;
 use super::run_folder;
 
 /// What a finished job hands back.
@@ -106,5 +106,5 @@ fn load_compared(run_dir: &Path) -> Result<RunModel> {
 
 /// Writes `pane`'s tables (CSV) and its plot (SVG) into `<run_dir>/export`.
 pub fn export_pane(pane: Pane, run_dir: &Path) -> Result<Vec<PathBuf>> {
-    run_folder::export(run_dir, layout::exports(pane))
+    run_folder::export(run_dir, panes::exports(pane))
 }

@@ -1,6 +1,6 @@
 //! Keys to actions. The normal-mode table is data, so the help popup is generated from the
 //! same table that maps the keys and cannot drift from it. The panes are named here, as the
-//! focus keys reach them; what each one is and where it sits is `layout.rs`.
+//! focus keys reach them; what each one is and where it sits is `panes.rs`.
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 /// The panes, in focus order (Tab, and the number keys).

@@ -3,13 +3,14 @@
 //! entry points; the layout of the rest (the run model, the panes and popups, the event loop)
 //! is in `docs/architecture.md`, section "The TUI".
 pub mod app;
-pub mod components;
 mod detach;
 mod event_loop;
 pub mod file_jobs;
 pub mod keymap;
-pub mod layout;
 pub mod model;
+#[cfg(test)]
+mod module_graph;
+pub mod panes;
 pub mod popups;
 pub mod prefs;
 pub mod run_folder;
@@ -18,6 +19,7 @@ pub mod sweep_view;
 mod terminal;
 pub mod text;
 pub mod text_input;
+pub mod widgets;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::components::pane::{Exports, Plot};
+use super::panes::pane::{Exports, Plot};
 use crate::config::paths;
 use crate::config::preset::Preset;
 use crate::export;

@@ -1,5 +1,5 @@
 //! The workbench: the run on screen (a [`RunModel`]), a run pinned for comparison, the screen's
-//! own state (`layout::Ui`: focus, zoom, the panes, the open popup) and the remembered
+//! own state (`panes::Ui`: focus, zoom, the panes, the open popup) and the remembered
 //! preferences, and what a key does to them.
 //!
 //! Engine events change the app only through [`App::apply`], so replaying a run's
@@ -16,11 +16,11 @@ use std::path::PathBuf;
 
 use crossterm::event::KeyEvent;
 
-use super::components::pane::{Context, Handled, PaneRequest};
-use super::components::schedule::fields::{fields_for, Field};
-use super::keymap::{self, Action, Mode};
-use super::layout::{self, Ui};
-use super::model::RunModel;
+use super::keymap::{self, Action, Mode, Pane};
+use super::model::{Level, RunModel, RunState};
+use super::panes::pane::{Context, Handled, PaneRequest};
+use super::panes::schedule::fields::{fields_for, Field};
+use super::panes::{self, Ui};
 use super::popups::confirm::{Answer, Confirm, ConfirmKind};
 use super::popups::help::Help;
 use super::popups::messages::Messages;
@@ -33,9 +33,6 @@ use crate::config::store::Store;
 use crate::config::theme::Theme;
 use crate::train::events::{EndState, Event, Finished};
 use crate::train::Command;
-
-pub use super::keymap::Pane;
-pub use super::model::{Level, RunState, SeriesId};
 
 /// What the event loop must do for the app.
 #[derive(Debug, Clone, PartialEq)]
@@ -165,7 +162,7 @@ impl App {
             self.stop_requested,
         );
         let popup = popup_context(&self.run, self.compare.as_ref(), &self.prefs, self.watching);
-        layout::render(frame, &self.ui, &ctx, &popup, &s);
+        panes::render(frame, &self.ui, &ctx, &popup, &s);
     }
 
     /// Requests for the event loop, oldest first.

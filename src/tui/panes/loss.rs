@@ -6,7 +6,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::chart::{self, Axes, Plot};
 use super::pane::{Context, Exports, Handled, PaneComponent, Plot as ExportPlot};
 use crate::config::theme::Slot;
 use crate::export::Table;
@@ -14,6 +13,7 @@ use crate::tui::keymap::Action;
 use crate::tui::model::{ema_into, y_range, RunModel, SeriesId};
 use crate::tui::style::Styles;
 use crate::tui::text::{fmt_num, wrapped_rows};
+use crate::tui::widgets::chart::{self, Axes, Plot};
 
 /// EMA weight when smoothing is on (per stored point).
 const SMOOTHING: f64 = 0.8;

@@ -6,11 +6,11 @@ use ratatui::layout::Rect;
 use ratatui::widgets::Block;
 use ratatui::Frame;
 
-use super::super::keymap::Action;
-use super::super::model::RunModel;
-use super::super::style::Styles;
 use crate::config::preset::Preset;
 use crate::export::Table;
+use crate::tui::keymap::Action;
+use crate::tui::model::RunModel;
+use crate::tui::style::Styles;
 
 /// What the panes, the header and the footer draw from besides their own state.
 #[derive(Clone, Copy)]
@@ -64,7 +64,8 @@ pub struct Exports {
     pub plot: Plot,
 }
 
-/// A pane of the workbench. `layout.rs` lists the panes and places them; each implements this.
+/// A pane of the workbench. `panes.rs` (the layout) lists the panes and places them; each
+/// implements this.
 pub trait PaneComponent {
     /// Its title, after its number.
     fn title(&self) -> &'static str;

@@ -10,7 +10,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::chart::{self, Axes, Plot};
 use super::pane::{Context, Exports, PaneComponent, Plot as ExportPlot};
 use crate::config::theme::Slot;
 use crate::export::Table;
@@ -19,6 +18,7 @@ use crate::train::events::Eval;
 use crate::tui::model::{curve_at, Curves};
 use crate::tui::style::Styles;
 use crate::tui::text::{clip, fmt_num};
+use crate::tui::widgets::chart::{self, Axes, Plot};
 
 const LABEL_W: usize = 7;
 const ACC_W: usize = 6;

@@ -1,7 +1,9 @@
-//! The screen: which panes there are and where each sits. From 100x30 the four panes share a
-//! 2x2 grid; below that the focused pane fills the body with a tab strip above; under 60x16
-//! one line says the terminal is too small. The header sits above, the message line below,
-//! an open popup over everything.
+//! The layout: which panes there are (each one a module below, implementing
+//! [`pane::PaneComponent`]) and where each sits. From 100x30 the four panes share a 2x2 grid;
+//! below that the focused pane fills the body with a tab strip above; under 60x16 one line says
+//! the terminal is too small. The header sits above, the message line below, an open popup over
+//! everything. A new pane is a module here, a field of [`Ui`] with its arms in `pane` and
+//! `pane_mut`, a place in the grid, and its key in `keymap.rs`: nothing else.
 //!
 //! [`Ui`] holds what the screen shows beside the run: the focus, the zoom, each pane's own
 //! state and the open popup. A key goes to the pane that has a text box open, else to the
@@ -12,15 +14,21 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 use ratatui::Frame;
 
-use super::components::budget::BudgetPane;
-use super::components::loss::LossPane;
-use super::components::pane::{Context, Exports, Handled, PaneComponent};
-use super::components::robustness::RobustnessPane;
-use super::components::schedule::SchedulePane;
-use super::components::{footer, header};
+pub mod budget;
+pub mod loss;
+pub mod pane;
+pub mod robustness;
+pub mod schedule;
+
 use super::keymap::{Action, Pane};
 use super::popups::{Popup, PopupContext};
 use super::style::Styles;
+use super::widgets::{footer, header};
+use budget::BudgetPane;
+use loss::LossPane;
+use pane::{Context, Exports, Handled, PaneComponent};
+use robustness::RobustnessPane;
+use schedule::SchedulePane;
 
 /// Below this the layout cannot say anything useful: one line says so instead.
 pub const MIN_WIDTH: u16 = 60;

@@ -6,9 +6,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::pane::Context;
 use crate::headless::fmt_secs;
 use crate::tui::model::RunState;
+use crate::tui::panes::pane::Context;
 use crate::tui::style::Styles;
 use crate::tui::text::{clip, fmt_num};
 

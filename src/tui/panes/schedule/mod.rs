@@ -9,16 +9,16 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::super::keymap::Action;
-use super::super::model::{RunModel, SeriesId};
-use super::super::style::Styles;
-use super::super::text::{clip, fmt_num, wrap, wrapped_rows};
-use super::super::text_input::TextInput;
-use super::chart::{self, Axes, Plot};
 use super::pane::{Context, Exports, Handled, PaneComponent, PaneRequest, Plot as ExportPlot};
 use crate::config::theme::Slot;
 use crate::export::Table;
 use crate::prune::ScheduleSpec;
+use crate::tui::keymap::Action;
+use crate::tui::model::{RunModel, SeriesId};
+use crate::tui::style::Styles;
+use crate::tui::text::{clip, fmt_num, wrap, wrapped_rows};
+use crate::tui::text_input::TextInput;
+use crate::tui::widgets::chart::{self, Axes, Plot};
 use fields::{candidate, fields_for, Field, Group, Kind};
 
 /// Widest label ("DeepFool iterations") plus a space.

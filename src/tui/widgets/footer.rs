@@ -5,8 +5,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::pane::Context;
 use crate::tui::model::RunState;
+use crate::tui::panes::pane::Context;
 use crate::tui::style::Styles;
 
 pub fn render(frame: &mut Frame, area: Rect, ctx: &Context, s: &Styles) {

@@ -9,7 +9,6 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::chart::{self, Axes, Plot};
 use super::pane::{Context, Exports, PaneComponent, Plot as ExportPlot};
 use crate::config::preset::{Cutoff, Mode};
 use crate::config::theme::Slot;
@@ -17,6 +16,7 @@ use crate::export::Table;
 use crate::train::events::{Budget, Distribution};
 use crate::tui::style::Styles;
 use crate::tui::text::{clip, fmt_num, fmt_short, wrap};
+use crate::tui::widgets::chart::{self, Axes, Plot};
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
