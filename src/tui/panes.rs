@@ -217,9 +217,9 @@ fn tabs(frame: &mut Frame, area: Rect, ui: &Ui, s: &Styles) {
         spans.push(Span::raw(" "));
     }
     let hint = if ui.zoom {
-        "z: all panes"
+        "z: all panes".to_string()
     } else {
-        "Tab/1-4 switch"
+        format!("Tab/1-{} switch", Pane::ALL.len())
     };
     spans.push(Span::styled(hint, s.dim()));
     frame.render_widget(Paragraph::new(Line::from(spans)), area);

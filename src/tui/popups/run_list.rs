@@ -17,7 +17,7 @@ use crate::tui::text::clip;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunList {
-    /// The runs folder, for the hint line (empty until the runtime has read it).
+    /// The runs folder, for the hint line (empty until the event loop has read it).
     pub dir: String,
     /// None while the folder is being read; a run that could not be read holds why.
     pub rows: Option<Vec<Result<RunRow, String>>>,
