@@ -317,10 +317,10 @@ fn every_kind_of_theme_mistake_exits_2_on_the_cli_and_is_a_message_in_the_workbe
     let app = bapw::tui::App::new(
         bapw::config::Preset::load("smoke").unwrap(),
         "smoke",
-        bapw::tui::Store::at(home.path().join("config")),
+        bapw::config::store::Store::at(home.path().join("config")),
         None,
     );
-    let notes: Vec<String> = app.log.entries().map(|e| e.text.clone()).collect();
+    let notes: Vec<String> = app.run.log.entries().map(|e| e.text.clone()).collect();
     for (file, wants) in &cases {
         let note = notes
             .iter()

@@ -219,7 +219,7 @@ fn watching_a_finished_run_shows_what_the_live_run_ended_with() {
         );
     }
     // The numbers are the log's.
-    let fmt = bapw::tui::panes::fmt_num;
+    let fmt = bapw::tui::text::fmt_num;
     let test_acc = events.iter().rev().find_map(|e| match e {
         bapw::train::Event::EpochEnd(EpochEnd { test_acc, .. }) => Some(*test_acc),
         _ => None,

@@ -4,8 +4,9 @@
 mod support;
 
 use bapw::events::{Budget, Step};
-use bapw::tui::app::{Pane, SeriesId};
 use bapw::tui::keymap::Action;
+use bapw::tui::keymap::Pane;
+use bapw::tui::model::SeriesId;
 use bapw::tui::App;
 use support::*;
 
@@ -233,10 +234,10 @@ fn pane_robustness_zoomed_120x40_with_curves() {
     snap!("pane_robustness_zoomed_120x40", app, 120, 40);
 }
 
-fn adversarial_fixture() -> bapw::tui::compare::Compared {
-    bapw::tui::compare::Compared::from_events(
-        "smoke-adv-fixture",
+fn adversarial_fixture() -> bapw::tui::model::RunModel {
+    bapw::tui::model::RunModel::replay(
         adversarial_preset(),
+        "smoke-adv-fixture",
         &adversarial_events(BAP_STEPS_PER_EPOCH * BAP_EPOCHS),
     )
 }

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Subcommand;
 
-use crate::config::paths;
 use crate::config::preset::Preset;
+use crate::config::store::{Origin, Store};
 use crate::run::RunDir;
 
 #[derive(Subcommand)]
@@ -37,19 +37,15 @@ pub enum PresetsCmd {
 pub fn run(c: PresetsCmd) -> Result<ExitCode> {
     match c {
         PresetsCmd::List => {
-            for name in Preset::shipped_names() {
-                let p = Preset::load(name)?;
-                println!("{name:<20} shipped  {}", p.description);
-            }
-            if let Ok(dir) = paths::user_presets_dir() {
-                for path in paths::toml_files(&dir) {
-                    let name = path.file_stem().unwrap().to_string_lossy().into_owned();
-                    let desc = match Preset::load(&path.display().to_string()) {
-                        Ok(p) => p.description,
-                        Err(e) => format!("INVALID: {}", e.problems[0].message),
-                    };
-                    println!("{name:<20} user     {desc}");
-                }
+            for e in Store::user().list_presets() {
+                let origin = match e.origin {
+                    Origin::Shipped => "shipped",
+                    Origin::User(_) => "user",
+                };
+                let desc = e.loads.unwrap_or_else(|p| {
+                    format!("INVALID: {}", p.first().map_or("", |p| p.message.as_str()))
+                });
+                println!("{:<20} {origin:<9}{desc}", e.name);
             }
         }
         PresetsCmd::Show { name } => print!("{}", Preset::load(&name)?.to_toml()),
@@ -65,7 +61,7 @@ pub fn run(c: PresetsCmd) -> Result<ExitCode> {
         } => {
             let runs_dir = crate::config::paths::runs_dir_or_default(runs_dir)?;
             let run = RunDir::resolve(&runs_dir, &from)?;
-            let path = crate::config::preset::save_user_preset(&name, &run.preset_path(), force)?;
+            let path = Store::user().save_run_preset(&name, &run.preset_path(), force)?;
             println!("saved {}", path.display());
         }
         PresetsCmd::Diff { a, b } => {

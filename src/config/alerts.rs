@@ -3,8 +3,6 @@
 //! `alert` event naming the rule and the numbers.
 use serde::{Deserialize, Serialize};
 
-use super::preset::Problem;
-
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertsCfg {
@@ -39,14 +37,10 @@ impl Default for AlertsCfg {
 }
 
 impl AlertsCfg {
-    pub fn validate(&self, out: &mut Vec<Problem>) {
-        let mut bad = |key: &str, message: String| {
-            out.push(Problem {
-                key: format!("alerts.{key}"),
-                line: None,
-                message,
-            })
-        };
+    /// Range checks: (dotted key, what is wrong) for each problem.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut bad = |key: &str, message: String| out.push((format!("alerts.{key}"), message));
         if !(self.diverge_factor > 1.0 && self.diverge_factor.is_finite()) {
             bad(
                 "diverge_factor",
@@ -71,5 +65,6 @@ impl AlertsCfg {
         if self.collapse_window == 0 {
             bad("collapse_window", "must be at least 1".into());
         }
+        out
     }
 }

@@ -1,5 +1,6 @@
 //! Presets (what to train) and their edits by key path, paths (where things live), themes (how
-//! it looks) and the TUI's remembered settings.
+//! it looks), the TUI's remembered settings, and the store of user presets, themes and
+//! settings in the config folder.
 pub mod alerts;
 pub mod edit;
 pub mod keypath;
@@ -7,6 +8,7 @@ pub mod paths;
 pub mod preset;
 pub mod settings;
 pub mod spans;
+pub mod store;
 pub mod theme;
 
 pub use preset::{Preset, PresetError};

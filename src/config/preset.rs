@@ -1,6 +1,6 @@
 //! Presets: one TOML file says everything about a run. Every section has defaults, so a preset
 //! (or a user preset that `inherit`s a shipped one) sets only what differs.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -782,7 +782,13 @@ impl Preset {
                 "iterations must be at least 1".into(),
             );
         }
-        self.alerts.validate(&mut out);
+        for (key, message) in self.alerts.problems() {
+            out.push(Problem {
+                key,
+                line: None,
+                message,
+            });
+        }
         out
     }
 
@@ -916,35 +922,6 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
             }
         }
     }
-}
-
-/// Where a preset named `name` is saved for the user.
-pub fn user_preset_path(name: &str) -> anyhow::Result<PathBuf> {
-    crate::config::paths::check_name("preset", name)?;
-    Ok(crate::config::paths::user_presets_dir()?.join(format!("{name}.toml")))
-}
-
-/// Saves the preset in `source` (e.g. a run's `preset.toml`) as user preset `name`. Shipped
-/// names are refused; an existing user preset is replaced only with `force`.
-pub fn save_user_preset(name: &str, source: &Path, force: bool) -> anyhow::Result<PathBuf> {
-    use anyhow::{bail, Context};
-    if SHIPPED.iter().any(|(n, _)| *n == name) {
-        bail!("{name:?} is a shipped preset: pick another name");
-    }
-    let path = user_preset_path(name)?;
-    if path.exists() && !force {
-        bail!(
-            "user preset {} exists: add --force to replace it",
-            path.display()
-        );
-    }
-    let text =
-        std::fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
-    let mut p = Preset::from_toml_str(&source.display().to_string(), &text, &[])?;
-    p.name = name.to_string();
-    p.inherit = None;
-    crate::config::paths::write_atomic(&path, p.to_toml().as_bytes())?;
-    Ok(path)
 }
 
 /// Keys (dotted) whose values differ between two presets, with both values as TOML.

@@ -21,11 +21,9 @@ pub use checkpoint::{Checkpoints, TrainState};
 pub use lock::RunLock;
 pub use log::EventLog;
 
-const EVENTS: &str = "events.jsonl";
 const PRESET: &str = "preset.toml";
 const SUMMARY: &str = "summary.json";
 const CHECKPOINTS: &str = "checkpoints";
-const HEADLESS_LOG: &str = "headless.log";
 
 /// One run's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,15 +32,24 @@ pub struct RunDir {
 }
 
 impl RunDir {
+    /// The event log's file name (a follower of a run being created watches for it).
+    pub const EVENTS: &'static str = "events.jsonl";
+    /// Where a run continued in the background writes its progress lines.
+    pub const HEADLESS_LOG: &'static str = "headless.log";
+
     /// Whether `path` is a run folder (it holds an event log).
     pub fn is_run(path: &Path) -> bool {
-        path.join(EVENTS).exists()
+        path.join(Self::EVENTS).exists()
     }
 
     /// An existing run folder.
     pub fn open(path: &Path) -> Result<RunDir> {
         if !Self::is_run(path) {
-            bail!("{} is not a run folder (no {EVENTS})", path.display());
+            bail!(
+                "{} is not a run folder (no {})",
+                path.display(),
+                Self::EVENTS
+            );
         }
         Ok(RunDir {
             path: path.to_path_buf(),
@@ -108,7 +115,7 @@ impl RunDir {
     }
 
     pub fn events_path(&self) -> PathBuf {
-        self.path.join(EVENTS)
+        self.path.join(Self::EVENTS)
     }
 
     pub fn preset_path(&self) -> PathBuf {
@@ -121,7 +128,7 @@ impl RunDir {
 
     /// Where a run continued in the background writes its progress lines.
     pub fn headless_log_path(&self) -> PathBuf {
-        self.path.join(HEADLESS_LOG)
+        self.path.join(Self::HEADLESS_LOG)
     }
 
     pub fn checkpoints(&self) -> Checkpoints {

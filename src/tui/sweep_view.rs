@@ -4,10 +4,9 @@
 //! so a sweep running in another process fills in as its runs finish.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use crossterm::event::{Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -364,7 +363,7 @@ fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
 }
 
 /// The view's loop: input, a refresh every second, and the signals that end any TUI.
-async fn run_loop(
+pub async fn run_loop(
     v: &mut SweepView,
     term: &mut super::terminal::Guard,
     theme: &Theme,
@@ -390,28 +389,6 @@ async fn run_loop(
             _ = term_sig.recv() => return Ok(ViewAction::Quit),
             _ = hup.recv() => return Ok(ViewAction::Quit),
             _ = int.recv() => return Ok(ViewAction::Quit),
-        }
-    }
-}
-
-/// Opens the sweep view on `dir`; Enter on a run watches it and comes back on q.
-pub fn open(dir: &Path, opts: super::TuiOptions) -> Result<ExitCode> {
-    let mut v = SweepView::load(dir)?;
-    let theme = super::theme_for(opts.theme.as_deref());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the UI runtime")?;
-    loop {
-        let mut term = super::terminal::Guard::enter()?;
-        let action = rt.block_on(run_loop(&mut v, &mut term, &theme))?;
-        drop(term);
-        match action {
-            ViewAction::Watch(run) => {
-                super::watch(run, dir.join("runs"), opts.clone())?;
-                v.refresh()?;
-            }
-            _ => return Ok(ExitCode::SUCCESS),
         }
     }
 }

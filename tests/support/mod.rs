@@ -5,13 +5,13 @@
 #![allow(dead_code)]
 
 use bapw::config::preset::Preset;
+use bapw::config::store::Store;
 use bapw::events::{
     parse_events, AttackCurve, Budget, Checkpoint, Distribution, EndState, EpochEnd, ErrorReport,
     Eval, Event, Finished, LayerInfo, MaskUpdate, ParamChanged, RunStarted, Step, StepTiming,
 };
-use bapw::prune::LayerSparsity;
-use bapw::prune::{ScheduleKind, ScheduleSpec};
-use bapw::tui::{App, Store};
+use bapw::prune::{LayerSparsity, ScheduleKind, ScheduleSpec};
+use bapw::tui::App;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 

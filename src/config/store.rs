@@ -1,14 +1,17 @@
-//! The TUI's files: user presets, user themes and settings, all under one config folder that
-//! the caller chooses (the real one, or a temp folder in tests). Without a folder nothing is
-//! read or written and the shipped presets and themes still work.
+//! The user's config folder: user presets (listed beside the shipped ones, loaded, saved),
+//! user themes and the workbench's settings. One store serves the workbench (picker, `w`,
+//! themes, `settings.toml`) and the CLI (`bapw presets list` and `save`), so both list and
+//! save presets the same way. The folder is the caller's choice (the real one, or a temp
+//! folder in tests); without one nothing is read or written and the shipped presets and themes
+//! still work.
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
-use crate::config::paths::{check_name, write_atomic};
-use crate::config::preset::{Preset, PresetError, SHIPPED};
-use crate::config::settings::Settings;
-use crate::config::theme::{self, Theme, ThemeError};
+use super::paths::{self, check_name, write_atomic};
+use super::preset::{Preset, PresetError, Problem, SHIPPED};
+use super::settings::Settings;
+use super::theme::{self, Theme, ThemeError};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
@@ -16,14 +19,31 @@ pub enum Origin {
     User(PathBuf),
 }
 
-/// One line of the preset picker.
+/// One preset of the listing (a line of the picker and of `bapw presets list`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresetEntry {
     pub name: String,
     pub origin: Origin,
-    /// The description, or why the file does not load.
-    pub description: String,
-    pub valid: bool,
+    /// Its description, or the problems that keep it from loading.
+    pub loads: Result<String, Vec<Problem>>,
+}
+
+impl PresetEntry {
+    pub fn valid(&self) -> bool {
+        self.loads.is_ok()
+    }
+
+    /// The description, or `invalid: KEY: MESSAGE` of the first problem.
+    pub fn summary(&self) -> String {
+        match &self.loads {
+            Ok(d) => d.clone(),
+            Err(problems) => match problems.first() {
+                Some(p) if p.key.is_empty() => format!("invalid: {}", p.message),
+                Some(p) => format!("invalid: {}: {}", p.key, p.message),
+                None => "invalid".into(),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -41,6 +61,14 @@ impl Store {
     /// No config folder: shipped presets and themes only, nothing saved.
     pub fn ephemeral() -> Store {
         Store { config_dir: None }
+    }
+
+    /// The user's config folder (`BAPW_CONFIG_DIR`, else the platform's); none without a home.
+    pub fn user() -> Store {
+        match paths::config_dir() {
+            Ok(d) => Store::at(d),
+            Err(_) => Store::ephemeral(),
+        }
     }
 
     pub fn config_dir(&self) -> Option<&Path> {
@@ -75,36 +103,31 @@ impl Store {
         let mut out: Vec<PresetEntry> = SHIPPED
             .iter()
             .map(|(name, text)| {
-                let (description, valid) =
-                    match Preset::from_toml_str(&format!("presets/{name}.toml"), text, &[]) {
-                        Ok(p) => (p.description, true),
-                        Err(e) => (first_problem(&e), false),
-                    };
+                let loads = Preset::from_toml_str(&format!("presets/{name}.toml"), text, &[])
+                    .map(|p| p.description)
+                    .map_err(|e| e.problems);
                 PresetEntry {
                     name: name.to_string(),
                     origin: Origin::Shipped,
-                    description,
-                    valid,
+                    loads,
                 }
             })
             .collect();
         let user = self
             .presets_dir()
-            .map(|d| crate::config::paths::toml_files(&d))
+            .map(|d| paths::toml_files(&d))
             .unwrap_or_default();
         for path in user {
             let Some(name) = path.file_stem().map(|s| s.to_string_lossy().into_owned()) else {
                 continue;
             };
-            let (description, valid) = match load_file(&path) {
-                Ok(p) => (p.description, true),
-                Err(e) => (first_problem(&e), false),
-            };
+            let loads = load_file(&path)
+                .map(|p| p.description)
+                .map_err(|e| e.problems);
             out.push(PresetEntry {
                 name,
                 origin: Origin::User(path),
-                description,
-                valid,
+                loads,
             });
         }
         out
@@ -139,30 +162,55 @@ impl Store {
         }
     }
 
-    /// Writes `preset` as `<config>/presets/<name>.toml` atomically and returns the path.
-    pub fn save_preset(&self, name: &str, preset: &Preset) -> Result<PathBuf> {
+    /// Writes `preset` as `<config>/presets/<name>.toml` atomically (every key written out,
+    /// `comment` above them when not empty) and returns the path. A user preset of that name is
+    /// replaced only with `replace`.
+    pub fn save_preset(
+        &self,
+        name: &str,
+        preset: &Preset,
+        replace: bool,
+        comment: &str,
+    ) -> Result<PathBuf> {
         let path = self.user_preset_path(name)?;
+        if path.exists() && !replace {
+            bail!(
+                "user preset {} exists: add --force to replace it",
+                path.display()
+            );
+        }
         let mut p = preset.clone();
         p.name = name.to_string();
-        let text = format!(
-            "# Saved from the bapw workbench; every key is written out.\n{}",
-            p.to_toml()
-        );
+        let mut text = String::new();
+        for line in comment.lines() {
+            text.push_str(&format!("# {line}\n"));
+        }
+        text.push_str(&p.to_toml());
         write_atomic(&path, text.as_bytes())?;
         Ok(path)
+    }
+
+    /// `bapw presets save`: the settings a run started with (its `preset.toml`, at `source`)
+    /// as user preset `name`, standing on their own (no `inherit`).
+    pub fn save_run_preset(&self, name: &str, source: &Path, replace: bool) -> Result<PathBuf> {
+        // Refused names and an existing preset are reported before the run is read.
+        let path = self.user_preset_path(name)?;
+        if path.exists() && !replace {
+            bail!(
+                "user preset {} exists: add --force to replace it",
+                path.display()
+            );
+        }
+        let text = std::fs::read_to_string(source)
+            .with_context(|| format!("reading {}", source.display()))?;
+        let mut p = Preset::from_toml_str(&source.display().to_string(), &text, &[])?;
+        p.inherit = None;
+        self.save_preset(name, &p, replace, "")
     }
 }
 
 fn load_file(path: &Path) -> Result<Preset, PresetError> {
     Preset::load_with(&path.display().to_string(), &[])
-}
-
-fn first_problem(e: &PresetError) -> String {
-    match e.problems.first() {
-        Some(p) if p.key.is_empty() => format!("invalid: {}", p.message),
-        Some(p) => format!("invalid: {}: {}", p.key, p.message),
-        None => "invalid".into(),
-    }
 }
 
 #[cfg(test)]
@@ -181,14 +229,14 @@ mod tests {
         .unwrap();
         let list = store.list_presets();
         assert_eq!(list.len(), SHIPPED.len() + 1);
-        assert!(list[..SHIPPED.len()].iter().all(|e| e.valid));
+        assert!(list[..SHIPPED.len()].iter().all(|e| e.valid()));
         let broken = list.last().unwrap();
         assert_eq!(broken.name, "broken");
-        assert!(!broken.valid);
+        assert!(!broken.valid());
         assert!(
-            broken.description.contains("final_sparsity"),
+            broken.summary().contains("final_sparsity"),
             "{}",
-            broken.description
+            broken.summary()
         );
     }
 
@@ -197,10 +245,15 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let store = Store::at(d.path());
         let mut p = Preset::load("smoke").unwrap();
-        assert!(store.save_preset("smoke", &p).is_err());
-        assert!(store.save_preset("../x", &p).is_err());
+        assert!(store.save_preset("smoke", &p, true, "").is_err());
+        assert!(store.save_preset("../x", &p, true, "").is_err());
         p.prune.final_sparsity = 0.5;
-        let path = store.save_preset("mine", &p).unwrap();
+        let path = store.save_preset("mine", &p, false, "a comment").unwrap();
+        assert!(std::fs::read_to_string(&path)
+            .unwrap()
+            .starts_with("# a comment\n"));
+        let again = store.save_preset("mine", &p, false, "").unwrap_err();
+        assert!(format!("{again:#}").contains("exists"), "{again:#}");
         let entry = store.list_presets().pop().unwrap();
         assert_eq!(entry.origin, Origin::User(path));
         let back = store.load_preset(&entry).unwrap();

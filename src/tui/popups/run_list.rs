@@ -1,21 +1,23 @@
 //! The run list (`r`): every run in the runs folder with its state and headline numbers, as
-//! `bapw runs` reads them (`runs::list`). Enter watches a run or resumes a stopped one; `c`
-//! pins it for comparison. The keys are in `manage.rs`.
+//! `bapw runs` reads them (`runs::list`). Enter watches a run or resumes a stopped one (after
+//! asking); `c` pins it for comparison; `r` reads the folder again.
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
 use ratatui::Frame;
 
-use super::app::App;
-use super::panes::clip;
-use super::popups::centered;
-use super::style::Styles;
+use super::confirm::ConfirmKind;
+use super::frame::centered;
 use crate::run::list::RunRow;
+use crate::tui::keymap::Action;
+use crate::tui::model::Level;
+use crate::tui::style::Styles;
+use crate::tui::text::clip;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunList {
-    /// The runs folder, for the hint line (empty until the runtime has read it).
+    /// The runs folder, for the hint line (empty until the event loop has read it).
     pub dir: String,
     /// None while the folder is being read; a run that could not be read holds why.
     pub rows: Option<Vec<Result<RunRow, String>>>,
@@ -42,6 +44,124 @@ impl RunList {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The runs folder has been read.
+    pub fn listed(&mut self, dir: &str, rows: Vec<Result<RunRow, String>>) {
+        let first = self.rows.is_none();
+        self.dir = dir.to_string();
+        self.rows = Some(rows);
+        // Names end in a timestamp, so the newest run is last: start there.
+        self.selected = if first {
+            self.len().saturating_sub(1)
+        } else {
+            self.selected.min(self.len().saturating_sub(1))
+        };
+    }
+
+    pub fn on_action(&mut self, a: Action, ctx: &RunListContext) -> RunListReply {
+        let last = self.len().saturating_sub(1);
+        match a {
+            Action::Up => self.selected = self.selected.saturating_sub(1),
+            Action::Down => self.selected = (self.selected + 1).min(last),
+            Action::PageUp => self.selected = self.selected.saturating_sub(10),
+            Action::PageDown => self.selected = (self.selected + 10).min(last),
+            Action::Home => self.selected = 0,
+            Action::End => self.selected = last,
+            Action::Enter => {
+                if let Some(row) = self.selected_row() {
+                    return choose(row, ctx);
+                }
+            }
+            Action::Input('c') => {
+                if let Some(row) = self.selected_row() {
+                    return compare(row, ctx);
+                }
+            }
+            Action::Input('r') => {
+                *self = RunList::loading();
+                return RunListReply::Refresh;
+            }
+            Action::Cancel | Action::No => return RunListReply::Close,
+            _ => {}
+        }
+        RunListReply::Stay
+    }
+
+    pub fn render(&self, frame: &mut Frame, area: Rect, ctx: &RunListContext, s: &Styles) {
+        draw(frame, area, ctx, self, s);
+    }
+}
+
+/// What the list needs to know of the window.
+pub struct RunListContext<'a> {
+    /// The run on screen, once it has started (its id is its folder's name).
+    pub on_screen: Option<&'a str>,
+    /// The run pinned for comparison.
+    pub compared: Option<&'a str>,
+    pub watching: bool,
+    /// This window's own run is in progress: it keeps the window.
+    pub own_run_active: bool,
+}
+
+impl RunListContext<'_> {
+    fn is_shown(&self, row: &RunRow) -> bool {
+        self.on_screen == Some(row.name.as_str())
+    }
+}
+
+/// What a key in the list asks for. Every answer but `Stay` and `Refresh` closes the list.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunListReply {
+    Stay,
+    Close,
+    /// Read the runs folder again (the list shows it is reading).
+    Refresh,
+    Watch(String),
+    Compare(String),
+    /// Ask before resuming a stopped or interrupted run here.
+    AskResume(ConfirmKind),
+    /// Close with this message.
+    Note(Level, String),
+}
+
+/// Enter: watch the run, or offer to resume a stopped one (the watched one included).
+fn choose(row: &RunRow, ctx: &RunListContext) -> RunListReply {
+    if ctx.own_run_active {
+        return if ctx.is_shown(row) {
+            RunListReply::Note(Level::Info, format!("{} is the run on screen", row.name))
+        } else {
+            RunListReply::Note(
+                Level::Warn,
+                "a run is in progress in this window: stop it (x) before watching or resuming \
+                 another; c compares with one"
+                    .into(),
+            )
+        };
+    }
+    if resumable(&row.state) {
+        RunListReply::AskResume(ConfirmKind::Resume {
+            name: row.name.clone(),
+            state: row.state.clone(),
+            step: row.step,
+            total: row.total_steps,
+        })
+    } else if ctx.watching && ctx.is_shown(row) {
+        RunListReply::Note(Level::Info, format!("{} is the run on screen", row.name))
+    } else {
+        RunListReply::Watch(row.name.clone())
+    }
+}
+
+/// `c`: pin the run for comparison, unless it is the one on screen.
+fn compare(row: &RunRow, ctx: &RunListContext) -> RunListReply {
+    if ctx.is_shown(row) {
+        RunListReply::Note(
+            Level::Warn,
+            format!("{} is the run on screen: pick another", row.name),
+        )
+    } else {
+        RunListReply::Compare(row.name.clone())
     }
 }
 
@@ -138,7 +258,7 @@ fn state_style(state: &str, s: &Styles) -> Style {
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, app: &App, list: &RunList, s: &Styles) {
+fn draw(frame: &mut Frame, area: Rect, ctx: &RunListContext, list: &RunList, s: &Styles) {
     let h = (list.len() as u16 + 5).clamp(8, area.height.saturating_sub(2).max(8));
     let r = centered(area, area.width.saturating_sub(4).min(124), h);
     frame.render_widget(Clear, r);
@@ -185,7 +305,7 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, list: &RunList, s: &Styl
             for (i, row) in rows.iter().enumerate().skip(first).take(visible) {
                 let on = i == list.selected;
                 lines.push(match row {
-                    Ok(row) => run_line(app, row, &cols, name_w, on, s),
+                    Ok(row) => run_line(ctx, row, &cols, name_w, on, s),
                     Err(e) => {
                         let st = if on { s.selected() } else { s.error() };
                         Line::from(Span::styled(clip(&format!("  {e}"), width), st))
@@ -208,15 +328,15 @@ pub fn render(frame: &mut Frame, area: Rect, app: &App, list: &RunList, s: &Styl
 }
 
 fn run_line(
-    app: &App,
+    ctx: &RunListContext,
     row: &RunRow,
     cols: &[Col],
     name_w: usize,
     on: bool,
     s: &Styles,
 ) -> Line<'static> {
-    let current = app.run.as_ref().is_some_and(|r| r.run_id == row.name);
-    let compared = app.compare.as_ref().is_some_and(|c| c.name == row.name);
+    let current = ctx.is_shown(row);
+    let compared = ctx.compared == Some(row.name.as_str());
     let mark = match (current, compared) {
         (true, _) => "•",
         (false, true) => "◆",

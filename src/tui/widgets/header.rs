@@ -6,62 +6,67 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 use ratatui::Frame;
 
-use super::super::app::{App, RunState};
-use super::super::style::Styles;
-use super::fmt_num;
 use crate::headless::fmt_secs;
+use crate::tui::model::Context;
+use crate::tui::model::RunState;
+use crate::tui::style::Styles;
+use crate::tui::text::{clip, fmt_num};
 
 /// Header pieces in display order, each with a priority: when the line is too narrow the
 /// least important go first (the state and the step stay longest).
-fn pieces(app: &App, s: &Styles) -> Vec<(u8, String, Style)> {
+fn pieces(ctx: &Context, s: &Styles) -> Vec<(u8, String, Style)> {
     let mut out = Vec::new();
-    let state_style = match app.state {
+    let state_style = match ctx.run.state {
         RunState::Running => s.ok(),
         RunState::Paused | RunState::Starting | RunState::Interrupted => s.warn(),
         RunState::Failed => s.error(),
         RunState::Finished | RunState::Stopped => s.accent(),
         RunState::Idle => s.dim(),
     };
-    let state = if app.stop_requested && app.state.is_active() {
+    let state = if ctx.stop_requested && ctx.run.state.is_active() {
         "● stopping…".to_string()
     } else {
-        format!("● {}", app.state.label())
+        format!("● {}", ctx.run.state.label())
     };
-    if app.watching {
+    if ctx.watching {
         // Not this window's run: the keys that steer it are refused, q just leaves.
         out.push((10, "watching".to_string(), s.accent()));
     }
-    let edited = if app.preset_edited { " (edited)" } else { "" };
-    out.push((6, format!("preset {}{edited}", app.preset_label), s.text()));
-    out.push((5, app.preset.train.mode.as_str().to_string(), s.text()));
-    let total = app.total_steps();
-    match &app.run {
+    let edited = if ctx.run.preset_edited {
+        " (edited)"
+    } else {
+        ""
+    };
+    out.push((6, format!("preset {}{edited}", ctx.run.label), s.text()));
+    out.push((5, ctx.run.preset.train.mode.as_str().to_string(), s.text()));
+    let total = ctx.run.total_steps();
+    match &ctx.run.started {
         Some(run) => {
             out.push((9, state, state_style));
-            let epoch = (app.progress.epoch + 1).min(run.epochs);
+            let epoch = (ctx.run.progress.epoch + 1).min(run.epochs);
             out.push((4, format!("epoch {epoch}/{}", run.epochs), s.text()));
             out.push((
                 8,
-                format!("step {}/{total}", app.progress.steps_done),
+                format!("step {}/{total}", ctx.run.progress.steps_done),
                 s.text(),
             ));
-            if app.state.is_active() {
-                if app.progress.samples_per_s > 0.0 {
-                    let rate = fmt_num(app.progress.samples_per_s);
+            if ctx.run.state.is_active() {
+                if ctx.run.progress.samples_per_s > 0.0 {
+                    let rate = fmt_num(ctx.run.progress.samples_per_s);
                     out.push((3, format!("{rate} samples/s"), s.text()));
                 }
-                if let Some(eta) = app.eta_seconds() {
+                if let Some(eta) = ctx.run.eta_seconds() {
                     out.push((7, format!("ETA {}", fmt_secs(eta)), s.text()));
                 }
-            } else if let Some(acc) = app.progress.last_test_acc {
+            } else if let Some(acc) = ctx.run.progress.last_test_acc {
                 out.push((7, format!("test acc {acc:.3}"), s.text()));
             }
         }
         None => {
             out.push((9, state, state_style));
-            let epochs = app.preset.train.epochs;
+            let epochs = ctx.run.preset.train.epochs;
             out.push((4, format!("{epochs} epochs · {total} steps"), s.dim()));
-            let hint = if app.watching {
+            let hint = if ctx.watching {
                 "reading the run's events…"
             } else {
                 "s starts the run"
@@ -72,11 +77,11 @@ fn pieces(app: &App, s: &Styles) -> Vec<(u8, String, Style)> {
     out
 }
 
-pub fn render(frame: &mut Frame, line_area: Rect, gauge_area: Rect, app: &App, s: &Styles) {
+pub fn render(frame: &mut Frame, line_area: Rect, gauge_area: Rect, ctx: &Context, s: &Styles) {
     let width = line_area.width as usize;
     let sep = " │ ";
     let lead = " bapw";
-    let mut items = pieces(app, s);
+    let mut items = pieces(ctx, s);
     let len = |items: &[(u8, String, Style)]| {
         lead.len()
             + items
@@ -99,19 +104,19 @@ pub fn render(frame: &mut Frame, line_area: Rect, gauge_area: Rect, app: &App, s
         spans.push(Span::styled(text, style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), line_area);
-    gauge(frame, gauge_area, app, s);
+    gauge(frame, gauge_area, ctx, s);
 }
 
 /// The run's folder name and device, then the bar.
-fn gauge(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
-    let total = app.total_steps().max(1);
-    let who = match &app.run {
+fn gauge(frame: &mut Frame, area: Rect, ctx: &Context, s: &Styles) {
+    let total = ctx.run.total_steps().max(1);
+    let who = match &ctx.run.started {
         Some(run) => format!(" {} on {} ", run.run_id, run.device),
         None => " not started ".to_string(),
     };
-    let who = super::clip(&who, area.width as usize / 2);
-    let done = if app.run.is_some() {
-        app.progress.steps_done.min(total)
+    let who = clip(&who, area.width as usize / 2);
+    let done = if ctx.run.started.is_some() {
+        ctx.run.progress.steps_done.min(total)
     } else {
         0
     };

@@ -4,6 +4,7 @@
 //! engine accepts.
 use crate::config::preset::{Mode, Preset};
 use crate::prune::ScheduleSpec;
+use crate::tui::model::with_value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -238,18 +239,6 @@ pub fn literal(kind: Kind, text: &str) -> Result<String, String> {
     }
 }
 
-/// The preset with `key` set to the TOML `literal`, validated like a preset file; the problem
-/// about `key` (or the first) comes back as the reason.
-pub fn with_value(p: &Preset, key: &str, literal: &str) -> Result<Preset, String> {
-    p.with(key, literal).map_err(|pr| {
-        if pr.key == key || pr.key.is_empty() {
-            pr.message
-        } else {
-            format!("{}: {}", pr.key, pr.message)
-        }
-    })
-}
-
 /// A full check of one typed value: its kind, the preset rules, then the resolved schedule
 /// (an end before the begin only shows once epochs are steps). Returns the candidate preset
 /// and the literal to send.
@@ -266,21 +255,6 @@ pub fn candidate(
         return Err(msg);
     }
     Ok((cand, lit))
-}
-
-/// Training examples the preset will see, for drawing the schedule before the run has
-/// started (the engine reports the real number in `run_started`).
-pub fn estimated_train_examples(p: &Preset) -> usize {
-    let full = match p.data.dataset.as_str() {
-        "synthetic" => p.data.synthetic.train,
-        "cifar10" => 50_000,
-        _ => 60_000,
-    };
-    if p.data.train_subset > 0 {
-        full.min(p.data.train_subset)
-    } else {
-        full
-    }
 }
 
 #[cfg(test)]
@@ -360,14 +334,5 @@ mod tests {
         assert!(err.contains("must be > 0"), "{err}");
         let err = candidate(&p, &by("prune.frequency"), "abc", 16).unwrap_err();
         assert!(err.contains("not a whole number"), "{err}");
-    }
-
-    #[test]
-    fn estimates_examples_from_the_data_section() {
-        let mut p = smoke();
-        assert_eq!(estimated_train_examples(&p), 1024);
-        p.data.dataset = "mnist".into();
-        p.data.train_subset = 12_800;
-        assert_eq!(estimated_train_examples(&p), 12_800);
     }
 }

@@ -1,5 +1,11 @@
 //! A one-line text box: the text and a cursor counted in characters (not bytes), so `ε` or
-//! `δ` pasted into a field never splits a UTF-8 sequence.
+//! `δ` pasted into a field never splits a UTF-8 sequence; drawn with the cursor as a reversed
+//! cell.
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+
+use super::style::Styles;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TextInput {
     text: String,
@@ -70,6 +76,23 @@ impl TextInput {
     pub fn clear(&mut self) {
         self.text.clear();
         self.cursor = 0;
+    }
+
+    /// The text with the cursor shown as a reversed cell.
+    pub fn line<'a>(&self, s: &Styles) -> Line<'a> {
+        let chars: Vec<char> = self.text.chars().collect();
+        let c = self.cursor.min(chars.len());
+        let before: String = chars[..c].iter().collect();
+        let at: String = chars.get(c).map(|ch| ch.to_string()).unwrap_or(" ".into());
+        let after: String = chars
+            .get(c + 1..)
+            .map(|r| r.iter().collect())
+            .unwrap_or_default();
+        Line::from(vec![
+            Span::styled(before, s.text()),
+            Span::styled(at, s.text().add_modifier(Modifier::REVERSED)),
+            Span::styled(after, s.text()),
+        ])
     }
 }
 

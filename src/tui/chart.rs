@@ -7,7 +7,7 @@ use ratatui::text::Span;
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
 use ratatui::Frame;
 
-use super::super::style::Styles;
+use crate::tui::style::Styles;
 
 pub struct Plot<'a> {
     pub data: &'a [(f64, f64)],

@@ -1,18 +1,19 @@
 //! File work the UI asks for (reading the runs folder, loading a run to compare, exporting a
 //! pane) on short-lived threads: a long run's `events.jsonl` takes a while to parse, and the
-//! UI thread must keep drawing. The runtime collects finished jobs on its tick.
+//! UI thread must keep drawing. The event loop collects finished jobs on its tick and hands
+//! each result to the app.
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::config::preset::Preset;
-use crate::events::{read_events, Event};
-use crate::export::{self, Table};
-use crate::run::list::{self as runs, RunRow};
+use crate::run::list::{self, RunRow};
 
-use super::app::{App, Pane};
-use super::compare::Compared;
+use super::app::App;
+use super::keymap::Pane;
+use super::model::RunModel;
+use super::panes;
+use super::run_folder;
 
 /// What a finished job hands back.
 pub enum Done {
@@ -20,7 +21,7 @@ pub enum Done {
         dir: PathBuf,
         rows: Vec<Result<RunRow, String>>,
     },
-    Compared(Result<Box<Compared>, String>),
+    Compared(Result<Box<RunModel>, String>),
     Exported {
         pane: Pane,
         written: Result<Vec<PathBuf>, String>,
@@ -50,7 +51,7 @@ impl Jobs {
 
     pub fn list_runs(&mut self, runs_dir: PathBuf) {
         self.spawn(move || {
-            let rows = runs::list(&runs_dir)
+            let rows = list::list(&runs_dir)
                 .into_iter()
                 .map(|r| r.map_err(|e| format!("{e:#}")))
                 .collect();
@@ -93,54 +94,17 @@ impl Jobs {
     }
 }
 
-/// A run's settings as it started (`preset.toml`).
-pub fn run_preset(run_dir: &Path) -> Result<Preset> {
-    let file = run_dir.join("preset.toml");
-    let text =
-        std::fs::read_to_string(&file).with_context(|| format!("reading {}", file.display()))?;
-    Ok(Preset::from_toml_str(
-        &file.display().to_string(),
-        &text,
-        &[],
-    )?)
-}
-
-fn run_name(run_dir: &Path) -> String {
-    run_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| run_dir.display().to_string())
-}
-
-fn load_compared(run_dir: &Path) -> Result<Compared> {
-    let events = read_events(&run_dir.join("events.jsonl"))?;
-    Ok(Compared::from_events(
-        &run_name(run_dir),
-        run_preset(run_dir)?,
+/// A run replayed from its folder, as its own window would show it.
+fn load_compared(run_dir: &Path) -> Result<RunModel> {
+    let events = run_folder::events(run_dir)?;
+    Ok(RunModel::replay(
+        run_folder::preset(run_dir)?,
+        &run_folder::name(run_dir),
         &events,
     ))
 }
 
-/// The tables and plots behind each pane.
-fn pane_exports(pane: Pane) -> &'static [Table] {
-    match pane {
-        Pane::Schedule => &[Table::Steps],
-        Pane::Loss => &[Table::Steps, Table::Epochs],
-        Pane::Budget => &[Table::Budget],
-        Pane::Robustness => &[Table::Robustness],
-    }
-}
-
 /// Writes `pane`'s tables (CSV) and its plot (SVG) into `<run_dir>/export`.
 pub fn export_pane(pane: Pane, run_dir: &Path) -> Result<Vec<PathBuf>> {
-    let events: Vec<Event> = read_events(&run_dir.join("events.jsonl"))?;
-    let out = run_dir.join("export");
-    let mut written =
-        export::write_some_tables(&events, pane_exports(pane), export::Format::Csv, &out)?;
-    match pane {
-        Pane::Schedule | Pane::Loss => written.extend(export::plot_loss_sparsity(&events, &out)?),
-        Pane::Budget => written.extend(export::plot_budget(&events, &out)?),
-        Pane::Robustness => written.extend(export::plot_robustness(&events, &out)?),
-    }
-    Ok(written)
+    run_folder::export(run_dir, panes::exports(pane))
 }
