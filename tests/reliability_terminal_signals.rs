@@ -111,13 +111,17 @@ impl Drop for Shell {
     }
 }
 
+/// The newest periodic checkpoint the log reports (the copy of the best weights is not one a
+/// resume starts from).
 fn last_checkpoint(dir: &Path) -> usize {
     let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     parse_events(&text)
         .unwrap_or_default()
         .iter()
         .filter_map(|e| match e {
-            Event::Checkpoint(Checkpoint { step, .. }) => Some(*step),
+            Event::Checkpoint(Checkpoint { step, path }) if !path.ends_with("best.safetensors") => {
+                Some(*step)
+            }
             _ => None,
         })
         .max()

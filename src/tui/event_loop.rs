@@ -272,7 +272,9 @@ impl EventLoop {
             let dir = PathBuf::from(&r.run_dir);
             let arg = run_folder::cli_arg(&dir);
             let step = app.run.progress.steps_done;
-            match app.run.progress.last_checkpoint {
+            // From the folder, not from the events drawn so far: the newest checkpoint may
+            // have been written a moment before the window would have seen it.
+            match run_folder::last_checkpoint(&dir).or(app.run.progress.last_checkpoint) {
                 Some(c) => format!(
                     "bapw: left at once while {} was stopping at step {step}; its last \
                      checkpoint is at step {c}: `bapw resume {arg}` continues from there",

@@ -51,6 +51,11 @@ pub fn writer_alive(dir: &Path) -> bool {
     RunDir::open(dir).is_ok_and(|r| r.is_running())
 }
 
+/// The step of the run's newest periodic checkpoint on disk.
+pub fn last_checkpoint(dir: &Path) -> Option<usize> {
+    RunDir::open(dir).ok()?.checkpoints().latest()
+}
+
 /// Where a background process writes its progress lines and errors.
 pub fn headless_log(dir: &Path) -> PathBuf {
     dir.join(RunDir::HEADLESS_LOG)
