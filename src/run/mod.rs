@@ -181,9 +181,20 @@ impl RunDir {
     }
 }
 
-/// The folder name of a new run of `preset` without `--name`: `<preset>-<timestamp>`.
+/// The folder name of a new run of `preset` without `--name`: `<preset>-<timestamp>`, the
+/// name kept to letters, digits, `-`, `_` and `.` (`mnist-bap-quick (edited)` gives
+/// `mnist-bap-quick-edited-20261203-101617`).
 pub fn default_name(preset: &str) -> String {
-    let stem = if preset.is_empty() { "run" } else { preset };
+    let mut stem = String::new();
+    for c in preset.chars() {
+        if c.is_ascii_alphanumeric() || matches!(c, '_' | '.') {
+            stem.push(c);
+        } else if !stem.is_empty() && !stem.ends_with('-') {
+            stem.push('-');
+        }
+    }
+    let stem = stem.trim_matches(['-', '.']);
+    let stem = if stem.is_empty() { "run" } else { stem };
     format!("{stem}-{}", timestamp())
 }
 
@@ -194,4 +205,22 @@ pub fn timestamp() -> String {
         .replace('T', "-")
         .trim_end_matches('Z')
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_names_keep_to_safe_characters() {
+        let n = default_name("mnist-bap-quick (edited)");
+        assert!(n.starts_with("mnist-bap-quick-edited-2"), "{n}");
+        assert!(paths::check_name("run", &n).is_ok());
+        assert!(default_name("").starts_with("run-"));
+        assert!(
+            default_name("../x").starts_with("x-"),
+            "{}",
+            default_name("../x")
+        );
+    }
 }

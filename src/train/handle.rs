@@ -32,11 +32,16 @@ pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
     let run = match &spec.resume {
         Some(dir) => RunDir::open(dir)?,
         None => {
+            let mut saved = spec.preset.clone();
+            if spec.edited {
+                // What the folder keeps says the settings are not the named preset's.
+                saved.name = format!("{}{}", saved.name, super::spec::EDITED);
+            }
             let name = spec
                 .run_name
                 .clone()
-                .unwrap_or_else(|| run::default_name(&spec.preset.name));
-            RunDir::create(&spec.runs_dir, &name, &spec.preset)?
+                .unwrap_or_else(|| run::default_name(&saved.name));
+            RunDir::create(&spec.runs_dir, &name, &saved)?
         }
     };
     let lock = run.lock()?;

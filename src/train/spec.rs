@@ -8,6 +8,9 @@ use crate::config::preset::Preset;
 use crate::device::DeviceChoice;
 use crate::run::RunDir;
 
+/// How a preset's name is marked once its settings were edited.
+pub const EDITED: &str = " (edited)";
+
 /// Everything needed to start (or resume) a run.
 #[derive(Debug, Clone)]
 pub struct RunSpec {
@@ -32,6 +35,9 @@ pub struct RunSpec {
     pub log_every: usize,
     /// A viewer can act on a pause (TUI): a NaN loss pauses instead of failing the run.
     pub interactive: bool,
+    /// The settings differ from the named preset's (edited in the workbench): the run says
+    /// so in its label, its folder name and its `preset.toml`.
+    pub edited: bool,
 }
 
 impl RunSpec {
@@ -50,6 +56,7 @@ impl RunSpec {
             resume_step: None,
             resume_sets: Vec::new(),
             interactive: false,
+            edited: false,
         }
     }
 
@@ -76,6 +83,22 @@ impl RunSpec {
     pub fn interactive(self, interactive: bool) -> RunSpec {
         RunSpec {
             interactive,
+            ..self
+        }
+    }
+
+    /// The settings were edited after `preset_label` was loaded: the label, the folder name
+    /// and the saved `preset.toml` say "edited".
+    pub fn edited(self, edited: bool) -> RunSpec {
+        let preset_label = match edited {
+            true if !self.preset_label.ends_with(EDITED) => {
+                format!("{}{EDITED}", self.preset_label)
+            }
+            _ => self.preset_label,
+        };
+        RunSpec {
+            edited,
+            preset_label,
             ..self
         }
     }

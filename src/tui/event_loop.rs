@@ -346,11 +346,7 @@ impl EventLoop {
             app.start_failed("the previous run is still shutting down; try again in a moment");
             return;
         }
-        let label = if app.run.preset_edited {
-            format!("{} (edited)", app.run.label)
-        } else {
-            app.run.label.clone()
-        };
+        let label = app.run.label.clone();
         // A chosen name applies to the first run only.
         let name = if resume.is_some() {
             None
@@ -366,6 +362,7 @@ impl EventLoop {
             )
         }
         .named(name)
+        .edited(app.run.preset_edited)
         .on(self.template.device)
         // The user can act on a pause, so a NaN loss pauses instead of failing.
         .interactive(true);
