@@ -59,20 +59,11 @@ pub struct ResumeArgs {
 
 pub fn train(a: TrainArgs, tui: TuiOptions) -> Result<ExitCode> {
     let preset = Preset::load_with(&a.preset, &a.sets)?;
-    let runs_dir = match a.runs_dir {
-        Some(d) => d,
-        None => paths::default_runs_dir()?,
-    };
-    let headless = a.headless || !std::io::stdout().is_terminal();
+    let runs_dir = paths::runs_dir_or_default(a.runs_dir)?;
     let spec = RunSpec::new(preset, a.preset.clone(), runs_dir)
         .named(a.name)
-        .on(a.device)
-        .interactive(!headless);
-    if headless {
-        run_headless(spec)
-    } else {
-        crate::tui::run(spec, tui)
-    }
+        .on(a.device);
+    train_in(spec, a.headless, tui)
 }
 
 pub fn resume(a: ResumeArgs, tui: TuiOptions) -> Result<ExitCode> {
@@ -97,7 +88,6 @@ pub fn resume(a: ResumeArgs, tui: TuiOptions) -> Result<ExitCode> {
         println!("{note}");
         return Ok(ExitCode::SUCCESS);
     }
-    let headless = a.headless || !std::io::stdout().is_terminal();
     // Checked here, before the run is touched: only what may change mid-run, with a value
     // the run's settings accept.
     let settings = run.read_preset()?;
@@ -116,12 +106,16 @@ pub fn resume(a: ResumeArgs, tui: TuiOptions) -> Result<ExitCode> {
         resume_sets: a.sets.clone(),
         ..RunSpec::resume(&run, runs_dir)?
     }
-    .on(a.device)
-    .interactive(!headless);
-    if headless {
-        run_headless(spec)
+    .on(a.device);
+    train_in(spec, a.headless, tui)
+}
+
+/// The run in the workbench on a terminal, else (or with `--headless`) with progress lines.
+fn train_in(spec: RunSpec, headless: bool, tui: TuiOptions) -> Result<ExitCode> {
+    if headless || !std::io::stdout().is_terminal() {
+        run_headless(spec.interactive(false))
     } else {
-        crate::tui::run(spec, tui)
+        crate::tui::run(spec.interactive(true), tui)
     }
 }
 
