@@ -260,8 +260,19 @@ fn completion_scripts_know_the_commands_and_flags() {
         assert!(out.status.success(), "{}", stderr(&out));
         let text = stdout(&out);
         assert!(text.contains(marker), "{shell}: {text}");
-        for word in ["train", "resume", "sweep", "--preset", "--from"] {
-            assert!(text.contains(word), "{shell} lacks {word}");
+        // fish names a long option `-l NAME`; bash and zsh write `--NAME`.
+        let flag = |name: &str| match shell {
+            "fish" => format!("-l {name}"),
+            _ => format!("--{name}"),
+        };
+        for word in [
+            "train".into(),
+            "resume".into(),
+            "sweep".into(),
+            flag("preset"),
+            flag("from"),
+        ] {
+            assert!(text.contains(&word), "{shell} lacks {word}");
         }
     }
     let out = run_bapw(home.path(), &["completions", "tcsh"]);
