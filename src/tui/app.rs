@@ -473,6 +473,7 @@ impl App {
                 clean_acc,
                 curves,
                 seconds,
+                ..
             } => {
                 let snap = EvalSnapshot {
                     step: *step,

@@ -122,6 +122,7 @@ pub fn eval_at(step: usize, epoch: usize, quality: f64) -> Event {
             grid: grid.clone(),
             accuracy,
             auc,
+            auc_se: None,
         }
     };
     Event::Eval {
@@ -135,6 +136,10 @@ pub fn eval_at(step: usize, epoch: usize, quality: f64) -> Event {
             curve("deepfool", &deltas, 0.08),
         ],
         seconds: 3.5,
+        subset: None,
+        settings: None,
+        worst_case: vec![],
+        flags: vec![],
     }
 }
 
