@@ -286,7 +286,9 @@ fn table(weights: &Path, preset: &Preset, r: &Report, subset: &EvalSubset) -> St
         out.push('\n');
         out.push_str(&format!("{:<8}", t.unit));
         for c in &t.columns {
-            out.push_str(&format!(" {:<W$}", c.label));
+            // Attacks by the names --attack takes; the worst case by what it is.
+            let name = if c.worst { &c.label } else { &c.attack };
+            out.push_str(&format!(" {name:<W$}"));
         }
         out.push('\n');
         for (i, g) in t.grid.iter().enumerate() {

@@ -44,7 +44,7 @@ pub struct EvalView {
     pub tables: Vec<Table>,
     /// One line per gradient-masking flag (empty: none fired).
     pub flags: Vec<String>,
-    /// Which images, e.g. `300 of 10000 test images, class-stratified, seed 0`.
+    /// Which images, e.g. `300 test images of 10000: class-stratified random subset, seed 0`.
     pub sample: String,
     /// One line per attack that ran, with its settings (empty in logs that lack them).
     pub settings: Vec<String>,
@@ -144,10 +144,10 @@ pub fn view(p: &Parts) -> EvalView {
             .collect(),
         sample: match p.subset {
             Some(s) if s.size < s.of => format!(
-                "{} of {} test images, class-stratified random subset, seed {}",
+                "{} test images of {}: class-stratified random subset, seed {}",
                 s.size, s.of, s.seed
             ),
-            Some(s) => format!("all {} test images", s.of),
+            Some(s) => format!("{} test images (all)", s.of),
             None => format!("the first {n} test images (logged before subsets were drawn)"),
         },
         settings: p
@@ -207,7 +207,7 @@ pub fn settings_lines(s: &AttackSettings, attacks: &[&str]) -> Vec<String> {
                     s.deepfool_iters, s.deepfool_candidates, s.deepfool_overshoot
                 ),
             };
-            format!("{}: {what}", label(a))
+            format!("{a}: {what}")
         })
         .collect()
 }
@@ -284,7 +284,7 @@ mod tests {
         );
         assert_eq!(
             v.sample,
-            "10 of 10000 test images, class-stratified random subset, seed 4"
+            "10 test images of 10000: class-stratified random subset, seed 4"
         );
     }
 
