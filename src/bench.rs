@@ -2,6 +2,7 @@
 //! batch 128, layer-wise cubic pruning to 90% over 14,070 steps with masks every 100 steps,
 //! Adam 1e-3, label smoothing 0.1), timed from the consumer's side of the event stream, so
 //! everything a user's run pays (events, logging, pruning) is in the figure.
+use crate::train::events::{ErrorReport, Event, RunStarted, Step};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -9,7 +10,6 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::config::preset::{Mode, Preset, UniformAttack};
-use crate::train::events::Event;
 use crate::train::{self, DeviceChoice, RunSpec};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -239,15 +239,15 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
     let mut error = None;
     while let Some(ev) = handle.events.blocking_recv() {
         match ev {
-            Event::RunStarted {
+            Event::RunStarted(RunStarted {
                 device: d,
                 threads: t,
                 ..
-            } => {
+            }) => {
                 device = d;
                 threads = t;
             }
-            Event::Step { step, timing, .. } => {
+            Event::Step(Step { step, timing, .. }) => {
                 if step == 0 {
                     t_start = Some(Instant::now());
                 } else if step <= a.steps {
@@ -260,7 +260,7 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
                     }
                 }
             }
-            Event::Error { message, .. } => error = Some(message),
+            Event::Error(ErrorReport { message, .. }) => error = Some(message),
             _ => {}
         }
     }

@@ -1,4 +1,5 @@
 //! The `bapw` command line: every face of the engine starts here.
+use crate::train::events::Finished;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -343,7 +344,7 @@ fn run_headless(spec: RunSpec) -> Result<ExitCode> {
             tokio::select! {
                 ev = handle.events.recv() => {
                     let Some(ev) = ev else { break };
-                    if let bapw::train::Event::Finished { state, .. } = &ev {
+                    if let bapw::train::Event::Finished(Finished { state, .. }) = &ev {
                         failed = *state == bapw::train::events::EndState::Failed;
                     }
                     if let Some(line) = printer.on_event(&ev) {
@@ -392,7 +393,7 @@ fn watch_headless(dir: &std::path::Path) -> Result<ExitCode> {
         };
         let mut done = false;
         for ev in &events {
-            done |= matches!(ev, bapw::train::Event::Finished { .. });
+            done |= matches!(ev, bapw::train::Event::Finished(Finished { .. }));
             if let Some(line) = printer.on_event(ev) {
                 let _ = writeln!(out, "{line}");
             }

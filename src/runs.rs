@@ -1,9 +1,9 @@
 //! Run folders as a user sees them: resolve a name, list them with state and headline numbers.
+use crate::train::events::{read_events, Event};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
-use crate::train::events::{read_events, EndState, Event};
 use crate::train::run::RunLock;
 
 /// A run argument: a path to a run folder, or a name under `runs_dir`.
@@ -60,41 +60,24 @@ pub fn summarize_events(dir: &Path, events: &[Event]) -> RunRow {
     };
     for ev in events {
         match ev {
-            Event::RunStarted {
-                preset,
-                mode,
-                total_steps,
-                ..
-            } => {
-                row.preset = preset.clone();
-                row.mode = mode.clone();
-                row.total_steps = *total_steps;
+            Event::RunStarted(r) => {
+                row.preset = r.preset.clone();
+                row.mode = r.mode.clone();
+                row.total_steps = r.total_steps;
             }
-            Event::Step { step, sparsity, .. } => {
-                row.step = step + 1;
-                row.sparsity = Some(*sparsity);
+            Event::Step(s) => {
+                row.step = s.step + 1;
+                row.sparsity = Some(s.sparsity);
             }
-            Event::EpochEnd { test_acc, .. } => row.test_acc = Some(*test_acc),
-            Event::Eval { curves, .. } if !curves.is_empty() => {
-                row.auc = Some(curves.iter().map(|c| c.auc).sum::<f64>() / curves.len() as f64);
-            }
-            Event::Finished {
-                state,
-                sparsity,
-                test_acc,
-                ..
-            } => {
-                row.state = match state {
-                    EndState::Finished => "finished",
-                    EndState::Stopped => "stopped",
-                    EndState::Failed => "failed",
+            Event::EpochEnd(e) => row.test_acc = Some(e.test_acc),
+            Event::Eval(e) if !e.curves.is_empty() => row.auc = Some(e.mean_auc()),
+            Event::Finished(f) => {
+                row.state = f.state.as_str().into();
+                if f.sparsity.is_finite() {
+                    row.sparsity = Some(f.sparsity);
                 }
-                .into();
-                if sparsity.is_finite() {
-                    row.sparsity = Some(*sparsity);
-                }
-                if test_acc.is_finite() {
-                    row.test_acc = Some(*test_acc);
+                if f.test_acc.is_finite() {
+                    row.test_acc = Some(f.test_acc);
                 }
             }
             _ => {}

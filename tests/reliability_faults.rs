@@ -6,7 +6,7 @@
 //! workbench the run pauses. Signals: `reliability_signals.rs`.
 mod common;
 
-use bapw::train::events::{read_events, Event};
+use bapw::train::events::{read_events, ErrorReport, Eval, Event, Finished, Step};
 use common::stdout;
 use common::tmux::*;
 
@@ -29,7 +29,7 @@ fn nan_loss_stops_headless_run_and_keeps_last_good_checkpoint() {
     let bad_step = events
         .iter()
         .find_map(|e| {
-            if let Event::Error { step, .. } = e {
+            if let Event::Error(ErrorReport { step, .. }) = e {
                 Some(*step)
             } else {
                 None
@@ -191,14 +191,14 @@ fn out_of_memory_in_a_training_step_names_the_batch_size_to_try() {
     let events = read_events(&dir.join("events.jsonl")).unwrap();
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: bapw::train::events::EndState::Failed,
             step: 0,
             ..
-        })
+        }))
     ));
     assert!(
-        !events.iter().any(|e| matches!(e, Event::Step { .. })),
+        !events.iter().any(|e| matches!(e, Event::Step(Step { .. }))),
         "no step was taken"
     );
     assert!(bapw::train::run::list_checkpoints(&dir.join("checkpoints")).is_empty());
@@ -231,11 +231,11 @@ fn out_of_memory_in_an_evaluation_names_its_batch_size_and_keeps_the_checkpoints
     let events = read_events(&home.path().join("runs/oom-eval/events.jsonl")).unwrap();
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: bapw::train::events::EndState::Failed,
             step: 1,
             ..
-        })
+        }))
     ));
 }
 
@@ -256,7 +256,7 @@ fn oom_errors(log: &std::path::Path) -> usize {
         .unwrap_or_default()
         .iter()
         .filter(
-            |e| matches!(e, Event::Error { message, .. } if message.starts_with("out of memory")),
+            |e| matches!(e, Event::Error(ErrorReport { message, .. }) if message.starts_with("out of memory")),
         )
         .count()
 }
@@ -295,14 +295,14 @@ fn out_of_memory_in_a_training_step_pauses_the_workbench() {
         HUGE_STEP,
         "out of memory on cpu at batch size 65536: try --set train.batch_size=32768",
     );
-    assert!(!events.iter().any(|e| matches!(e, Event::Step { .. })));
+    assert!(!events.iter().any(|e| matches!(e, Event::Step(Step { .. }))));
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: bapw::train::events::EndState::Stopped,
             step: 0,
             ..
-        })
+        }))
     ));
 }
 
@@ -316,13 +316,13 @@ fn out_of_memory_in_the_final_evaluation_pauses_the_workbench() {
         "out of memory on cpu at batch size 32768: try --set eval.batch_size=16384",
     );
     // Training had finished; stopping at the evaluation ends the run without one.
-    assert!(!events.iter().any(|e| matches!(e, Event::Eval { .. })));
+    assert!(!events.iter().any(|e| matches!(e, Event::Eval(Eval { .. }))));
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: bapw::train::events::EndState::Finished,
             step: 1,
             ..
-        })
+        }))
     ));
 }

@@ -2,6 +2,7 @@
 //! sweep file gets, and a sweep on synthetic data interrupted, continued and reported.
 mod common;
 
+use bapw::train::events::{Finished, Message, RunStarted};
 use std::path::Path;
 
 use bapw::sweep::spec::SweepFile;
@@ -226,11 +227,14 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
     let mut before = Vec::new();
     for id in first {
         let ev = events_of(&runs.join(id));
-        assert!(matches!(ev.last(), Some(Event::Finished { .. })), "{id}");
+        assert!(
+            matches!(ev.last(), Some(Event::Finished(Finished { .. }))),
+            "{id}"
+        );
         // --jobs 2 gives each run at most half the cores, and never more than smoke's one.
         assert!(ev
             .iter()
-            .any(|e| matches!(e, Event::RunStarted { threads: 1, .. })));
+            .any(|e| matches!(e, Event::RunStarted(RunStarted { threads: 1, .. }))));
         before.push(std::fs::read(runs.join(id).join("events.jsonl")).unwrap());
     }
     assert!(
@@ -268,10 +272,10 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
     assert!(
         matches!(
             ev.last(),
-            Some(Event::Finished {
+            Some(Event::Finished(Finished {
                 state: bapw::train::events::EndState::Stopped,
                 ..
-            })
+            }))
         ),
         "the long run stopped cleanly: {:?}",
         ev.last()
@@ -301,11 +305,11 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
     let ev = events_of(&long);
     assert!(
         ev.iter()
-            .any(|e| matches!(e, Event::Message { text, .. } if text.starts_with("resumed from"))),
+            .any(|e| matches!(e, Event::Message(Message { text, .. }) if text.starts_with("resumed from"))),
         "the long run was resumed, not restarted"
     );
     assert!(
-        matches!(ev.last(), Some(Event::Finished { state: bapw::train::events::EndState::Finished, step, .. }) if *step == 600 * 16)
+        matches!(ev.last(), Some(Event::Finished(Finished { state: bapw::train::events::EndState::Finished, step, .. })) if *step == 600 * 16)
     );
     let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
     assert!(md.contains("4 of 4 runs finished"), "{md}");

@@ -3,12 +3,12 @@
 //! embedding and the sweep view drawn from the same report.
 mod common;
 
+use bapw::train::events::{AttackCurve, EndState, Eval, Event, Finished};
 use std::path::Path;
 
 use bapw::sweep::report::{accuracy_at, aggregate, collect, embed, markdown};
 use bapw::sweep::runner::Plan;
 use bapw::sweep::spec::SweepFile;
-use bapw::train::events::{AttackCurve, EndState, Event};
 
 const SWEEP: &str = r#"
 schema_version = 1
@@ -40,7 +40,7 @@ fn recorded_events(method: &str, sparsity: f64, process: &str, seed: u64) -> Vec
     let a = 0.5 + b + bap + sp;
     let clean = 0.9 + 0.01 * seed as f64;
     vec![
-        Event::Eval {
+        Event::Eval(Eval {
             step: 10,
             epoch: 1,
             examples: 100,
@@ -62,18 +62,15 @@ fn recorded_events(method: &str, sparsity: f64, process: &str, seed: u64) -> Vec
                 },
             ],
             seconds: 1.0,
-            subset: None,
-            settings: None,
-            worst_case: vec![],
-            flags: vec![],
-        },
-        Event::Finished {
+            ..Default::default()
+        }),
+        Event::Finished(Finished {
             step: 10,
             state: EndState::Finished,
             sparsity,
             test_acc: clean,
             seconds: 2.0,
-        },
+        }),
     ]
 }
 

@@ -4,7 +4,7 @@ mod common;
 
 use bapw::config::preset::Preset;
 use bapw::prune::kept_count;
-use bapw::train::events::{read_events, EndState, Event};
+use bapw::train::events::{read_events, EndState, Event, Finished, MaskUpdate, RunStarted, Step};
 use common::{epoch_test_accs, run_bapw, stderr, stdout};
 
 #[test]
@@ -32,22 +32,22 @@ fn smoke_run_produces_a_complete_run_folder() {
     );
 
     let events = read_events(&dir.join("events.jsonl")).unwrap();
-    let Event::RunStarted {
+    let Event::RunStarted(RunStarted {
         schedule,
         layers,
         total_steps,
         ..
-    } = &events[0]
+    }) = &events[0]
     else {
         panic!("first event is {:?}", events[0].kind())
     };
     assert_eq!(*total_steps, 48);
-    let Some(Event::Finished {
+    let Some(Event::Finished(Finished {
         state,
         step,
         sparsity,
         ..
-    }) = events.last()
+    })) = events.last()
     else {
         panic!()
     };
@@ -58,12 +58,12 @@ fn smoke_run_produces_a_complete_run_folder() {
     let total: i64 = layers.iter().map(|l| l.numel).sum();
     let mut steps = 0;
     for ev in &events {
-        if let Event::Step {
+        if let Event::Step(Step {
             step,
             sparsity,
             target_sparsity,
             ..
-        } = ev
+        }) = ev
         {
             let s = schedule.mask_sparsity_at(*step);
             let kept: i64 = layers
@@ -91,7 +91,7 @@ fn smoke_run_produces_a_complete_run_folder() {
     let updates: Vec<usize> = events
         .iter()
         .filter_map(|e| {
-            if let Event::MaskUpdate { step, .. } = e {
+            if let Event::MaskUpdate(MaskUpdate { step, .. }) = e {
                 Some(*step)
             } else {
                 None
@@ -183,7 +183,7 @@ fn same_seed_same_run() {
             .unwrap()
             .into_iter()
             .filter_map(|e| {
-                if let Event::Step { loss, .. } = e {
+                if let Event::Step(Step { loss, .. }) = e {
                     Some(loss)
                 } else {
                     None

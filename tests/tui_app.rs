@@ -3,7 +3,9 @@
 mod support;
 
 use bapw::config::theme::Slot;
-use bapw::train::events::{EndState, Event};
+use bapw::train::events::{
+    EndState, ErrorReport, Event, Finished, ParamChanged, Paused, Resumed, Step,
+};
 use bapw::train::Command;
 use bapw::tui::app::{Level, Pane, RunState};
 use bapw::tui::keymap::{Action, Mode};
@@ -171,12 +173,12 @@ fn during_a_run_an_accepted_edit_is_sent_and_applied_on_param_changed() {
     // Shown as pending; the preset changes only when the engine says so.
     assert_eq!(app.preset.prune.final_sparsity, 0.8);
     assert!(screen(&app, 120, 40).contains("0.5…"));
-    app.apply(&Event::ParamChanged {
+    app.apply(&Event::ParamChanged(ParamChanged {
         step: 21,
         key: "prune.final_sparsity".into(),
         old: "0.8".into(),
         new: "0.5".into(),
-    });
+    }));
     assert_eq!(app.preset.prune.final_sparsity, 0.5);
     assert_eq!(app.schedule.final_sparsity, 0.5);
     assert_eq!(
@@ -196,10 +198,10 @@ fn a_refused_live_change_clears_pending_and_shows_the_error() {
     typed(&mut app, "2");
     key(&mut app, KeyCode::Enter);
     assert_eq!(app.pending_sets.len(), 1);
-    app.apply(&Event::Error {
+    app.apply(&Event::Error(ErrorReport {
         step: 21,
         message: "refused: prune.power: something".into(),
-    });
+    }));
     assert!(app.pending_sets.is_empty());
     assert_eq!(app.preset.prune.power, 3.0);
     assert_eq!(app.log.latest().unwrap().level, Level::Error);
@@ -233,7 +235,7 @@ fn pause_resume_eval_follow_the_run_state() {
         RunState::Running,
         "paused only when the engine says so"
     );
-    app.apply(&Event::Paused { step: 20 });
+    app.apply(&Event::Paused(Paused { step: 20 }));
     assert_eq!(app.state, RunState::Paused);
     assert!(screen(&app, 120, 40).contains("● paused"));
     key(&mut app, KeyCode::Char('e'));
@@ -245,7 +247,7 @@ fn pause_resume_eval_follow_the_run_state() {
             Request::Engine(Command::Resume)
         ]
     );
-    app.apply(&Event::Resumed { step: 20 });
+    app.apply(&Event::Resumed(Resumed { step: 20 }));
     assert_eq!(app.state, RunState::Running);
 }
 
@@ -257,7 +259,7 @@ fn start_only_when_no_run_is_active() {
     assert!(last_log(&app).contains("already in progress"));
     for e in smoke_events()
         .into_iter()
-        .skip_while(|e| !matches!(e, Event::Step { step: 21, .. }))
+        .skip_while(|e| !matches!(e, Event::Step(Step { step: 21, .. })))
     {
         app.apply(&e);
     }
@@ -295,13 +297,13 @@ fn quit_during_a_run_asks_then_stops_and_quits_when_finished() {
     key(&mut app, KeyCode::Char('y'));
     assert_eq!(app.take_requests(), [Request::Engine(Command::Stop)]);
     assert!(screen(&app, 120, 40).contains("stopping"));
-    app.apply(&Event::Finished {
+    app.apply(&Event::Finished(Finished {
         step: 21,
         state: EndState::Stopped,
         sparsity: 0.8,
         test_acc: 0.9,
         seconds: 1.0,
-    });
+    }));
     assert_eq!(app.state, RunState::Stopped);
     assert_eq!(app.take_requests(), [Request::Quit]);
 }

@@ -3,6 +3,7 @@
 //! polls the screen, never a fixed sleep).
 mod common;
 
+use bapw::train::events::{EpochEnd, Finished, Message, Step};
 use std::path::Path;
 use std::process::Command;
 
@@ -221,11 +222,11 @@ fn watching_a_finished_run_shows_what_the_live_run_ended_with() {
     // The numbers are the log's.
     let fmt = bapw::tui::panes::fmt_num;
     let test_acc = events.iter().rev().find_map(|e| match e {
-        bapw::train::Event::EpochEnd { test_acc, .. } => Some(*test_acc),
+        bapw::train::Event::EpochEnd(EpochEnd { test_acc, .. }) => Some(*test_acc),
         _ => None,
     });
     let clean_loss = events.iter().rev().find_map(|e| match e {
-        bapw::train::Event::Step { clean_loss, .. } => Some(*clean_loss),
+        bapw::train::Event::Step(Step { clean_loss, .. }) => Some(*clean_loss),
         _ => None,
     });
     for text in [
@@ -336,10 +337,10 @@ fn a_run_kept_in_the_background_outlives_its_terminal() {
     assert!(
         matches!(
             events.last(),
-            Some(bapw::train::Event::Finished {
+            Some(bapw::train::Event::Finished(Finished {
                 state: bapw::train::events::EndState::Stopped,
                 ..
-            })
+            }))
         ),
         "last event {:?}",
         events.last()
@@ -350,7 +351,7 @@ fn a_run_kept_in_the_background_outlives_its_terminal() {
     let steps: Vec<usize> = events
         .iter()
         .filter_map(|e| match e {
-            bapw::train::Event::Step { step, .. } => Some(*step),
+            bapw::train::Event::Step(Step { step, .. }) => Some(*step),
             _ => None,
         })
         .collect();
@@ -360,7 +361,7 @@ fn a_run_kept_in_the_background_outlives_its_terminal() {
         "steps skip or repeat"
     );
     let resumed = events.iter().any(|e| {
-        matches!(e, bapw::train::Event::Message { text, .. } if text.starts_with("resumed from"))
+        matches!(e, bapw::train::Event::Message(Message { text, .. }) if text.starts_with("resumed from"))
     });
     assert!(
         resumed,

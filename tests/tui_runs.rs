@@ -4,10 +4,10 @@
 //! state and the requests it leaves for the runtime.
 mod support;
 
+use bapw::train::events::{EndState, Event, Finished, Step};
 use std::path::PathBuf;
 
 use bapw::runs::RunRow;
-use bapw::train::events::{EndState, Event};
 use bapw::train::Command;
 use bapw::tui::app::{Level, Pane, RunState};
 use bapw::tui::compare::Compared;
@@ -160,7 +160,7 @@ fn a_watched_run_whose_writer_is_gone_is_interrupted_until_it_moves_again() {
     // Another process resumed it and appends again.
     let next = smoke_events()
         .into_iter()
-        .find(|e| matches!(e, Event::Step { step: 21, .. }))
+        .find(|e| matches!(e, Event::Step(Step { step: 21, .. })))
         .unwrap();
     app.apply(&next);
     assert_eq!(app.state, RunState::Running);
@@ -464,13 +464,13 @@ fn quitting_a_run_offers_the_background() {
     assert_eq!(app.take_requests(), [Request::Engine(Command::Stop)]);
     assert!(app.background_after_stop && app.stop_requested);
     assert!(screen(&app, 120, 40).contains("● stopping…"));
-    app.apply(&Event::Finished {
+    app.apply(&Event::Finished(Finished {
         step: 21,
         state: EndState::Stopped,
         sparsity: 0.8,
         test_acc: 0.9,
         seconds: 1.0,
-    });
+    }));
     assert_eq!(app.take_requests(), [Request::Background]);
     assert!(!app.background_after_stop);
 }
@@ -502,13 +502,13 @@ fn a_run_that_ends_before_the_hand_over_just_quits() {
     ch(&mut app, 'q');
     ch(&mut app, 'b');
     app.take_requests();
-    app.apply(&Event::Finished {
+    app.apply(&Event::Finished(Finished {
         step: 48,
         state: EndState::Finished,
         sparsity: 0.8,
         test_acc: 0.9,
         seconds: 1.0,
-    });
+    }));
     assert_eq!(app.take_requests(), [Request::Quit]);
     assert!(app
         .log

@@ -3,6 +3,7 @@
 //! Review changed snapshots with `cargo insta review` (or INSTA_UPDATE=always and git diff).
 mod support;
 
+use bapw::train::events::{Budget, Step};
 use bapw::tui::app::{Pane, SeriesId};
 use bapw::tui::keymap::Action;
 use bapw::tui::App;
@@ -122,13 +123,13 @@ fn pane_budget_80x24_uniform() {
     preset.train.mode = bapw::config::preset::Mode::Adversarial;
     let mut events = bap_events(12);
     for e in &mut events {
-        if let bapw::train::Event::Budget {
+        if let bapw::train::Event::Budget(Budget {
             distances,
             delta,
             budgets,
             mode,
             ..
-        } = e
+        }) = e
         {
             *mode = "adversarial".into();
             *distances = None;
@@ -174,7 +175,7 @@ fn pane_robustness_80x24_pinned() {
     app.handle(Action::Pin);
     for e in bap_events(60)
         .into_iter()
-        .skip_while(|e| !matches!(e, bapw::train::Event::Step { step: 20, .. }))
+        .skip_while(|e| !matches!(e, bapw::train::Event::Step(Step { step: 20, .. })))
     {
         app.apply(&e);
     }

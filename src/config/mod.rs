@@ -1,5 +1,6 @@
-//! Presets (what to train), paths (where things live), themes (how it looks) and the TUI's
-//! remembered settings.
+//! Presets (what to train) and their edits by key path, paths (where things live), themes (how
+//! it looks) and the TUI's remembered settings.
+pub mod edit;
 pub mod paths;
 pub mod preset;
 pub mod settings;

@@ -572,7 +572,7 @@ impl Preset {
             }
         }
         for s in sets {
-            if let Err(m) = apply_set(&mut value, s) {
+            if let Err(m) = super::edit::apply_set(&mut value, s) {
                 problems.push(Problem {
                     key: s.split('=').next().unwrap_or("").trim().to_string(),
                     line: None,
@@ -960,36 +960,6 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
             }
         }
     }
-}
-
-/// Applies one `key.path=value` override; the value is read as TOML (so `0.5`, `true`,
-/// `[1, 2]` and `"text"` work) and falls back to a plain string.
-pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<(), String> {
-    let (key, raw) = assignment
-        .split_once('=')
-        .ok_or_else(|| "expected key=value".to_string())?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err("empty key".into());
-    }
-    let raw = raw.trim();
-    let value = format!("v = {raw}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let parts: Vec<&str> = key.split('.').collect();
-    let mut cur = table;
-    for part in &parts[..parts.len() - 1] {
-        let entry = cur
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{part}` is not a section"))?;
-    }
-    cur.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
 }
 
 /// Where a preset named `name` is saved for the user.

@@ -5,7 +5,7 @@
 use super::flags::label;
 use super::stats::{wilson_acc, Z95};
 use super::{is_l2, ATTACKS};
-use crate::train::events::{AttackCurve, AttackSettings, EvalSubset, Event, MaskingFlag};
+use crate::train::events::{AttackCurve, AttackSettings, Eval, EvalSubset, Event, MaskingFlag};
 
 /// An accuracy and its 95 % interval.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -53,26 +53,22 @@ pub struct EvalView {
 /// The view of an `eval` event; None for other events.
 pub fn from_event(ev: &Event) -> Option<EvalView> {
     match ev {
-        Event::Eval {
-            examples,
-            clean_acc,
-            curves,
-            subset,
-            settings,
-            worst_case,
-            flags,
-            ..
-        } => Some(view(&Parts {
-            examples: *examples,
-            clean_acc: *clean_acc,
-            curves,
-            worst_case,
-            flags,
-            subset: subset.as_ref(),
-            settings: settings.as_ref(),
-        })),
+        Event::Eval(e) => Some(from_eval(e)),
         _ => None,
     }
+}
+
+/// The view of an evaluation as recorded.
+pub fn from_eval(e: &Eval) -> EvalView {
+    view(&Parts {
+        examples: e.examples,
+        clean_acc: e.clean_acc,
+        curves: &e.curves,
+        worst_case: &e.worst_case,
+        flags: &e.flags,
+        subset: e.subset.as_ref(),
+        settings: e.settings.as_ref(),
+    })
 }
 
 /// Everything an evaluation records, borrowed from an event or a report.

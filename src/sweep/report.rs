@@ -1,6 +1,7 @@
 //! `bapw report`: a sweep's runs aggregated into the accuracy-efficiency-robustness (AER)
 //! comparison: one table per sparsity, an overall table, CSV and SVG plots. Everything is
 //! computed from the runs' `events.jsonl`, so a report can be rebuilt at any time.
+use crate::train::events::{read_events, AttackCurve, EpochEnd, Eval, Event, Finished};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,6 @@ use anyhow::{Context, Result};
 use super::runner::{run_dir, status_of, Plan, RunStatus};
 use super::spec::{distinct_sorted, num, PlannedRun};
 use crate::config::paths::write_atomic;
-use crate::train::events::{read_events, AttackCurve, Event};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReportArgs {
@@ -61,13 +61,15 @@ pub fn result_of(run: &PlannedRun, events: &[Event]) -> Option<RunResult> {
     let mut curves = None;
     for ev in events {
         match ev {
-            Event::EpochEnd { test_acc, .. } => clean = Some(*test_acc),
-            Event::Eval {
+            Event::EpochEnd(EpochEnd { test_acc, .. }) => clean = Some(*test_acc),
+            Event::Eval(Eval {
                 curves: c,
                 examples,
                 ..
-            } if !c.is_empty() => curves = Some((c.clone(), *examples)),
-            Event::Finished { test_acc, .. } if test_acc.is_finite() => clean = Some(*test_acc),
+            }) if !c.is_empty() => curves = Some((c.clone(), *examples)),
+            Event::Finished(Finished { test_acc, .. }) if test_acc.is_finite() => {
+                clean = Some(*test_acc)
+            }
             _ => {}
         }
     }

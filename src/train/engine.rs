@@ -1,6 +1,10 @@
 //! The training engine: one thread that owns every tensor, takes commands on a channel and
 //! emits typed events. It knows nothing of terminals; LibTorch calls block, so they never run
 //! on the UI's async runtime.
+use super::events::{
+    Checkpoint, EndState, EpochEnd, ErrorReport, Event, Finished, LayerInfo, MaskUpdate, Message,
+    ParamChanged, Paused, Resumed, RunStarted, Step, StepTiming,
+};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -10,13 +14,13 @@ use anyhow::{bail, Context, Result};
 use tch::{Device, Kind, Tensor};
 use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
-use super::events::{EndState, Event, LayerInfo, StepTiming};
 use super::loss::smoothed_ce;
 use super::oom::{self, Guarded, OutOfMemory};
 use super::optim::Optimizer;
 use super::run::{self, EventLog, TrainState};
 use super::step::{AdvOutcome, StepKit};
 use crate::attack::accuracy;
+use crate::config::edit;
 use crate::config::preset::{BestMetric, Preset};
 use crate::data::{self, Batcher, Dataset};
 use crate::model::Net;
@@ -142,14 +146,14 @@ pub fn spawn(spec: RunSpec) -> Result<EngineHandle> {
             if let Some(message) = err {
                 tracing::error!("run failed: {message}");
                 let step = sink.step;
-                sink.emit(Event::Error { step, message });
-                sink.emit(Event::Finished {
+                sink.emit(Event::Error(ErrorReport { step, message }));
+                sink.emit(Event::Finished(Finished {
                     step,
                     state: EndState::Failed,
                     sparsity: f64::NAN,
                     test_acc: f64::NAN,
                     seconds: 0.0,
-                });
+                }));
             }
         })?;
     Ok(EngineHandle {
@@ -222,7 +226,7 @@ impl Sink {
         let events = super::events::read_events(&path)?;
         let end = events
             .iter()
-            .position(|e| matches!(e, Event::Checkpoint { step: s, .. } if *s == step))
+            .position(|e| matches!(e, Event::Checkpoint(Checkpoint { step: s, .. }) if *s == step))
             .with_context(|| format!("{}: no checkpoint event for step {step}", path.display()))?;
         let kept = &events[..=end];
         let mut text = String::new();
@@ -295,7 +299,7 @@ impl Engine {
             tch::set_num_threads(preset.train.threads);
         }
         if let Some(n) = note {
-            sink.emit(Event::Message { step: 0, text: n });
+            sink.emit(Event::Message(Message { step: 0, text: n }));
         }
         let data = data::load(&preset.data, device)?;
         tch::manual_seed(preset.train.seed as i64);
@@ -348,10 +352,10 @@ impl Engine {
             sums = (st.epoch_loss_sum, st.epoch_acc_sum, st.epoch_steps);
             sink.step = st.step;
             sink.rewind_to_checkpoint(&run_dir, st.step)?;
-            sink.emit(Event::Message {
+            sink.emit(Event::Message(Message {
                 step: st.step,
                 text: format!("resumed from {}", state_path.display()),
-            });
+            }));
         } else {
             sink.emit(eng.started_event(&spec, device, 0));
         }
@@ -401,15 +405,15 @@ impl Engine {
                         }
                         // Interactive: pause on this step, as for a NaN loss; another process
                         // may free the memory, or the user stops and starts with a smaller batch.
-                        sink.emit(Event::Error {
+                        sink.emit(Event::Error(ErrorReport {
                             step,
                             message: format!(
                                 "{advice}; paused: free memory and resume (the step runs \
                                  again), or stop and start again with the smaller batch"
                             ),
-                        });
+                        }));
                         eng.paused = true;
-                        sink.emit(Event::Paused { step });
+                        sink.emit(Event::Paused(Paused { step }));
                         continue;
                     }
                 };
@@ -422,9 +426,9 @@ impl Engine {
                         bail!("{message}");
                     }
                     // Interactive: pause on this step so the user can change a knob and retry.
-                    sink.emit(Event::Error { step, message });
+                    sink.emit(Event::Error(ErrorReport { step, message }));
                     eng.paused = true;
-                    sink.emit(Event::Paused { step });
+                    sink.emit(Event::Paused(Paused { step }));
                     continue;
                 };
                 loss_sum += loss;
@@ -449,18 +453,18 @@ impl Engine {
                             bail!("{message}");
                         }
                         // Interactive: pause so the user can free space and resume.
-                        sink.emit(Event::Error {
+                        sink.emit(Event::Error(ErrorReport {
                             step: step + 1,
                             message: format!("{message}; paused: make room, then resume"),
-                        });
+                        }));
                         eng.paused = true;
-                        sink.emit(Event::Paused { step: step + 1 });
+                        sink.emit(Event::Paused(Paused { step: step + 1 }));
                     }
                 }
             }
             let (test_loss, test_acc) = eng.test_metrics();
             eng.last_test_acc = Some(test_acc);
-            sink.emit(Event::EpochEnd {
+            sink.emit(Event::EpochEnd(EpochEnd {
                 epoch,
                 step: (epoch + 1) * steps_per_epoch,
                 train_loss: loss_sum / n.max(1) as f64,
@@ -468,7 +472,7 @@ impl Engine {
                 test_loss,
                 test_acc,
                 seconds: epoch_start.elapsed().as_secs_f64(),
-            });
+            }));
             if eng.preset.checkpoint.best == BestMetric::TestAcc {
                 eng.keep_if_best(sink, (epoch + 1) * steps_per_epoch, test_acc)?;
             }
@@ -498,7 +502,7 @@ impl Engine {
     }
 
     fn started_event(&self, spec: &RunSpec, device: Device, start_step: usize) -> Event {
-        Event::RunStarted {
+        Event::RunStarted(RunStarted {
             run_id: self
                 .run_dir
                 .file_name()
@@ -528,7 +532,7 @@ impl Engine {
                 .collect(),
             schedule: self.schedule,
             start_step,
-        }
+        })
     }
 
     /// Handles pending commands; blocks while paused.
@@ -572,13 +576,13 @@ impl Engine {
             Command::Pause => {
                 if !self.paused {
                     self.paused = true;
-                    sink.emit(Event::Paused { step });
+                    sink.emit(Event::Paused(Paused { step }));
                 }
             }
             Command::Resume => {
                 if self.paused {
                     self.paused = false;
-                    sink.emit(Event::Resumed { step });
+                    sink.emit(Event::Resumed(Resumed { step }));
                 }
             }
             Command::Stop => return Ok(Flow::Stop),
@@ -593,51 +597,29 @@ impl Engine {
 
     /// Applies a live hyperparameter change; refused changes become an `error` event.
     fn set_param(&mut self, sink: &mut Sink, step: usize, key: &str, value: &str) {
-        const FROZEN: &[&str] = &[
-            "data.",
-            "model.",
-            "train.batch_size",
-            "train.seed",
-            "train.optimizer",
-            "train.epochs",
-            "schema_version",
-        ];
-        if FROZEN.iter().any(|f| key.starts_with(f)) {
-            sink.emit(Event::Error {
-                step,
-                message: format!("{key} cannot change during a run"),
-            });
-            return;
+        let refused = |message: String| Event::Error(ErrorReport { step, message });
+        if let Some(why) = edit::live_refusal(key) {
+            return sink.emit(refused(why));
         }
-        let mut table: toml::Table =
-            toml::from_str(&self.preset.to_toml()).expect("preset round-trips");
-        let old = lookup(&table, key).unwrap_or_default();
-        if let Err(m) = crate::config::preset::apply_set(&mut table, &format!("{key}={value}")) {
-            sink.emit(Event::Error {
-                step,
-                message: format!("{key}: {m}"),
-            });
-            return;
-        }
-        let text = toml::to_string(&table).unwrap_or_default();
-        match Preset::from_toml_str("live change", &text, &[]) {
+        match self.preset.with(key, value) {
             Ok(p) => {
+                let old = self.preset.get(key).unwrap_or_default();
+                let new = p.get(key).unwrap_or_default();
                 self.preset = p;
                 self.schedule = self.preset.schedule(self.steps_per_epoch);
                 self.opt.lr = self.preset.train.lr;
                 self.kit = StepKit::new(&self.preset);
-                let new = lookup(&table, key).unwrap_or_default();
-                sink.emit(Event::ParamChanged {
+                sink.emit(Event::ParamChanged(ParamChanged {
                     step,
                     key: key.into(),
                     old,
                     new,
-                });
+                }));
             }
-            Err(e) => sink.emit(Event::Error {
-                step,
-                message: format!("refused: {}", e.render()),
-            }),
+            Err(problem) => sink.emit(refused(format!(
+                "refused: {}: {}",
+                problem.key, problem.message
+            ))),
         }
     }
 
@@ -655,12 +637,12 @@ impl Engine {
             let target = self.schedule.sparsity_at(step);
             self.pruner.update(target);
             let (sparsity, layers) = self.pruner.measure();
-            sink.emit(Event::MaskUpdate {
+            sink.emit(Event::MaskUpdate(MaskUpdate {
                 step,
                 target_sparsity: target,
                 sparsity,
                 layers,
-            });
+            }));
         }
         let t_prune = t0.elapsed();
         let x = self.data.train_x.index_select(0, idx);
@@ -716,7 +698,7 @@ impl Engine {
             0.9 * self.samples_per_s + 0.1 * rate
         };
         let sparsity_now = self.schedule_sparsity_measured();
-        sink.emit(Event::Step {
+        sink.emit(Event::Step(Step {
             step,
             epoch,
             loss: loss_v,
@@ -731,7 +713,7 @@ impl Engine {
                 train_ms: t2.elapsed().as_secs_f64() * 1e3 - prune_ms + t_prune.as_secs_f64() * 1e3,
                 prune_ms,
             },
-        });
+        }));
         Ok(Some((loss_v, acc)))
     }
 
@@ -790,22 +772,20 @@ impl Engine {
                     return Err(OutOfMemory(advice).into());
                 }
                 // Interactive: say so and pause; training goes on when resumed.
-                sink.emit(Event::Error {
+                sink.emit(Event::Error(ErrorReport {
                     step,
                     message: format!("{advice}; the evaluation was skipped and the run paused"),
-                });
+                }));
                 if !self.paused {
                     self.paused = true;
-                    sink.emit(Event::Paused { step });
+                    sink.emit(Event::Paused(Paused { step }));
                 }
                 return Ok(true);
             }
         };
         if let Some(ev) = evaluated {
             let auc = match &ev {
-                Event::Eval { curves, .. } if !curves.is_empty() => {
-                    Some(curves.iter().map(|c| c.auc).sum::<f64>() / curves.len() as f64)
-                }
+                Event::Eval(e) if !e.curves.is_empty() => Some(e.mean_auc()),
                 _ => None,
             };
             sink.emit(ev);
@@ -832,7 +812,7 @@ impl Engine {
             if !self.interactive {
                 bail!("{message}");
             }
-            sink.emit(Event::Error { step, message });
+            sink.emit(Event::Error(ErrorReport { step, message }));
         }
         Ok(())
     }
@@ -861,10 +841,10 @@ impl Engine {
                 "step": step,
             }),
         )?;
-        sink.emit(Event::Checkpoint {
+        sink.emit(Event::Checkpoint(Checkpoint {
             step,
             path: path.display().to_string(),
-        });
+        }));
         Ok(())
     }
 
@@ -909,10 +889,10 @@ impl Engine {
                 }
             }
         }
-        sink.emit(Event::Checkpoint {
+        sink.emit(Event::Checkpoint(Checkpoint {
             step,
             path: weights.display().to_string(),
-        });
+        }));
         Ok(())
     }
 
@@ -980,13 +960,13 @@ impl Engine {
             "seconds": started.elapsed().as_secs_f64(),
         });
         run::write_json_atomic(&self.run_dir.join("summary.json"), &summary)?;
-        sink.emit(Event::Finished {
+        sink.emit(Event::Finished(Finished {
             step,
             state,
             sparsity,
             test_acc,
             seconds: started.elapsed().as_secs_f64(),
-        });
+        }));
         Ok(())
     }
 }
@@ -998,23 +978,13 @@ fn live_changes(events: &Path, step: usize) -> Result<Vec<String>> {
     let events = super::events::read_events(events)?;
     let end = events
         .iter()
-        .position(|e| matches!(e, Event::Checkpoint { step: s, .. } if *s == step))
+        .position(|e| matches!(e, Event::Checkpoint(Checkpoint { step: s, .. }) if *s == step))
         .unwrap_or(events.len());
     Ok(events[..end]
         .iter()
         .filter_map(|e| match e {
-            Event::ParamChanged { key, new, .. } => Some(format!("{key}={new}")),
+            Event::ParamChanged(ParamChanged { key, new, .. }) => Some(format!("{key}={new}")),
             _ => None,
         })
         .collect())
-}
-
-/// Value at a dotted key of a TOML table, rendered as TOML.
-fn lookup(table: &toml::Table, key: &str) -> Option<String> {
-    let mut cur = table;
-    let parts: Vec<&str> = key.split('.').collect();
-    for p in &parts[..parts.len() - 1] {
-        cur = cur.get(*p)?.as_table()?;
-    }
-    cur.get(parts[parts.len() - 1]).map(|v| v.to_string())
 }

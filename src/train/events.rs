@@ -51,8 +51,8 @@ pub struct AttackCurve {
     /// The budgets (L-inf ε for FGSM/PGD/APGD, RMS-L2 δ for DeepFool-cut and APGD-L2).
     pub grid: Vec<f64>,
     /// Robust accuracy: the fraction of the images classified correctly clean and under the
-    /// attack at every budget up to this one (logs before bapw 0.2 counted any correct
-    /// prediction at that budget).
+    /// attack at every budget up to this one (older logs counted any correct prediction at
+    /// that budget).
     pub accuracy: Vec<f64>,
     /// Trapezoid area under the curve divided by the grid's span.
     pub auc: f64,
@@ -95,7 +95,7 @@ pub struct AttackSettings {
 /// A sign that an evaluation's gradients may mislead its attacks.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MaskingFlag {
-    /// `fgsm_above_pgd`, `accuracy_rises` or `zero_gradients`.
+    /// `fgsm_above_pgd`, `fgsm_above_apgd`, `accuracy_rises` or `zero_gradients`.
     pub check: String,
     /// The check and its numbers, for people.
     pub message: String,
@@ -110,154 +110,230 @@ pub enum EndState {
     Failed,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Event {
-    RunStarted {
-        run_id: String,
-        run_dir: String,
-        preset: String,
-        mode: String,
-        dataset: String,
-        model: String,
-        device: String,
-        threads: i32,
-        epochs: usize,
-        steps_per_epoch: usize,
-        total_steps: usize,
-        batch_size: usize,
-        train_examples: usize,
-        test_examples: usize,
-        layers: Vec<LayerInfo>,
-        /// Resolved pruning schedule (steps, not epochs), so a viewer can draw the target curve.
-        schedule: crate::prune::ScheduleSpec,
-        /// Step the run starts from (non-zero when resumed).
-        start_step: usize,
-    },
-    Step {
-        step: usize,
-        epoch: usize,
-        loss: f64,
-        clean_loss: f64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        adv_loss: Option<f64>,
-        /// Fraction of the batch classified correctly (clean).
-        train_acc: f64,
-        target_sparsity: f64,
-        sparsity: f64,
-        samples_per_s: f64,
-        timing: StepTiming,
-    },
-    MaskUpdate {
-        step: usize,
-        target_sparsity: f64,
-        sparsity: f64,
-        layers: Vec<LayerSparsity>,
-    },
-    EpochEnd {
-        epoch: usize,
-        step: usize,
-        train_loss: f64,
-        train_acc: f64,
-        test_loss: f64,
-        test_acc: f64,
-        seconds: f64,
-    },
-    Budget {
-        step: usize,
-        mode: String,
-        /// DeepFool RMS distances d_i (BAP) or absent (uniform).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        distances: Option<Distribution>,
-        /// Budgets actually used, eps_i = rho * min(d_i, delta) (BAP) or the constant ε.
-        budgets: Distribution,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        delta: Option<f64>,
-        rho: f64,
-        /// Fraction of examples whose perturbation was cut (BAP).
-        cut_fraction: f64,
-        /// Fraction of adversarial examples that flip the model's prediction.
-        flip_rate: f64,
-    },
-    Eval {
-        step: usize,
-        epoch: usize,
-        examples: usize,
-        clean_acc: f64,
-        curves: Vec<AttackCurve>,
-        seconds: f64,
-        /// The images used (absent in older logs: the first `examples` test images).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        subset: Option<EvalSubset>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        settings: Option<AttackSettings>,
-        /// Per threat model, the worst case over its attacks at each budget.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        worst_case: Vec<AttackCurve>,
-        /// Gradient-masking checks that fired.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        flags: Vec<MaskingFlag>,
-    },
-    ParamChanged {
-        step: usize,
-        key: String,
-        old: String,
-        new: String,
-    },
-    Paused {
-        step: usize,
-    },
-    Resumed {
-        step: usize,
-    },
-    Checkpoint {
-        step: usize,
-        path: String,
-    },
-    Message {
-        step: usize,
-        text: String,
-    },
-    Error {
-        step: usize,
-        message: String,
-    },
-    Finished {
-        step: usize,
-        state: EndState,
-        /// NaN (written as null) when the run failed before measuring.
-        #[serde(deserialize_with = "f64_or_nan")]
-        sparsity: f64,
-        #[serde(deserialize_with = "f64_or_nan")]
-        test_acc: f64,
-        seconds: f64,
-    },
+impl EndState {
+    /// As written in `events.jsonl` and shown by `bapw runs`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndState::Finished => "finished",
+            EndState::Stopped => "stopped",
+            EndState::Failed => "failed",
+        }
+    }
 }
+
+/// The run begins (or resumes): what it trains, where, and its resolved schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunStarted {
+    pub run_id: String,
+    pub run_dir: String,
+    pub preset: String,
+    pub mode: String,
+    pub dataset: String,
+    pub model: String,
+    pub device: String,
+    pub threads: i32,
+    pub epochs: usize,
+    pub steps_per_epoch: usize,
+    pub total_steps: usize,
+    pub batch_size: usize,
+    pub train_examples: usize,
+    pub test_examples: usize,
+    pub layers: Vec<LayerInfo>,
+    /// Resolved pruning schedule (steps, not epochs), so a viewer can draw the target curve.
+    pub schedule: crate::prune::ScheduleSpec,
+    /// Step the run starts from (non-zero when resumed).
+    pub start_step: usize,
+}
+
+/// One training step done.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub step: usize,
+    pub epoch: usize,
+    pub loss: f64,
+    pub clean_loss: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adv_loss: Option<f64>,
+    /// Fraction of the batch classified correctly (clean).
+    pub train_acc: f64,
+    pub target_sparsity: f64,
+    pub sparsity: f64,
+    pub samples_per_s: f64,
+    pub timing: StepTiming,
+}
+
+/// The pruning masks were recomputed for a new target sparsity.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaskUpdate {
+    pub step: usize,
+    pub target_sparsity: f64,
+    pub sparsity: f64,
+    pub layers: Vec<LayerSparsity>,
+}
+
+/// An epoch ended; the test set was measured on the current weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochEnd {
+    pub epoch: usize,
+    pub step: usize,
+    pub train_loss: f64,
+    pub train_acc: f64,
+    pub test_loss: f64,
+    pub test_acc: f64,
+    pub seconds: f64,
+}
+
+/// Statistics of the adversarial budgets of one batch (every `adv.budget_every` steps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    pub step: usize,
+    pub mode: String,
+    /// DeepFool RMS distances d_i (BAP) or absent (uniform).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distances: Option<Distribution>,
+    /// Budgets actually used, eps_i = rho * min(d_i, delta) (BAP) or the constant ε.
+    pub budgets: Distribution,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta: Option<f64>,
+    pub rho: f64,
+    /// Fraction of examples whose perturbation was cut (BAP).
+    pub cut_fraction: f64,
+    /// Fraction of adversarial examples that flip the model's prediction.
+    pub flip_rate: f64,
+}
+
+/// A robustness evaluation of the current weights.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Eval {
+    pub step: usize,
+    pub epoch: usize,
+    pub examples: usize,
+    pub clean_acc: f64,
+    pub curves: Vec<AttackCurve>,
+    pub seconds: f64,
+    /// The images used (absent in older logs: the first `examples` test images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<EvalSubset>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<AttackSettings>,
+    /// Per threat model, the worst case over its attacks at each budget.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worst_case: Vec<AttackCurve>,
+    /// Gradient-masking checks that fired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<MaskingFlag>,
+}
+
+/// A hyperparameter changed mid-run (applies from the next step).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ParamChanged {
+    pub step: usize,
+    pub key: String,
+    pub old: String,
+    pub new: String,
+}
+
+/// The run paused before this step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paused {
+    pub step: usize,
+}
+
+/// The run resumed at this step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Resumed {
+    pub step: usize,
+}
+
+/// A checkpoint was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    pub step: usize,
+    pub path: String,
+}
+
+/// A note for the user.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    pub step: usize,
+    pub text: String,
+}
+
+/// Something went wrong, or a command was refused; the run may go on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorReport {
+    pub step: usize,
+    pub message: String,
+}
+
+/// The run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finished {
+    pub step: usize,
+    pub state: EndState,
+    /// NaN (written as null) when the run failed before measuring.
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub sparsity: f64,
+    #[serde(deserialize_with = "f64_or_nan")]
+    pub test_acc: f64,
+    pub seconds: f64,
+}
+
+impl Eval {
+    /// The mean of the curves' AUCs (what `bapw runs` and `checkpoint.best = "robust_auc"`
+    /// rank by); NaN without curves.
+    pub fn mean_auc(&self) -> f64 {
+        self.curves.iter().map(|c| c.auc).sum::<f64>() / self.curves.len() as f64
+    }
+}
+
+/// Declares [`Event`], one variant per kind holding its named struct, and `From` for each
+/// struct (`sink.emit(Step { .. }.into())`). Serialised with the struct's fields beside
+/// `"kind"`, exactly as the struct variants of earlier versions were, so old logs still read.
+macro_rules! events {
+    ($($variant:ident($ty:ident) = $kind:literal),* $(,)?) => {
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "kind")]
+        pub enum Event {
+            $(#[serde(rename = $kind)] $variant($ty),)*
+        }
+
+        impl Event {
+            /// The `kind` tag as written to `events.jsonl`.
+            pub fn kind(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => $kind,)*
+                }
+            }
+        }
+
+        $(impl From<$ty> for Event {
+            fn from(e: $ty) -> Event {
+                Event::$variant(e)
+            }
+        })*
+    };
+}
+
+events!(
+    RunStarted(RunStarted) = "run_started",
+    Step(Step) = "step",
+    MaskUpdate(MaskUpdate) = "mask_update",
+    EpochEnd(EpochEnd) = "epoch_end",
+    Budget(Budget) = "budget",
+    Eval(Eval) = "eval",
+    ParamChanged(ParamChanged) = "param_changed",
+    Paused(Paused) = "paused",
+    Resumed(Resumed) = "resumed",
+    Checkpoint(Checkpoint) = "checkpoint",
+    Message(Message) = "message",
+    Error(ErrorReport) = "error",
+    Finished(Finished) = "finished",
+);
 
 /// JSON has no NaN: serde_json writes it as `null`; read `null` back as NaN.
 fn f64_or_nan<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
-}
-
-impl Event {
-    /// The `kind` tag as written to `events.jsonl`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Event::RunStarted { .. } => "run_started",
-            Event::Step { .. } => "step",
-            Event::MaskUpdate { .. } => "mask_update",
-            Event::EpochEnd { .. } => "epoch_end",
-            Event::Budget { .. } => "budget",
-            Event::Eval { .. } => "eval",
-            Event::ParamChanged { .. } => "param_changed",
-            Event::Paused { .. } => "paused",
-            Event::Resumed { .. } => "resumed",
-            Event::Checkpoint { .. } => "checkpoint",
-            Event::Message { .. } => "message",
-            Event::Error { .. } => "error",
-            Event::Finished { .. } => "finished",
-        }
-    }
 }
 
 /// Reads an `events.jsonl`. A truncated last line (a run killed mid-write) is skipped; a bad

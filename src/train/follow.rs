@@ -94,6 +94,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::train::events::Paused;
     use std::io::Write;
 
     fn line(step: usize) -> String {
@@ -108,7 +109,7 @@ mod tests {
         let mut f = Follower::new(&p);
         assert_eq!(
             f.poll().unwrap(),
-            Update::Events(vec![Event::Paused { step: 1 }])
+            Update::Events(vec![Event::Paused(Paused { step: 1 })])
         );
         assert_eq!(f.poll().unwrap(), Update::Events(vec![]));
         let mut file = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
@@ -118,13 +119,13 @@ mod tests {
         file.write_all(&l2.as_bytes()[5..]).unwrap();
         assert_eq!(
             f.poll().unwrap(),
-            Update::Events(vec![Event::Paused { step: 2 }])
+            Update::Events(vec![Event::Paused(Paused { step: 2 })])
         );
         // A resume rewrote the log shorter: start again.
         std::fs::write(&p, line(7)).unwrap();
         assert_eq!(
             f.poll().unwrap(),
-            Update::Reset(vec![Event::Paused { step: 7 }])
+            Update::Reset(vec![Event::Paused(Paused { step: 7 })])
         );
         // ... or replaced it (atomic rename) with a longer one.
         let tmp = d.path().join("new");
@@ -133,9 +134,9 @@ mod tests {
         assert_eq!(
             f.poll().unwrap(),
             Update::Reset(vec![
-                Event::Paused { step: 7 },
-                Event::Paused { step: 8 },
-                Event::Paused { step: 9 }
+                Event::Paused(Paused { step: 7 }),
+                Event::Paused(Paused { step: 8 }),
+                Event::Paused(Paused { step: 9 })
             ])
         );
     }

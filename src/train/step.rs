@@ -15,10 +15,10 @@
 //! attack maximise that KL from x + 0.001 N(0, I), as TRADES does.
 //!
 //! `StepKit::new` only copies settings, so live changes (`Command::Set`) rebuild it for free.
+use super::events::{self, Distribution, Eval, Event};
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
-use super::events::{Distribution, Event};
 use crate::attack::{
     self, cutoff, Budget, Cut, CutoffScale, DeepFool, Model, Norm, Objective, Pgd, Start,
 };
@@ -58,7 +58,7 @@ pub struct BudgetStats {
 impl BudgetStats {
     pub fn into_event(self, step: usize) -> Event {
         let dist = |v: &[f64]| Distribution::from_values(v, 0.0, self.hist_max, BUDGET_BINS);
-        Event::Budget {
+        Event::Budget(events::Budget {
             step,
             mode: self.mode.as_str().into(),
             distances: self.distances.as_deref().map(dist),
@@ -67,7 +67,7 @@ impl BudgetStats {
             rho: self.rho,
             cut_fraction: self.cut_fraction,
             flip_rate: self.flip_rate,
-        }
+        })
     }
 }
 
@@ -242,7 +242,7 @@ impl StepKit {
             e.subset_seed,
             &spec,
         )?;
-        Ok(Some(Event::Eval {
+        Ok(Some(Event::Eval(Eval {
             step,
             epoch,
             examples: r.examples,
@@ -253,7 +253,7 @@ impl StepKit {
             settings: Some(r.settings),
             worst_case: r.worst_case,
             flags: r.flags,
-        }))
+        })))
     }
 }
 

@@ -2,13 +2,16 @@
 //! `events.jsonl` into a fresh `App` rebuilds every pane exactly (what `bapw watch` needs).
 //! Keys change only the view and the settings being edited (see `control.rs`); what the
 //! engine must do comes back as [`Request`]s for the runtime loop to carry out.
+use crate::train::events::{
+    Budget, Checkpoint, EndState, EpochEnd, ErrorReport, Eval, Event, Finished, MaskUpdate,
+    Message, ParamChanged, Paused, Resumed, RunStarted, Step,
+};
 use std::path::PathBuf;
 
 use crate::config::preset::Preset;
 use crate::config::settings::Settings;
 use crate::config::theme::Theme;
 use crate::prune::ScheduleSpec;
-use crate::train::events::{EndState, Event};
 use crate::train::Command;
 
 use super::compare::Compared;
@@ -340,7 +343,7 @@ impl App {
     /// Folds one engine event into the state. The only way events change the app.
     pub fn apply(&mut self, ev: &Event) {
         match ev {
-            Event::RunStarted {
+            Event::RunStarted(RunStarted {
                 run_id,
                 run_dir,
                 preset,
@@ -357,7 +360,7 @@ impl App {
                 schedule,
                 start_step,
                 ..
-            } => {
+            }) => {
                 // A new run: everything measured so far belonged to the previous one.
                 self.metrics = Metrics::default();
                 self.budget = BudgetView::default();
@@ -394,7 +397,7 @@ impl App {
                     format!("run {run_id} started on {device}: {dataset}, {model}, {mode}"),
                 );
             }
-            Event::Step {
+            Event::Step(Step {
                 step,
                 epoch,
                 clean_loss,
@@ -403,7 +406,7 @@ impl App {
                 sparsity,
                 samples_per_s,
                 ..
-            } => {
+            }) => {
                 self.progress.steps_done = step + 1;
                 self.progress.epoch = *epoch;
                 self.progress.samples_per_s = *samples_per_s;
@@ -422,13 +425,18 @@ impl App {
                 m.push(SeriesId::Measured, *step, *sparsity);
             }
             // Step events carry the measured sparsity every step; updates add nothing new.
-            Event::MaskUpdate { .. } | Event::Checkpoint { .. } => {}
-            Event::EpochEnd {
+            Event::MaskUpdate(MaskUpdate { .. }) => {}
+            // `best.safetensors` is kept for its metric; a resume starts from periodic ones.
+            Event::Checkpoint(Checkpoint { step, path }) if !path.ends_with("best.safetensors") => {
+                self.progress.last_checkpoint = Some(*step);
+            }
+            Event::Checkpoint(Checkpoint { .. }) => {}
+            Event::EpochEnd(EpochEnd {
                 step,
                 test_acc,
                 seconds,
                 ..
-            } => {
+            }) => {
                 self.progress.last_test_acc = Some(*test_acc);
                 if let Some(run) = &self.run {
                     let sps = seconds / run.steps_per_epoch.max(1) as f64;
@@ -438,7 +446,7 @@ impl App {
                 }
                 self.metrics.push(SeriesId::TestAcc, *step, *test_acc);
             }
-            Event::Budget {
+            Event::Budget(Budget {
                 step,
                 mode,
                 distances,
@@ -447,7 +455,7 @@ impl App {
                 rho,
                 cut_fraction,
                 flip_rate,
-            } => {
+            }) => {
                 let b = &mut self.budget;
                 let snap = b.latest.get_or_insert_with(BudgetSnapshot::default);
                 // clone_from reuses the histogram buffers: no allocation per event.
@@ -466,7 +474,7 @@ impl App {
                 b.flip_rate.push(x, *flip_rate);
                 b.events += 1;
             }
-            Event::Eval {
+            Event::Eval(Eval {
                 step,
                 epoch,
                 examples,
@@ -474,7 +482,7 @@ impl App {
                 curves,
                 seconds,
                 ..
-            } => {
+            }) => {
                 let snap = EvalSnapshot {
                     step: *step,
                     epoch: *epoch,
@@ -496,12 +504,12 @@ impl App {
                     format!("evaluated on {examples} images: clean acc {clean_acc:.3}"),
                 );
             }
-            Event::ParamChanged {
+            Event::ParamChanged(ParamChanged {
                 step,
                 key,
                 old,
                 new,
-            } => {
+            }) => {
                 self.pending_sets.retain(|(k, _)| k != key);
                 match fields::with_value(&self.preset, key, new) {
                     Ok(p) => {
@@ -519,28 +527,30 @@ impl App {
                 self.log
                     .push(Some(*step), Level::Info, format!("{key} {old} → {new}"));
             }
-            Event::Paused { step } => {
+            Event::Paused(Paused { step }) => {
                 self.state = RunState::Paused;
                 self.log.push(Some(*step), Level::Info, "paused");
             }
-            Event::Resumed { step } => {
+            Event::Resumed(Resumed { step }) => {
                 self.state = RunState::Running;
                 self.log.push(Some(*step), Level::Info, "resumed");
             }
-            Event::Message { step, text } => self.log.push(Some(*step), Level::Info, text.clone()),
-            Event::Error { step, message } => {
+            Event::Message(Message { step, text }) => {
+                self.log.push(Some(*step), Level::Info, text.clone())
+            }
+            Event::Error(ErrorReport { step, message }) => {
                 // The engine answers commands in order: an error while a change is pending
                 // is that change being refused.
                 self.pending_sets.clear();
                 self.log.push(Some(*step), Level::Error, message.clone());
             }
-            Event::Finished {
+            Event::Finished(Finished {
                 step,
                 state,
                 sparsity,
                 test_acc,
                 seconds,
-            } => {
+            }) => {
                 self.state = match state {
                     EndState::Finished => RunState::Finished,
                     EndState::Stopped => RunState::Stopped,

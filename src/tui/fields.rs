@@ -1,8 +1,8 @@
 //! The knobs the Schedule pane edits: which ones the current mode has, how their values read,
 //! and how typed text becomes a validated candidate preset. Edits go through the same
-//! `apply_set` + `Preset` validation the engine uses for live changes, so a value the pane
-//! accepts is one the engine accepts.
-use crate::config::preset::{apply_set, Mode, Preset};
+//! `Preset::with` the engine uses for live changes, so a value the pane accepts is one the
+//! engine accepts.
+use crate::config::preset::{Mode, Preset};
 use crate::prune::ScheduleSpec;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub struct Field {
     pub label: &'static str,
     pub kind: Kind,
     pub group: Group,
-    /// Whether a running engine honours a change (the pruner's scope is fixed at start).
+    /// Whether a running engine takes a change (`config::edit::LIVE_KEYS`).
     pub live: bool,
     get: fn(&Preset) -> String,
 }
@@ -78,7 +78,7 @@ fn field(
         label,
         kind,
         group,
-        live: true,
+        live: crate::config::edit::is_live(key),
         get,
     }
 }
@@ -154,12 +154,9 @@ pub fn fields_for(p: &Preset) -> Vec<Field> {
         field("prune.power", "power", Kind::Float, Pruning, |p| {
             p.prune.power.to_string()
         }),
-        Field {
-            live: false,
-            ..field("prune.scope", "scope", Kind::Choice(SCOPES), Pruning, |p| {
-                name_of(&p.prune.scope)
-            })
-        },
+        field("prune.scope", "scope", Kind::Choice(SCOPES), Pruning, |p| {
+            name_of(&p.prune.scope)
+        }),
         field("train.mode", "mode", Kind::Choice(MODES), Training, |p| {
             p.train.mode.as_str().into()
         }),
@@ -241,23 +238,14 @@ pub fn literal(kind: Kind, text: &str) -> Result<String, String> {
     }
 }
 
-/// The preset with `key` set to the TOML `literal`, validated like a preset file; the first
-/// problem comes back as the reason (the one about `key` when there is one).
+/// The preset with `key` set to the TOML `literal`, validated like a preset file; the problem
+/// about `key` (or the first) comes back as the reason.
 pub fn with_value(p: &Preset, key: &str, literal: &str) -> Result<Preset, String> {
-    let mut table: toml::Table =
-        toml::from_str(&p.to_toml()).map_err(|e| format!("internal: {}", e.message()))?;
-    apply_set(&mut table, &format!("{key}={literal}"))?;
-    let text = toml::to_string(&table).map_err(|e| format!("internal: {e}"))?;
-    Preset::from_toml_str("edit", &text, &[]).map_err(|e| {
-        let pick = e
-            .problems
-            .iter()
-            .find(|pr| pr.key == key)
-            .or(e.problems.first());
-        match pick {
-            Some(pr) if pr.key == key || pr.key.is_empty() => pr.message.clone(),
-            Some(pr) => format!("{}: {}", pr.key, pr.message),
-            None => "invalid value".into(),
+    p.with(key, literal).map_err(|pr| {
+        if pr.key == key || pr.key.is_empty() {
+            pr.message
+        } else {
+            format!("{}: {}", pr.key, pr.message)
         }
     })
 }

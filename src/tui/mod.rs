@@ -29,6 +29,7 @@ pub mod style;
 pub mod sweep_view;
 mod terminal;
 
+use crate::train::events::{ErrorReport, Event, Finished};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,7 +45,6 @@ use crate::config::paths;
 use crate::config::preset::{Preset, DEFAULT_PRESET};
 use crate::config::theme::Theme;
 use crate::train::engine::{self, DeviceChoice, EngineHandle, RunSpec};
-use crate::train::events::Event;
 use crate::train::follow::{Follower, Update};
 use crate::train::run::RunLock;
 
@@ -222,12 +222,28 @@ fn run_with(
     // Leave the alternate screen before anything is printed about how it ended.
     drop(term);
     let outcome = result?;
-    if let Some(text) = outcome.farewell {
+    if let Some(text) = &outcome.farewell {
         // The terminal may be gone (a hang-up during a hand-over): never panic on it.
         use std::io::Write;
         let _ = writeln!(std::io::stdout(), "{text}");
     }
-    Ok(outcome.code)
+    if outcome.engine_left_running {
+        leave_now(outcome.code);
+    }
+    Ok(ExitCode::from(outcome.code))
+}
+
+/// Ends the process while the engine thread may still be inside LibTorch. A normal exit runs
+/// the C++ static destructors (LibTorch's operator registry among them) under that thread's
+/// feet: a segmentation fault or a "Invalid (backend, op) pair" panic. `_exit` skips them;
+/// what the run wrote is safe, since every checkpoint file is written to a temporary name and
+/// renamed, and a half-written last line of `events.jsonl` is skipped by every reader.
+fn leave_now(code: u8) -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` only ends the process; nothing after it runs.
+    unsafe { libc::_exit(i32::from(code)) }
 }
 
 /// A run another process writes, followed through its log.
@@ -267,6 +283,16 @@ fn drop_self_compare(app: &mut App, dir: &Path) {
     }
 }
 
+/// How `bapw watch` / `bapw resume` name the run in `dir`: by name in the default runs
+/// folder, by path elsewhere.
+fn resume_arg(dir: &Path) -> String {
+    if paths::default_runs_dir().ok().as_deref() == dir.parent() {
+        run_name(dir)
+    } else {
+        dir.display().to_string()
+    }
+}
+
 fn run_name(dir: &Path) -> String {
     dir.file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -291,17 +317,21 @@ enum Exit {
     Background,
 }
 
-/// How the window ended: the exit code and what to print once the terminal is back.
+/// How the window ended: the exit code, what to print once the terminal is back, and
+/// whether the engine thread was left running (the process must then end without running
+/// LibTorch's destructors: see [`leave_now`]).
 struct Outcome {
-    code: ExitCode,
+    code: u8,
     farewell: Option<String>,
+    engine_left_running: bool,
 }
 
-impl From<ExitCode> for Outcome {
-    fn from(code: ExitCode) -> Outcome {
+impl From<u8> for Outcome {
+    fn from(code: u8) -> Outcome {
         Outcome {
             code,
             farewell: None,
+            engine_left_running: false,
         }
     }
 }
@@ -369,26 +399,26 @@ impl Runtime {
                 _ = sigint.recv() => break Exit::Signal(libc::SIGINT),
             }
         };
-        let code = match exit {
-            Exit::Background => return Ok(self.hand_over(app, ExitCode::SUCCESS).await),
+        let code: u8 = match exit {
+            Exit::Background => return Ok(self.hand_over(app, 0).await),
             // Leaving a watched run says nothing about how that run went.
-            Exit::Quit if app.watching => ExitCode::SUCCESS,
+            Exit::Quit if app.watching => 0,
             Exit::Quit => {
                 if app.state.is_active() {
-                    // Forced quit while stopping: the process exit ends the engine thread.
-                    return Ok(ExitCode::from(1).into());
+                    // Ctrl-C again while the run was stopping: leave at once.
+                    return Ok(self.left_at_once(app));
                 }
                 if app.state == app::RunState::Failed {
-                    ExitCode::from(1)
+                    1
                 } else {
-                    ExitCode::SUCCESS
+                    0
                 }
             }
             // The terminal is gone (a dropped SSH connection, a closed window): nobody is
             // left to answer the workbench, so a run in progress goes on in a detached process,
             // as a headless run goes on through SIGHUP. Its checkpoint is written first.
             Exit::Signal(libc::SIGHUP) | Exit::Lost => {
-                let hang_up = ExitCode::from(128 + libc::SIGHUP as u8);
+                let hang_up = 128 + libc::SIGHUP as u8;
                 // A stop the user already asked for stays a stop.
                 if self.engine.is_some() && app.state.is_active() && !app.stop_requested {
                     app.keep_in_background();
@@ -403,17 +433,51 @@ impl Runtime {
                 self.stop_and_wait(app).await;
                 if app.take_requests().contains(&Request::Background) {
                     // Quitting to the background was under way: the run still goes on.
-                    return Ok(self.hand_over(app, ExitCode::SUCCESS).await);
+                    return Ok(self.hand_over(app, 0).await);
                 }
-                ExitCode::from(128 + sig as u8)
+                128 + sig as u8
             }
         };
+        let mut outcome = Outcome::from(code);
         if let Some(h) = self.engine.take() {
-            if !app.state.is_active() {
+            if app.state.is_active() {
+                // The engine did not stop within the grace period (a long step or
+                // evaluation): the process ends without waiting for it.
+                outcome.engine_left_running = !h.thread.is_finished();
+                outcome.farewell = self.left_at_once(app).farewell;
+            } else {
                 let _ = h.thread.join();
             }
         }
-        Ok(code.into())
+        Ok(outcome)
+    }
+
+    /// The window closes while the engine is still stopping. The run keeps what its last
+    /// checkpoint holds; `bapw resume` continues from there.
+    fn left_at_once(&mut self, app: &App) -> Outcome {
+        let running = self.engine.take().is_some_and(|h| !h.thread.is_finished());
+        let farewell = app.run.as_ref().map(|r| {
+            let dir = PathBuf::from(&r.run_dir);
+            let arg = resume_arg(&dir);
+            let step = app.progress.steps_done;
+            match app.progress.last_checkpoint {
+                Some(c) => format!(
+                    "bapw: left at once while {} was stopping at step {step}; its last \
+                     checkpoint is at step {c}: `bapw resume {arg}` continues from there",
+                    run_name(&dir)
+                ),
+                None => format!(
+                    "bapw: left at once while {} was stopping at step {step}, before its first \
+                     checkpoint: start it again with `bapw train`",
+                    run_name(&dir)
+                ),
+            }
+        });
+        Outcome {
+            code: 130,
+            farewell,
+            engine_left_running: running,
+        }
     }
 
     /// Carries out what the app asked for; `Some` when the window is to close.
@@ -590,15 +654,16 @@ impl Runtime {
     /// The run has stopped at a checkpoint: start the detached process that continues it,
     /// wait until it holds the run, and say how to find it again. `handed` is the exit code
     /// once it does (a signal's 128 + n when a signal closed the window).
-    async fn hand_over(&mut self, app: &mut App, handed: ExitCode) -> Outcome {
+    async fn hand_over(&mut self, app: &mut App, handed: u8) -> Outcome {
         // The engine has reported `finished`; its thread releases the run's lock as it ends.
         if let Some(h) = self.engine.take() {
             let _ = h.thread.join();
         }
         let Some(dir) = app.run.as_ref().map(|r| PathBuf::from(&r.run_dir)) else {
             return Outcome {
-                code: ExitCode::from(1),
+                code: 1,
                 farewell: Some("bapw: no run to continue in the background".into()),
+                engine_left_running: false,
             };
         };
         let name = run_name(&dir);
@@ -610,19 +675,16 @@ impl Runtime {
                 .map(|()| child.id()),
             Err(e) => Err(e),
         };
-        // `bapw watch NAME` finds runs in the default folder; elsewhere it needs the path.
-        let arg = if paths::default_runs_dir().ok().as_deref() == dir.parent() {
-            name.clone()
-        } else {
-            dir.display().to_string()
-        };
+        let arg = resume_arg(&dir);
         match result {
             Ok(pid) => Outcome {
                 code: handed,
                 farewell: Some(farewell(&name, &arg, pid, &detach::log_path(&dir))),
+                engine_left_running: false,
             },
             Err(e) => Outcome {
-                code: ExitCode::from(1),
+                code: 1,
+                engine_left_running: false,
                 farewell: Some(format!(
                     "bapw: could not continue {name} in the background: {e:#}\n  \
                      it is stopped at step {step} with a checkpoint: `bapw resume {arg}` goes on"
@@ -665,17 +727,17 @@ impl Runtime {
         if app.state.is_active() {
             // The engine reports every ending itself; this is the thread vanishing.
             let step = app.progress.steps_done;
-            app.apply(&Event::Error {
+            app.apply(&Event::Error(ErrorReport {
                 step,
                 message: "the engine thread ended without reporting why".into(),
-            });
-            app.apply(&Event::Finished {
+            }));
+            app.apply(&Event::Finished(Finished {
                 step,
                 state: crate::train::events::EndState::Failed,
                 sparsity: f64::NAN,
                 test_acc: f64::NAN,
                 seconds: 0.0,
-            });
+            }));
         }
     }
 

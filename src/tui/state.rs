@@ -32,6 +32,8 @@ pub struct Progress {
     pub samples_per_s: f64,
     pub last_test_acc: Option<f64>,
     pub final_sparsity: Option<f64>,
+    /// Step of the last periodic checkpoint (what `bapw resume` would continue from).
+    pub last_checkpoint: Option<usize>,
     /// Wall seconds per step over whole epochs (test pass and checkpoints included).
     pub secs_per_step: Option<f64>,
     /// Wall seconds of the last robustness evaluation.
