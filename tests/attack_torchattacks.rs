@@ -15,6 +15,8 @@ const PGD_STEPS: usize = 10;
 
 #[test]
 fn fgsm_and_pgd_agree_with_torchattacks() {
+    // The model is trained from LibTorch's seeded generator, which the APGD check seeds too.
+    let _rng = common::rng_lock();
     let Some(data) = common::mnist() else { return };
     let Some(py) = common::python(&["torch", "safetensors", "torchattacks"]) else {
         return;

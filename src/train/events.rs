@@ -285,6 +285,16 @@ impl Eval {
     pub fn mean_auc(&self) -> f64 {
         self.curves.iter().map(|c| c.auc).sum::<f64>() / self.curves.len() as f64
     }
+
+    /// The headline robustness of an evaluation: the mean over its threat models of the
+    /// worst-case AUC (an image counts only if it survives every attack of that threat model);
+    /// the mean AUC for logs that predate the worst case.
+    pub fn robust_auc(&self) -> f64 {
+        if self.worst_case.is_empty() {
+            return self.mean_auc();
+        }
+        self.worst_case.iter().map(|c| c.auc).sum::<f64>() / self.worst_case.len() as f64
+    }
 }
 
 /// Declares [`Event`], one variant per kind holding its named struct, and `From` for each
