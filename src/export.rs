@@ -1,10 +1,11 @@
 //! `bapw export`: a run's metrics, budget statistics and robustness tables as CSV or JSON, and
 //! SVG plots for papers, all computed from `events.jsonl` (the same events every face reads).
-use crate::train::events::{read_events, Budget, Event};
+use crate::events::{Budget, Event};
+use crate::run::RunDir;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use plotters::prelude::*;
 
 use crate::config::paths::write_atomic;
@@ -13,9 +14,9 @@ use crate::config::paths::write_atomic;
 pub struct ExportArgs {
     /// Run name (under the runs folder) or path.
     pub run: String,
-    /// Table format: csv or json.
-    #[arg(long, default_value = "csv")]
-    pub format: String,
+    /// Table format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
     /// Folder for the tables (default: <run>/export).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -24,6 +25,13 @@ pub struct ExportArgs {
     pub plots: Option<PathBuf>,
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
+}
+
+/// How the tables are written: one CSV file each, or one JSON file holding them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
 }
 
 /// The tables of one run, as rows of strings with a header.
@@ -202,7 +210,7 @@ fn json(header: &[&str], rows: &[Vec<String>]) -> serde_json::Value {
 }
 
 /// Writes the tables; returns the files written.
-pub fn write_tables(events: &[Event], format: &str, out: &Path) -> Result<Vec<PathBuf>> {
+pub fn write_tables(events: &[Event], format: Format, out: &Path) -> Result<Vec<PathBuf>> {
     let all = [
         Table::Steps,
         Table::Epochs,
@@ -237,7 +245,7 @@ impl Table {
 pub fn write_some_tables(
     events: &[Event],
     which: &[Table],
-    format: &str,
+    format: Format,
     out: &Path,
 ) -> Result<Vec<PathBuf>> {
     let t = tables(events);
@@ -252,14 +260,14 @@ pub fn write_some_tables(
     });
     let mut written = Vec::new();
     match format {
-        "csv" => {
+        Format::Csv => {
             for (name, (h, rows)) in named {
                 let p = out.join(format!("{name}.csv"));
                 write_atomic(&p, csv(h, rows).as_bytes())?;
                 written.push(p);
             }
         }
-        "json" => {
+        Format::Json => {
             let obj: serde_json::Map<String, serde_json::Value> = named
                 .map(|(name, (h, rows))| (name.to_string(), json(h, rows)))
                 .collect();
@@ -267,7 +275,6 @@ pub fn write_some_tables(
             write_atomic(&p, serde_json::to_string_pretty(&obj)?.as_bytes())?;
             written.push(p);
         }
-        other => bail!("--format {other:?}: use csv or json"),
     }
     Ok(written)
 }
@@ -444,10 +451,20 @@ pub fn plot_robustness(events: &[Event], dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-pub fn run(a: &ExportArgs, run_dir: &Path) -> Result<Vec<PathBuf>> {
-    let events = read_events(&run_dir.join("events.jsonl"))?;
-    let out = a.out.clone().unwrap_or_else(|| run_dir.join("export"));
-    let mut written = write_tables(&events, &a.format, &out)?;
+/// `bapw export`: writes the run's tables (and plots) and prints the paths.
+pub fn cli(a: &ExportArgs) -> Result<()> {
+    let runs_dir = crate::config::paths::runs_dir_or_default(a.runs_dir.clone())?;
+    let run = RunDir::resolve(&runs_dir, &a.run)?;
+    for p in self::run(a, &run)? {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
+
+pub fn run(a: &ExportArgs, run: &RunDir) -> Result<Vec<PathBuf>> {
+    let events = run.read_events()?;
+    let out = a.out.clone().unwrap_or_else(|| run.path().join("export"));
+    let mut written = write_tables(&events, a.format, &out)?;
     if let Some(dir) = &a.plots {
         written.extend(write_plots(&events, dir)?);
     }

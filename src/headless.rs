@@ -1,6 +1,6 @@
 //! The headless face: one compact progress line per interval and a final summary, built from
 //! the same events the TUI draws.
-use crate::train::events::{EndState, Event};
+use crate::events::{EndState, Event};
 
 #[derive(Default)]
 pub struct Printer {
@@ -10,6 +10,19 @@ pub struct Printer {
     batch: usize,
     last_loss: f64,
     test_acc: Option<f64>,
+    /// Where a resumed run is in replaying its log up to the checkpoint.
+    replay: Replay,
+}
+
+/// A resumed run first replays its log up to the checkpoint (from its `run_started` to the
+/// "resumed from" note): those lines were printed by the run that wrote them, so they are not
+/// printed again. What comes before the replay (a checkpoint that does not load) is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    #[default]
+    None,
+    Expected,
+    Under,
 }
 
 impl Printer {
@@ -20,8 +33,36 @@ impl Printer {
         }
     }
 
+    /// A printer for a resumed run: silent through the replayed log, it starts with the
+    /// resume.
+    pub fn resuming(log_every: usize) -> Self {
+        Printer {
+            replay: Replay::Expected,
+            ..Printer::new(log_every)
+        }
+    }
+
     /// The line(s) to print for one event, if any.
     pub fn on_event(&mut self, ev: &Event) -> Option<String> {
+        let line = self.line(ev);
+        match (self.replay, ev) {
+            (Replay::Expected, Event::RunStarted(_)) => {
+                self.replay = Replay::Under;
+                None
+            }
+            (Replay::Under, Event::Message(m)) if m.text.starts_with("resumed from") => {
+                self.replay = Replay::None;
+                Some(format!(
+                    "resuming at step {} of {}: {}",
+                    m.step, self.total_steps, m.text
+                ))
+            }
+            (Replay::Under, _) => None,
+            _ => line,
+        }
+    }
+
+    fn line(&mut self, ev: &Event) -> Option<String> {
         match ev {
             Event::RunStarted(r) => {
                 self.total_steps = r.total_steps;
@@ -73,7 +114,8 @@ impl Printer {
                     e.test_loss
                 ))
             }
-            Event::MaskUpdate(_) | Event::Checkpoint(_) => None,
+            // A roll-back is explained by the message that follows it.
+            Event::MaskUpdate(_) | Event::Checkpoint(_) | Event::RolledBack(_) => None,
             Event::Budget(b) => ((b.step + 1) % self.log_every == 0).then(|| {
                 format!(
                     "  budget: median {:.4} (p5 {:.4}, p95 {:.4}){} cut {:.0}% flip {:.0}%",
@@ -106,6 +148,7 @@ impl Printer {
             Event::Resumed(r) => Some(format!("resumed at step {}", r.step)),
             Event::Message(m) => Some(format!("note: {}", m.text)),
             Event::Error(e) => Some(format!("error: {}", e.message)),
+            Event::Alert(a) => Some(format!("alert ({}): {}", a.rule, a.message)),
             Event::Finished(f) => Some(match f.state {
                 EndState::Failed => format!("run failed at step {}", f.step),
                 state => format!(

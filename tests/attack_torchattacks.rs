@@ -25,7 +25,7 @@ fn fgsm_and_pgd_agree_with_torchattacks() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("w.safetensors");
     let images = dir.path().join("x.safetensors");
-    bapw::train::run::write_tensors_atomic(&weights, &net.named_params()).unwrap();
+    bapw::run::checkpoint::write_tensors_atomic(&weights, &net.named_params()).unwrap();
     let x = data.test_x.narrow(0, 0, IMAGES);
     let y = data.test_y.narrow(0, 0, IMAGES);
     Tensor::write_safetensors(&[("x", x.contiguous()), ("y", y.contiguous())], &images).unwrap();
@@ -161,7 +161,7 @@ fn apgd_ce_and_apgd_t_agree_with_torchattacks() {
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("w.safetensors");
     let images = dir.path().join("x.safetensors");
-    bapw::train::run::write_tensors_atomic(&weights, &net.named_params()).unwrap();
+    bapw::run::checkpoint::write_tensors_atomic(&weights, &net.named_params()).unwrap();
     let x = data.test_x.narrow(0, 0, APGD_IMAGES);
     let y = data.test_y.narrow(0, 0, APGD_IMAGES);
     Tensor::write_safetensors(&[("x", x.contiguous()), ("y", y.contiguous())], &images).unwrap();

@@ -4,7 +4,7 @@
 //! run's last evaluation exactly.
 mod common;
 
-use bapw::train::events::{read_events, Budget, EndState, Eval, Event, Finished, Step};
+use bapw::events::{read_events, Budget, EndState, Eval, Event, Finished, Step};
 use std::path::Path;
 
 use common::run_bapw as bapw;
@@ -174,8 +174,7 @@ fn bap_trains_with_nonuniform_budgets_and_eval_reproduces_from_the_checkpoint() 
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["clean_accuracy"].as_f64().unwrap(), *clean_acc);
     assert_eq!(v["examples"].as_u64().unwrap(), 64);
-    let got: Vec<bapw::train::events::AttackCurve> =
-        serde_json::from_value(v["attacks"].clone()).unwrap();
+    let got: Vec<bapw::events::AttackCurve> = serde_json::from_value(v["attacks"].clone()).unwrap();
     assert_eq!(
         &got, curves,
         "same checkpoint, images and seed: same curves"

@@ -2,7 +2,7 @@
 //! test accuracy, and its checkpoint loads into PyTorch with the same accuracy.
 mod common;
 
-use bapw::train::events::{read_events, Event, Finished};
+use bapw::events::{read_events, Event, Finished};
 use common::{epoch_test_accs, mnist_dir, run_bapw, stderr, torch_python};
 
 #[test]

@@ -450,7 +450,7 @@ fn broken_checkpoints_are_named_errors() {
     std::fs::write(&ck, &good).unwrap();
     let preset = std::fs::read_to_string(run.join("preset.toml")).unwrap();
     let mut table: toml::Table = preset.parse().unwrap();
-    bapw::config::edit::apply_set(&mut table, "model.hidden=[48, 32]").unwrap();
+    bapw::config::keypath::apply_set(&mut table, "model.hidden=[48, 32]").unwrap();
     std::fs::write(run.join("preset.toml"), toml::to_string(&table).unwrap()).unwrap();
     assert_clean_error(&eval(home.path(), &ck), &["shape"]);
     std::fs::write(run.join("preset.toml"), preset).unwrap();

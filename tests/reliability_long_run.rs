@@ -4,7 +4,7 @@
 //! 10,000 as at step 1,000.
 mod common;
 
-use bapw::train::events::{parse_events, Step};
+use bapw::events::{parse_events, Step};
 use common::tmux::*;
 
 use std::process::Stdio;

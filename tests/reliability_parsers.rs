@@ -5,7 +5,7 @@
 use bapw::config::preset::Preset;
 use bapw::config::theme::{parse_theme, resolve};
 use bapw::data::idx::{encode_idx, parse_idx};
-use bapw::train::events::{parse_events, EndState, Event, Finished, Step, StepTiming};
+use bapw::events::{parse_events, EndState, Event, Finished, Step, StepTiming};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {

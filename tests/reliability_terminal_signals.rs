@@ -15,13 +15,13 @@
 //!   hidden until `reset` / `tput rmcup`; `bapw resume` continues the run.
 mod common;
 
-use bapw::train::events::{
+use bapw::events::{
     parse_events, read_events, Checkpoint, EndState, Event, Finished, Message, Step,
 };
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use bapw::train::run::RunLock;
+use bapw::run::RunLock;
 use common::tmux::*;
 
 /// An interactive bash in tmux, in a temp folder that holds the data and config folders.

@@ -2,11 +2,12 @@
 //! as `Set` commands and are logged as `param_changed` events, never written to
 //! `preset.toml`; the workbench's "keep running in the background" (stop, then a detached
 //! `bapw resume`) must still continue exactly where the run was.
-use bapw::train::events::{read_events, EndState, Event, Finished, Step};
+use bapw::events::{read_events, EndState, Event, Finished, Step};
 use std::path::{Path, PathBuf};
 
 use bapw::config::preset::Preset;
-use bapw::train::{spawn, Command, DeviceChoice, EngineHandle, RunSpec};
+use bapw::device::DeviceChoice;
+use bapw::train::{spawn, Command, EngineHandle, RunSpec};
 
 fn spec(runs: &Path, name: &str, resume: Option<PathBuf>) -> RunSpec {
     let sets = [
@@ -17,17 +18,16 @@ fn spec(runs: &Path, name: &str, resume: Option<PathBuf>) -> RunSpec {
     ]
     .map(String::from);
     let preset = Preset::load_with("smoke", &sets).expect("smoke loads");
-    RunSpec {
-        log_every: preset.train.log_every,
-        preset,
-        preset_label: "smoke".into(),
-        runs_dir: runs.to_path_buf(),
-        run_name: Some(name.into()),
-        device: DeviceChoice::Cpu,
+    let spec = RunSpec::new(preset, "smoke", runs.to_path_buf())
+        .named(Some(name.into()))
+        .on(DeviceChoice::Cpu);
+    match resume {
+        Some(dir) => RunSpec {
+            resume: Some(dir),
+            ..spec
+        },
         // Waits for Start, so the changes below apply from step 0 in both runs.
-        autostart: resume.is_some(),
-        resume,
-        interactive: false,
+        None => spec.waiting(),
     }
 }
 

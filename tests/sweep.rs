@@ -2,7 +2,7 @@
 //! sweep file gets, and a sweep on synthetic data interrupted, continued and reported.
 mod common;
 
-use bapw::train::events::{Finished, Message, RunStarted};
+use bapw::events::{Finished, Message, RunStarted};
 use std::path::Path;
 
 use bapw::sweep::spec::SweepFile;
@@ -202,7 +202,7 @@ eps = [0.1]
 "#;
 
 fn events_of(dir: &Path) -> Vec<bapw::train::Event> {
-    bapw::train::events::read_events(&dir.join("events.jsonl")).unwrap()
+    bapw::events::read_events(&dir.join("events.jsonl")).unwrap()
 }
 
 /// A sweep started with `--limit`, then interrupted (SIGTERM) while a long run trains, then
@@ -283,7 +283,7 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
         matches!(
             ev.last(),
             Some(Event::Finished(Finished {
-                state: bapw::train::events::EndState::Stopped,
+                state: bapw::events::EndState::Stopped,
                 ..
             }))
         ),
@@ -319,7 +319,7 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
         "the long run was resumed, not restarted"
     );
     assert!(
-        matches!(ev.last(), Some(Event::Finished(Finished { state: bapw::train::events::EndState::Finished, step, .. })) if *step == 600 * 16)
+        matches!(ev.last(), Some(Event::Finished(Finished { state: bapw::events::EndState::Finished, step, .. })) if *step == 600 * 16)
     );
     let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
     assert!(md.contains("4 of 4 runs finished"), "{md}");

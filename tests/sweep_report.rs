@@ -3,11 +3,12 @@
 //! embedding and the sweep view drawn from the same report.
 mod common;
 
-use bapw::train::events::{AttackCurve, EndState, Eval, Event, Finished};
+use bapw::events::{AttackCurve, EndState, Eval, Event, Finished};
 use std::path::Path;
 
-use bapw::sweep::report::{accuracy_at, aggregate, collect, embed, markdown};
-use bapw::sweep::runner::Plan;
+use bapw::sweep::folder::Plan;
+use bapw::sweep::publish::embed;
+use bapw::sweep::report::{accuracy_at, aggregate, collect, markdown};
 use bapw::sweep::spec::SweepFile;
 
 const SWEEP: &str = r#"

@@ -3,8 +3,8 @@
 mod common;
 
 use bapw::config::preset::Preset;
+use bapw::events::{read_events, EndState, Event, Finished, MaskUpdate, RunStarted, Step};
 use bapw::prune::kept_count;
-use bapw::train::events::{read_events, EndState, Event, Finished, MaskUpdate, RunStarted, Step};
 use common::{epoch_test_accs, run_bapw, stderr, stdout};
 
 #[test]
@@ -212,4 +212,58 @@ fn watch_of_a_finished_run_prints_what_the_live_run_printed() {
     );
     assert!(watched.status.success(), "{}", stderr(&watched));
     assert_eq!(stdout(&watched), stdout(&live));
+}
+
+/// `bapw resume` of a run that trained every step has nothing to do: it says so, names the
+/// commands that show the run, exits 0 and leaves the run as it was (it used to print an
+/// error, then "run failed at step 0", and exit 1).
+#[test]
+fn resuming_a_finished_run_says_it_is_finished() {
+    let home = tempfile::tempdir().unwrap();
+    let out = common::train_smoke(home.path(), "done", &["train.epochs=1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = home.path().join("runs/done/events.jsonl");
+    let before = std::fs::read(&log).unwrap();
+    let runs = home.path().join("runs");
+    let out = run_bapw(
+        home.path(),
+        &[
+            "resume",
+            "done",
+            "--headless",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("done is finished (all 16 steps): nothing to resume")
+            && text.contains("`bapw watch done`"),
+        "{text}"
+    );
+    assert!(!text.contains("failed"), "{text}");
+    assert_eq!(std::fs::read(&log).unwrap(), before, "the log is untouched");
+}
+
+/// `bapw completions SHELL` prints a completion script that knows the subcommands and their
+/// flags.
+#[test]
+fn completion_scripts_know_the_commands_and_flags() {
+    let home = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F _bapw"),
+        ("zsh", "#compdef bapw"),
+        ("fish", "complete -c bapw"),
+    ] {
+        let out = run_bapw(home.path(), &["completions", shell]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(marker), "{shell}: {text}");
+        for word in ["train", "resume", "sweep", "--preset", "--from"] {
+            assert!(text.contains(word), "{shell} lacks {word}");
+        }
+    }
+    let out = run_bapw(home.path(), &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
 }

@@ -3,9 +3,7 @@
 mod support;
 
 use bapw::config::theme::Slot;
-use bapw::train::events::{
-    EndState, ErrorReport, Event, Finished, ParamChanged, Paused, Resumed, Step,
-};
+use bapw::events::{EndState, ErrorReport, Event, Finished, ParamChanged, Paused, Resumed, Step};
 use bapw::train::Command;
 use bapw::tui::app::{Level, Pane, RunState};
 use bapw::tui::keymap::{Action, Mode};

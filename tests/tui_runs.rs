@@ -4,10 +4,10 @@
 //! state and the requests it leaves for the runtime.
 mod support;
 
-use bapw::train::events::{EndState, Event, Finished, Step};
+use bapw::events::{EndState, Event, Finished, Step};
 use std::path::PathBuf;
 
-use bapw::runs::RunRow;
+use bapw::run::list::RunRow;
 use bapw::train::Command;
 use bapw::tui::app::{Level, Pane, RunState};
 use bapw::tui::compare::Compared;

@@ -3,7 +3,7 @@
 //! Review changed snapshots with `cargo insta review` (or INSTA_UPDATE=always and git diff).
 mod support;
 
-use bapw::train::events::{Budget, Step};
+use bapw::events::{Budget, Step};
 use bapw::tui::app::{Pane, SeriesId};
 use bapw::tui::keymap::Action;
 use bapw::tui::App;
@@ -249,8 +249,8 @@ fn run_row(
     step: usize,
     total: usize,
     numbers: Option<(f64, f64, f64)>,
-) -> Result<bapw::runs::RunRow, String> {
-    Ok(bapw::runs::RunRow {
+) -> Result<bapw::run::list::RunRow, String> {
+    Ok(bapw::run::list::RunRow {
         name: name.into(),
         state: state.into(),
         preset: preset.into(),

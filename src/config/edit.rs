@@ -1,8 +1,9 @@
 //! Settings edits by key path: the one way a preset changes once it is loaded. A `--set`, a
 //! sweep's overrides, a Schedule-pane edit and a live change the engine applies all go through
-//! [`set_in`] on the preset's table and the preset's own validation, so a value one of them
-//! accepts is a value all of them accept, and [`LIVE_KEYS`] is the one list of what may change
-//! while a run trains.
+//! `keypath::set_in` on the preset's table and the preset's own validation, so a value one of
+//! them accepts is a value all of them accept, and [`LIVE_KEYS`] is the one list of what may
+//! change while a run trains.
+use super::keypath::{lookup, set_in};
 use super::preset::{Preset, Problem};
 
 /// The keys a running engine takes from the next step on. The others are fixed when the run
@@ -55,6 +56,13 @@ pub const LIVE_KEYS: &[&str] = &[
     "checkpoint.every",
     "checkpoint.keep",
     "checkpoint.best",
+    "alerts.enabled",
+    "alerts.diverge_factor",
+    "alerts.diverge_steps",
+    "alerts.warmup_steps",
+    "alerts.stall_seconds",
+    "alerts.collapse_drop",
+    "alerts.collapse_window",
 ];
 
 /// Whether a running engine takes a change of `key`.
@@ -65,51 +73,6 @@ pub fn is_live(key: &str) -> bool {
 /// Why a change of `key` is refused during a run, or `None` when it is live.
 pub fn live_refusal(key: &str) -> Option<String> {
     (!is_live(key)).then(|| format!("{key} cannot change during a run (it is fixed at start)"))
-}
-
-/// Sets `key` (dotted) in a preset's table to `raw`, read as a TOML value (`0.5`, `"bap"`,
-/// `[0.1, 0.2]`, `true`) or, when it is not one, as a bare string (`bap`).
-pub fn set_in(table: &mut toml::Table, key: &str, raw: &str) -> Result<(), String> {
-    let key = key.trim();
-    if key.is_empty() {
-        return Err("empty key".into());
-    }
-    let raw = raw.trim();
-    let value = format!("v = {raw}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let parts: Vec<&str> = key.split('.').collect();
-    let mut cur = table;
-    for part in &parts[..parts.len() - 1] {
-        let entry = cur
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{part}` is not a section"))?;
-    }
-    cur.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
-}
-
-/// A `key=value` assignment (`--set`, a sweep override) applied to a preset's table.
-pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<(), String> {
-    let (key, raw) = assignment
-        .split_once('=')
-        .ok_or_else(|| "expected key=value".to_string())?;
-    set_in(table, key, raw)
-}
-
-/// The value at a dotted key of a table, as TOML writes it (`0.5`, `"bap"`).
-pub fn lookup(table: &toml::Table, key: &str) -> Option<String> {
-    let mut cur = table;
-    let parts: Vec<&str> = key.split('.').collect();
-    for p in &parts[..parts.len() - 1] {
-        cur = cur.get(*p)?.as_table()?;
-    }
-    cur.get(parts[parts.len() - 1]).map(|v| v.to_string())
 }
 
 impl Preset {

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::alerts::AlertsCfg;
+use super::spans;
 use crate::prune::{ScheduleKind, ScheduleSpec, Scope};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -42,7 +44,9 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
 ];
 
-pub const DEFAULT_PRESET: &str = "mnist-quick";
+/// What `bapw` opens the first time and `bapw train` trains without `--preset`: the method
+/// bapw exists for, sized to fill all four panes on a CPU in minutes.
+pub const DEFAULT_PRESET: &str = "mnist-bap-quick";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -60,6 +64,7 @@ pub struct Preset {
     pub adv: AdvCfg,
     pub eval: EvalCfg,
     pub checkpoint: CheckpointCfg,
+    pub alerts: AlertsCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -305,6 +310,7 @@ impl Default for Preset {
             adv: AdvCfg::default(),
             eval: EvalCfg::default(),
             checkpoint: CheckpointCfg::default(),
+            alerts: AlertsCfg::default(),
         }
     }
 }
@@ -566,13 +572,13 @@ impl Preset {
                 }
                 None => problems.push(Problem {
                     key: "inherit".into(),
-                    line: line_of(text, "", "inherit"),
+                    line: spans::line_of_key(text, "inherit"),
                     message: format!("no shipped preset named {base:?}"),
                 }),
             }
         }
         for s in sets {
-            if let Err(m) = super::edit::apply_set(&mut value, s) {
+            if let Err(m) = super::keypath::apply_set(&mut value, s) {
                 problems.push(Problem {
                     key: s.split('=').next().unwrap_or("").trim().to_string(),
                     line: None,
@@ -596,14 +602,8 @@ impl Preset {
             Ok(p) => p,
             Err(e) => {
                 let mut p = toml_problem(&merged, &e);
-                if p.key.is_empty() {
-                    if let Some(l) = p.line {
-                        p.key = key_at_line(&merged, l).unwrap_or_default();
-                    }
-                }
                 if merged != text {
-                    let (section, key) = p.key.rsplit_once('.').unwrap_or(("", &p.key));
-                    p.line = line_of(text, section, key);
+                    locate(&mut p, text, sets);
                 }
                 return Err(PresetError {
                     file: file.into(),
@@ -613,8 +613,7 @@ impl Preset {
         };
         let mut problems = preset.validate();
         for p in &mut problems {
-            let (section, key) = p.key.rsplit_once('.').unwrap_or(("", &p.key));
-            p.line = line_of(text, section, key);
+            locate(p, text, sets);
         }
         if problems.is_empty() {
             Ok(preset)
@@ -723,18 +722,26 @@ impl Preset {
                 }
             }
         }
-        let begin = p
-            .begin_step
-            .map(|s| s as f64)
-            .or(p.begin_epoch.map(|e| e * 1e6));
-        let end = p
-            .end_step
-            .map(|s| s as f64)
-            .or(p.end_epoch.map(|e| e * 1e6));
-        let same_unit = p.begin_step.is_some() == p.end_step.is_some();
-        if let (Some(b), Some(e), true) = (begin, end, same_unit) {
-            if p.schedule == ScheduleKind::Polynomial && e <= b {
-                bad("prune.end_step", "end is not after begin".into());
+        // Compared in the unit the preset gives both in; mixed units wait for the run's steps
+        // per epoch (the resolved schedule checks them).
+        let in_steps = (
+            p.begin_step.unwrap_or(0) as f64,
+            p.end_step.map(|s| s as f64),
+        );
+        let in_epochs = (p.begin_epoch.unwrap_or(0.0), p.end_epoch);
+        let (begin, end, key, unit) = if p.end_epoch.is_some() && p.begin_step.is_none() {
+            (in_epochs.0, in_epochs.1, "prune.end_epoch", "epoch")
+        } else if p.begin_epoch.is_none() {
+            (in_steps.0, in_steps.1, "prune.end_step", "step")
+        } else {
+            (0.0, None, "", "")
+        };
+        if let Some(end) = end {
+            if p.schedule == ScheduleKind::Polynomial && end <= begin {
+                bad(
+                    key,
+                    format!("end is not after begin ({unit} {begin} to {unit} {end})"),
+                );
             }
         }
         if p.frequency == 0 {
@@ -813,6 +820,27 @@ impl Preset {
                 bad(key, "must be at least 1".into());
             }
         }
+        self.alerts.validate(&mut out);
+        out
+    }
+
+    /// Settings that are valid but probably not meant: each names its key and what follows.
+    pub fn warnings(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let p = &self.prune;
+        let epochs = self.train.epochs as f64;
+        let end_epoch = p.end_epoch.filter(|e| *e > epochs);
+        if let (Some(end), ScheduleKind::Polynomial) = (end_epoch, p.schedule) {
+            out.push(Problem {
+                key: "prune.end_epoch".into(),
+                line: None,
+                message: format!(
+                    "{end} is after the last epoch ({epochs}): training ends before the final \
+                     sparsity {} is reached",
+                    p.final_sparsity
+                ),
+            });
+        }
         out
     }
 
@@ -878,17 +906,18 @@ pub fn suggest<'a>(got: &str, valid: &[&'a str]) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Turns a toml/serde error into a problem with a line, the key and a suggestion.
+/// Turns a toml/serde error into a problem with a line, the dotted key (from the parser's
+/// spans) and a suggestion.
 pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let offset = e.span().map(|s| s.start);
+    let line = offset.map(|o| spans::line_at(text, o));
+    let key = offset
+        .and_then(|o| spans::key_at(text, o))
+        .unwrap_or_default();
     let msg = e.message().to_string();
-    let mut key = String::new();
     let mut message = msg.clone();
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         if let Some((field, tail)) = rest.split_once('`') {
-            key = field.to_string();
             let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
             message = match suggest(field, &expected) {
                 Some(s) => format!("unknown key (did you mean `{s}`?)"),
@@ -899,55 +928,20 @@ pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
     Problem { key, line, message }
 }
 
-/// Line (1-based) where `key = ...` is written inside `[section]` (or at top level).
-pub fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('[') {
-            current = line
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_string();
-            continue;
+/// Points a problem about `p.key` at its line in the user's `text`, or at the `--set` that
+/// gave the value (never at a line of the file the `--set` overrode).
+fn locate(p: &mut Problem, text: &str, sets: &[String]) {
+    let from_set = sets
+        .iter()
+        .rev()
+        .find(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == p.key));
+    match from_set {
+        Some(s) => {
+            p.line = None;
+            p.message = format!("--set {s}: {}", p.message);
         }
-        if let Some((k, _)) = line.split_once('=') {
-            let k = k.trim();
-            let full = if current.is_empty() {
-                k.to_string()
-            } else {
-                format!("{current}.{k}")
-            };
-            let want = if section.is_empty() {
-                key.to_string()
-            } else {
-                format!("{section}.{key}")
-            };
-            if full == want || (section.is_empty() && k == key) {
-                return Some(i + 1);
-            }
-        }
+        None => p.line = spans::line_of_key(text, &p.key),
     }
-    None
-}
-
-/// The dotted key (`section.key`) assigned on 1-based `line`, if that line assigns one.
-fn key_at_line(text: &str, line: usize) -> Option<String> {
-    let mut section = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        let l = raw.trim();
-        if l.starts_with('[') {
-            section = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-        } else if i + 1 == line {
-            let key = l.split_once('=')?.0.trim();
-            return Some(if section.is_empty() {
-                key.to_string()
-            } else {
-                format!("{section}.{key}")
-            });
-        }
-    }
-    None
 }
 
 /// Deep-merges `over` into `base` (tables merge, everything else replaces).

@@ -8,10 +8,10 @@ use tch::{Device, Tensor};
 use super::view::{view, EvalView, Parts, Point};
 use super::{evaluate_test_set, EvalSpec, Report};
 use crate::config::preset::Preset;
+use crate::device::{resolve_device, DeviceChoice};
+use crate::events::EvalSubset;
 use crate::model::Net;
-use crate::train::engine::{resolve_device, DeviceChoice};
-use crate::train::events::EvalSubset;
-use crate::train::run;
+use crate::run::checkpoint::Checkpoints;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvalArgs {
@@ -110,10 +110,11 @@ pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
         } else {
             path.to_path_buf()
         };
-        let Some((step, _)) = run::list_checkpoints(&dir).pop() else {
+        let checkpoints = Checkpoints::new(dir.clone());
+        let Some(step) = checkpoints.latest() else {
             bail!("{} holds no checkpoint (no step-N.json)", dir.display());
         };
-        let weights = run::checkpoint_paths(&dir, step).0;
+        let weights = checkpoints.files(step).weights;
         let run_dir = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         return Ok((weights, run_dir));
     }
@@ -217,7 +218,7 @@ fn report_view(r: &Report, subset: &EvalSubset) -> EvalView {
 fn json(weights: &Path, preset: &Preset, r: &Report, subset: &EvalSubset) -> serde_json::Value {
     let v = report_view(r, subset);
     let interval = |p: &Point| serde_json::json!([p.lo, p.hi]);
-    let with_intervals = |curves: &[crate::train::events::AttackCurve]| -> Vec<serde_json::Value> {
+    let with_intervals = |curves: &[crate::events::AttackCurve]| -> Vec<serde_json::Value> {
         curves
             .iter()
             .map(|c| {

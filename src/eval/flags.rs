@@ -13,7 +13,7 @@
 //!   missed points it could reach.
 //! - `zero_gradients`: more than 1 % of the images have an input gradient of exactly zero
 //!   (saturated softmax, dead units): gradient attacks cannot move them.
-use crate::train::events::MaskingFlag;
+use crate::events::MaskingFlag;
 
 /// Points (accuracy difference) above which FGSM beating an iterative attack is flagged.
 pub const FGSM_MARGIN: f64 = 0.03;

@@ -1,4 +1,4 @@
-//! Robustness evaluation (bap-algorithm.md §4.4, made reviewer-grade): robust accuracy of a
+//! Robustness evaluation (docs/algorithm.md §4.4, made reviewer-grade): robust accuracy of a
 //! model on test images under each attack over its budget grid, the worst case over the
 //! attacks of each threat model, one AUC per curve with its standard error, and
 //! gradient-masking flags.
@@ -43,7 +43,7 @@ use crate::attack::{
     self, cutoff, Apgd, Budget, DeepFool, Model, Norm, Objective, Pgd, Start, APGD_TARGETS,
 };
 use crate::config::preset::Preset;
-use crate::train::events::{AttackCurve, AttackSettings, Distribution, EvalSubset, MaskingFlag};
+use crate::events::{AttackCurve, AttackSettings, Distribution, EvalSubset, MaskingFlag};
 
 /// FGSM's "huge" ε for the one-gradient curve (any value >= 1 saturates every pixel).
 const FGSM_HUGE_EPS: f64 = 100.0;

@@ -1,7 +1,7 @@
 //! Summary statistics for per-example values (DeepFool distances, budgets), accuracy curves
 //! and their uncertainty: Wilson intervals for one run's accuracies, mean ± standard
 //! deviation across seeds.
-use crate::train::events::Distribution;
+use crate::events::Distribution;
 
 /// z of a two-sided 95 % normal interval.
 pub const Z95: f64 = 1.959_963_984_540_054;

@@ -5,7 +5,7 @@
 use super::flags::label;
 use super::stats::{wilson_acc, Z95};
 use super::{is_l2, ATTACKS};
-use crate::train::events::{AttackCurve, AttackSettings, Eval, EvalSubset, Event, MaskingFlag};
+use crate::events::{AttackCurve, AttackSettings, Eval, EvalSubset, Event, MaskingFlag};
 
 /// An accuracy and its 95 % interval.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -1,29 +1,16 @@
-//! `bapw report`: a sweep's runs aggregated into the accuracy-efficiency-robustness (AER)
-//! comparison: one table per sparsity, an overall table, CSV and SVG plots. Everything is
-//! computed from the runs' `events.jsonl`, so a report can be rebuilt at any time.
-use crate::train::events::{read_events, AttackCurve, EpochEnd, Eval, Event, Finished};
+//! A sweep's runs aggregated into the accuracy-efficiency-robustness (AER) comparison: one
+//! table per sparsity and an overall table, as Markdown and CSV text (`publish` writes them,
+//! with the plots, to files). Everything is computed from the runs' `events.jsonl`, so a
+//! report can be rebuilt at any time.
+use crate::events::{AttackCurve, EpochEnd, Eval, Event, Finished};
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use super::runner::{run_dir, status_of, Plan, RunStatus};
+use super::folder::{run_dir, status_of, Plan, RunStatus};
 use super::spec::{distinct_sorted, num, PlannedRun};
-use crate::config::paths::write_atomic;
-
-#[derive(clap::Args, Debug, Clone)]
-pub struct ReportArgs {
-    /// A sweep folder (made by `bapw sweep`), or a sweep's name under <data dir>/sweeps.
-    pub sweep: PathBuf,
-    /// Where report.md, the CSV files and the SVG plots go (default: <sweep>/report).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Also put the report into this Markdown file, between the lines
-    /// `<!-- bapw-report:begin NAME -->` and `<!-- bapw-report:end NAME -->`.
-    #[arg(long)]
-    pub embed: Option<PathBuf>,
-}
 
 /// What one finished run contributes.
 #[derive(Debug, Clone)]
@@ -43,10 +30,13 @@ pub fn collect(sweep_dir: &Path, plan: &Plan) -> Result<Vec<RunResult>> {
     for r in &plan.runs {
         let dir = run_dir(sweep_dir, &r.id);
         // One read of the log serves both the state and the numbers.
-        let Ok(events) = read_events(&dir.join("events.jsonl")) else {
+        let Ok(run) = crate::run::RunDir::open(&dir) else {
             continue;
         };
-        let row = crate::runs::summarize_events(&dir, &events);
+        let Ok(events) = run.read_events() else {
+            continue;
+        };
+        let row = crate::run::list::summarize_events(&run, &events);
         if status_of(&dir, &row.state) != RunStatus::Finished {
             continue;
         }
@@ -458,76 +448,4 @@ pub fn csv(r: &Report, results: &[RunResult]) -> (String, String) {
         runs.push('\n');
     }
     (cells, runs)
-}
-
-/// Writes report.md, report.csv, runs.csv and the SVGs into `out`; returns their paths,
-/// report.md first.
-pub fn write(sweep_dir: &Path, out: &Path) -> Result<Vec<PathBuf>> {
-    let plan = Plan::load(sweep_dir)?;
-    let results = collect(sweep_dir, &plan)?;
-    write_files(&aggregate(&plan, &results), &results, out)
-}
-
-fn write_files(report: &Report, results: &[RunResult], out: &Path) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let mut written = vec![out.join("report.md")];
-    write_atomic(&written[0], markdown(report, ".").as_bytes())?;
-    let (cells, runs) = csv(report, results);
-    for (name, text) in [("report.csv", cells), ("runs.csv", runs)] {
-        write_atomic(&out.join(name), text.as_bytes())?;
-        written.push(out.join(name));
-    }
-    written.extend(super::plots::write(report, out)?);
-    Ok(written)
-}
-
-/// Replaces the block between the begin/end markers for `name` in a Markdown file.
-pub fn embed(file: &Path, name: &str, body: &str) -> Result<()> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
-    let begin = format!("<!-- bapw-report:begin {name} -->");
-    let end = format!("<!-- bapw-report:end {name} -->");
-    let (Some(b), Some(e)) = (text.find(&begin), text.find(&end)) else {
-        anyhow::bail!(
-            "{}: add the lines `{begin}` and `{end}` where the report should go",
-            file.display()
-        );
-    };
-    anyhow::ensure!(b < e, "{}: `{end}` comes before `{begin}`", file.display());
-    let new = format!(
-        "{}{begin}\n{}{}",
-        &text[..b],
-        body.trim_end().to_string() + "\n",
-        &text[e..]
-    );
-    write_atomic(file, new.as_bytes())
-}
-
-/// `bapw report`: writes the files, embeds when asked, prints the paths.
-pub fn run(a: &ReportArgs) -> Result<Vec<PathBuf>> {
-    let sweep = super::runner::resolve_sweep(&a.sweep).unwrap_or_else(|| a.sweep.clone());
-    let out = a.out.clone().unwrap_or_else(|| sweep.join("report"));
-    let plan = Plan::load(&sweep)?;
-    let results = collect(&sweep, &plan)?;
-    let report = aggregate(&plan, &results);
-    let written = write_files(&report, &results, &out)?;
-    if let Some(file) = &a.embed {
-        // `README.md` has the empty path as its parent: that is the current folder.
-        let from = file
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let images = relative_to(&out, from);
-        embed(file, &plan.name, &markdown(&report, &images))?;
-    }
-    Ok(written)
-}
-
-/// `target` as seen from `from` when it lies under it, else as given.
-fn relative_to(target: &Path, from: &Path) -> String {
-    let abs = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let (t, f) = (abs(target), abs(from));
-    t.strip_prefix(&f)
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| target.display().to_string())
 }

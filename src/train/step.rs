@@ -15,7 +15,7 @@
 //! attack maximise that KL from x + 0.001 N(0, I), as TRADES does.
 //!
 //! `StepKit::new` only copies settings, so live changes (`Command::Set`) rebuild it for free.
-use super::events::{self, Distribution, Eval, Event};
+use crate::events::{self, Distribution, Eval, Event};
 use anyhow::Result;
 use tch::{Kind, Tensor};
 

@@ -2,7 +2,7 @@
 //! `events.jsonl` into a fresh `App` rebuilds every pane exactly (what `bapw watch` needs).
 //! Keys change only the view and the settings being edited (see `control.rs`); what the
 //! engine must do comes back as [`Request`]s for the runtime loop to carry out.
-use crate::train::events::{
+use crate::events::{
     Budget, Checkpoint, EndState, EpochEnd, ErrorReport, Eval, Event, Finished, MaskUpdate,
     Message, ParamChanged, Paused, Resumed, RunStarted, Step,
 };
@@ -526,6 +526,35 @@ impl App {
                 }
                 self.log
                     .push(Some(*step), Level::Info, format!("{key} {old} → {new}"));
+            }
+            Event::Alert(a) => {
+                self.log
+                    .push(Some(a.step), Level::Error, format!("alert: {}", a.message));
+            }
+            Event::RolledBack(r) => {
+                // Steps after the checkpoint train again: what they reported no longer holds.
+                self.metrics.truncate_after(r.to_step);
+                let b = &mut self.budget;
+                for s in [&mut b.p25, &mut b.p50, &mut b.p75, &mut b.flip_rate] {
+                    s.truncate_after(r.to_step as f64);
+                }
+                if b.latest.as_ref().is_some_and(|l| l.step >= r.to_step) {
+                    b.latest = None;
+                }
+                let e = &mut self.evals;
+                for slot in [&mut e.latest, &mut e.previous] {
+                    if slot.as_ref().is_some_and(|s| s.step > r.to_step) {
+                        *slot = None;
+                    }
+                }
+                if e.latest.is_none() {
+                    e.latest = e.previous.take();
+                }
+                self.progress.steps_done = r.to_step;
+                if let Some(run) = &self.run {
+                    self.progress.epoch = r.to_step / run.steps_per_epoch.max(1);
+                }
+                self.progress.last_checkpoint = Some(r.to_step);
             }
             Event::Paused(Paused { step }) => {
                 self.state = RunState::Paused;

@@ -2,7 +2,7 @@
 //! need of it, taken from a replay of its `events.jsonl` into a fresh [`App`], so it is read
 //! exactly as the run's own window would show it.
 use crate::config::preset::Preset;
-use crate::train::events::Event;
+use crate::events::Event;
 
 use super::app::{App, EvalSnapshot, Metrics, RunState, SeriesId};
 

@@ -12,8 +12,8 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 
-use crate::train::engine::DeviceChoice;
-use crate::train::run::RunLock;
+use crate::device::DeviceChoice;
+use crate::run::RunLock;
 
 /// Where the background process writes its progress lines and errors.
 pub fn log_path(run_dir: &Path) -> PathBuf {

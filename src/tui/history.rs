@@ -74,6 +74,17 @@ impl Series {
         self.filled = self.stride;
     }
 
+    /// Forgets every sample after `x` (a run rolled back to a checkpoint). A bucket that
+    /// straddles `x` goes whole: its average cannot be split.
+    pub fn truncate_after(&mut self, x: f64) {
+        self.points.retain(|p| p.0 <= x);
+        self.filled = self.stride;
+        self.last = self
+            .last
+            .filter(|l| l.0 <= x)
+            .or(self.points.last().copied());
+    }
+
     pub fn points(&self) -> &[(f64, f64)] {
         &self.points
     }

@@ -7,9 +7,9 @@ use std::thread::JoinHandle;
 use anyhow::{Context, Result};
 
 use crate::config::preset::Preset;
+use crate::events::{read_events, Event};
 use crate::export::{self, Table};
-use crate::runs::{self, RunRow};
-use crate::train::events::{read_events, Event};
+use crate::run::list::{self as runs, RunRow};
 
 use super::app::{App, Pane};
 use super::compare::Compared;
@@ -135,7 +135,8 @@ fn pane_exports(pane: Pane) -> &'static [Table] {
 pub fn export_pane(pane: Pane, run_dir: &Path) -> Result<Vec<PathBuf>> {
     let events: Vec<Event> = read_events(&run_dir.join("events.jsonl"))?;
     let out = run_dir.join("export");
-    let mut written = export::write_some_tables(&events, pane_exports(pane), "csv", &out)?;
+    let mut written =
+        export::write_some_tables(&events, pane_exports(pane), export::Format::Csv, &out)?;
     match pane {
         Pane::Schedule | Pane::Loss => written.extend(export::plot_loss_sparsity(&events, &out)?),
         Pane::Budget => written.extend(export::plot_budget(&events, &out)?),

@@ -4,8 +4,8 @@
 //! the [`Request`]s and reports back through the `*_loaded`/`*_listed` methods.
 use std::path::PathBuf;
 
-use crate::runs::RunRow;
-use crate::train::events::EndState;
+use crate::events::EndState;
+use crate::run::list::RunRow;
 use crate::train::Command;
 
 use super::app::{App, Level, Pane, Request, RunState};

@@ -29,7 +29,7 @@ pub mod style;
 pub mod sweep_view;
 mod terminal;
 
-use crate::train::events::{ErrorReport, Event, Finished};
+use crate::events::{ErrorReport, Event, Finished};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -44,9 +44,11 @@ use tokio::sync::mpsc::error::TryRecvError;
 use crate::config::paths;
 use crate::config::preset::{Preset, DEFAULT_PRESET};
 use crate::config::theme::Theme;
-use crate::train::engine::{self, DeviceChoice, EngineHandle, RunSpec};
-use crate::train::follow::{Follower, Update};
-use crate::train::run::RunLock;
+use crate::device::DeviceChoice;
+use crate::run::follow::{Follower, Update};
+use crate::run::RunLock;
+use crate::train::handle::{self as engine, EngineHandle};
+use crate::train::RunSpec;
 
 pub use app::{App, Request};
 pub use store::Store;
@@ -132,6 +134,8 @@ pub fn open(opts: TuiOptions) -> Result<ExitCode> {
         device: DeviceChoice::Auto,
         autostart: false,
         resume: None,
+        resume_step: None,
+        resume_sets: Vec::new(),
         interactive: true,
     };
     run_with(Runtime::new(spec), opts, store, note)
@@ -158,6 +162,8 @@ pub fn watch(run_dir: PathBuf, runs_dir: PathBuf, opts: TuiOptions) -> Result<Ex
         device: DeviceChoice::Auto,
         autostart: false,
         resume: None,
+        resume_step: None,
+        resume_sets: Vec::new(),
         interactive: true,
     };
     let mut rt = Runtime::new(template);
@@ -550,6 +556,8 @@ impl Runtime {
             device: self.template.device,
             autostart: true,
             resume,
+            resume_step: None,
+            resume_sets: Vec::new(),
             log_every: app.preset.train.log_every,
             // The user can act on a pause, so a NaN loss pauses instead of failing.
             interactive: true,
@@ -733,7 +741,7 @@ impl Runtime {
             }));
             app.apply(&Event::Finished(Finished {
                 step,
-                state: crate::train::events::EndState::Failed,
+                state: crate::events::EndState::Failed,
                 sparsity: f64::NAN,
                 test_acc: f64::NAN,
                 seconds: 0.0,

@@ -11,7 +11,7 @@ use super::app::App;
 use super::panes::clip;
 use super::popups::centered;
 use super::style::Styles;
-use crate::runs::RunRow;
+use crate::run::list::RunRow;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunList {

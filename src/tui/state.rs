@@ -2,7 +2,7 @@
 //! evaluations, and the message log. Plain data; `App::apply` fills it from events.
 use std::collections::VecDeque;
 
-use crate::train::events::{AttackCurve, Distribution};
+use crate::events::{AttackCurve, Distribution};
 
 use super::history::Series;
 
@@ -90,6 +90,13 @@ impl Metrics {
 
     pub(super) fn push(&mut self, id: SeriesId, x: usize, y: f64) {
         self.series[id as usize].push(x as f64, y);
+    }
+
+    /// Forgets what was measured after `step` (a roll-back).
+    pub(super) fn truncate_after(&mut self, step: usize) {
+        for s in &mut self.series {
+            s.truncate_after(step as f64);
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 pub mod datasets;
 pub mod tmux;
 
-use bapw::train::events::EpochEnd;
+use bapw::events::EpochEnd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -5,12 +5,12 @@
 #![allow(dead_code)]
 
 use bapw::config::preset::Preset;
-use bapw::prune::{ScheduleKind, ScheduleSpec};
-use bapw::train::events::{
+use bapw::events::{
     parse_events, AttackCurve, Budget, Checkpoint, Distribution, EndState, EpochEnd, ErrorReport,
-    Eval, Event, Finished, LayerInfo, LayerSparsity, MaskUpdate, ParamChanged, RunStarted, Step,
-    StepTiming,
+    Eval, Event, Finished, LayerInfo, MaskUpdate, ParamChanged, RunStarted, Step, StepTiming,
 };
+use bapw::prune::LayerSparsity;
+use bapw::prune::{ScheduleKind, ScheduleSpec};
 use bapw::tui::{App, Store};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;

@@ -15,7 +15,7 @@ use super::chart::{self, Axes, Plot};
 use super::{clip, fmt_num, fmt_short};
 use crate::config::preset::{Cutoff, Mode};
 use crate::config::theme::Slot;
-use crate::train::events::Distribution;
+use crate::events::Distribution;
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 

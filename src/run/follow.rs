@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use super::events::Event;
+use crate::events::Event;
 
 pub struct Follower {
     path: PathBuf,
@@ -94,7 +94,7 @@ impl Follower {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::events::Paused;
+    use crate::events::Paused;
     use std::io::Write;
 
     fn line(step: usize) -> String {

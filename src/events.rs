@@ -2,20 +2,13 @@
 //! `events.jsonl` all consume exactly these values, so a finished run replays exactly.
 use serde::{Deserialize, Serialize};
 
+use crate::prune::LayerSparsity;
+
 /// One prunable tensor as the run starts: its PyTorch-style name and size.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerInfo {
     pub name: String,
     pub numel: i64,
-}
-
-/// Measured sparsity of one prunable tensor after a mask update.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LayerSparsity {
-    pub name: String,
-    pub kept: i64,
-    pub total: i64,
-    pub sparsity: f64,
 }
 
 /// Wall-clock split of one training step, in milliseconds.
@@ -245,6 +238,26 @@ pub struct Resumed {
     pub step: usize,
 }
 
+/// The run went back to the checkpoint of `to_step` (`R` after a non-finite loss):
+/// everything reported after that checkpoint no longer holds, and the log was cut back to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RolledBack {
+    /// Where the run was.
+    pub step: usize,
+    pub to_step: usize,
+}
+
+/// A run-health rule of `[alerts]` fired: the run pauses (workbench) or stops with a checkpoint
+/// (headless, exit code 3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub step: usize,
+    /// `diverging`, `collapse` or `stall`.
+    pub rule: String,
+    /// The rule and the numbers, as the user reads them.
+    pub message: String,
+}
+
 /// A checkpoint was written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Checkpoint {
@@ -336,6 +349,8 @@ events!(
     Paused(Paused) = "paused",
     Resumed(Resumed) = "resumed",
     Checkpoint(Checkpoint) = "checkpoint",
+    RolledBack(RolledBack) = "rolled_back",
+    Alert(Alert) = "alert",
     Message(Message) = "message",
     Error(ErrorReport) = "error",
     Finished(Finished) = "finished",
