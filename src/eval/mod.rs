@@ -323,11 +323,20 @@ pub fn evaluate(model: Model, x: &Tensor, y: &Tensor, spec: &EvalSpec) -> Result
                     } else {
                         (Norm::Linf, 1.0)
                     };
+                    let apgd = Apgd {
+                        norm,
+                        steps: spec.apgd_steps,
+                        restarts: spec.apgd_restarts,
+                        rho: APGD_RHO,
+                        momentum: APGD_MOMENTUM,
+                    };
+                    let targets = apgd_targets(classes);
                     let mut alive = clean_b.shallow_clone();
                     for (j, &e) in t.grid.iter().enumerate() {
                         if e > 0.0 {
+                            let (x, y) = (&xb, &yb);
                             alive =
-                                autoattack_lite(model, &xb, &yb, &alive, norm, e * scale, spec)?;
+                                autoattack_lite(model, &apgd, targets, x, y, &alive, e * scale)?;
                         }
                         t.correct[j].extend(bools(&alive)?);
                     }
@@ -412,12 +421,12 @@ pub fn evaluate(model: Model, x: &Tensor, y: &Tensor, spec: &EvalSpec) -> Result
 /// returns which images are still robust `[N]` bool.
 fn autoattack_lite(
     model: Model,
+    apgd: &Apgd,
+    targets: usize,
     x: &Tensor,
     y: &Tensor,
     alive: &Tensor,
-    norm: Norm,
     eps: f64,
-    spec: &EvalSpec,
 ) -> Result<Tensor> {
     let idx = alive.nonzero().squeeze_dim(1);
     let mut out = alive.zeros_like();
@@ -425,17 +434,8 @@ fn autoattack_lite(
         return Ok(out);
     }
     let (xs, ys) = (x.index_select(0, &idx), y.index_select(0, &idx));
-    let apgd = Apgd {
-        norm,
-        steps: spec.apgd_steps,
-        restarts: spec.apgd_restarts,
-        rho: APGD_RHO,
-        momentum: APGD_MOMENTUM,
-    };
     let mut robust = apgd.ce(model, &xs, &ys, eps)?.robust;
     let left = robust.nonzero().squeeze_dim(1);
-    let classes = tch::no_grad(|| model(&xs.narrow(0, 0, 1))).size()[1];
-    let targets = apgd_targets(classes);
     if left.size()[0] > 0 && targets > 0 {
         let (xt, yt) = (xs.index_select(0, &left), ys.index_select(0, &left));
         let t = apgd.targeted(model, &xt, &yt, eps, targets)?.robust;
