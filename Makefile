@@ -53,7 +53,7 @@ bench: build
 fmt:
 	$(CARGO) fmt
 
-## make sweep-quick: the quick MNIST sweep (16 runs, ~15 min on 2 CPU cores) and its report,
+## make sweep-quick: the quick MNIST sweep (48 runs, about an hour on 2 CPU cores) and its report,
 ## in <data dir>/sweeps/quick-mnist (run it again to continue an interrupted sweep).
 sweep-quick: build data
 	$(BAPW) sweep presets/sweeps/quick-mnist.toml $(ARGS)

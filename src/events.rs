@@ -36,15 +36,62 @@ pub struct Distribution {
 }
 
 /// One attack's accuracy curve over the evaluation grid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AttackCurve {
-    /// `fgsm`, `pgd` or `deepfool`.
+    /// `fgsm`, `pgd`, `apgd`, `deepfool`, `apgd-l2`; `worst-linf` / `worst-l2` for the
+    /// worst case over the attacks of one threat model.
     pub attack: String,
-    /// The budgets (L-inf ε for FGSM/PGD, RMS-L2 δ for DeepFool-cut).
+    /// The budgets (L-inf ε for FGSM/PGD/APGD, RMS-L2 δ for DeepFool-cut and APGD-L2).
     pub grid: Vec<f64>,
+    /// Robust accuracy: the fraction of the images classified correctly clean and under the
+    /// attack at every budget up to this one (older logs counted any correct prediction at
+    /// that budget).
     pub accuracy: Vec<f64>,
     /// Trapezoid area under the curve divided by the grid's span.
     pub auc: f64,
+    /// Standard error of the AUC over the images (the AUC is the mean of each image's own
+    /// AUC); absent in older logs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auc_se: Option<f64>,
+}
+
+/// Which test images an evaluation used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalSubset {
+    /// Seed of the class-stratified draw (`eval.subset_seed`).
+    pub seed: u64,
+    /// Images used, and of how many test images.
+    pub size: usize,
+    pub of: usize,
+}
+
+/// Every setting that decides an evaluation's attacks, recorded with its numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttackSettings {
+    pub pgd_steps: usize,
+    pub pgd_restarts: usize,
+    /// PGD's step is this factor times ε / steps.
+    pub pgd_step_factor: f64,
+    pub apgd_steps: usize,
+    pub apgd_restarts: usize,
+    /// APGD-T's target classes (capped at classes - 1).
+    pub apgd_targets: usize,
+    pub apgd_rho: f64,
+    pub apgd_momentum: f64,
+    pub deepfool_iters: usize,
+    pub deepfool_candidates: usize,
+    pub deepfool_overshoot: f64,
+    /// Seed of LibTorch's generator for the random starts.
+    pub seed: i64,
+}
+
+/// A sign that an evaluation's gradients may mislead its attacks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaskingFlag {
+    /// `fgsm_above_pgd`, `fgsm_above_apgd`, `accuracy_rises` or `zero_gradients`.
+    pub check: String,
+    /// The check and its numbers, for people.
+    pub message: String,
 }
 
 /// How a run ended.
@@ -155,7 +202,7 @@ pub struct Budget {
 }
 
 /// A robustness evaluation of the current weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Eval {
     pub step: usize,
     pub epoch: usize,
@@ -163,6 +210,17 @@ pub struct Eval {
     pub clean_acc: f64,
     pub curves: Vec<AttackCurve>,
     pub seconds: f64,
+    /// The images used (absent in older logs: the first `examples` test images).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subset: Option<EvalSubset>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings: Option<AttackSettings>,
+    /// Per threat model, the worst case over its attacks at each budget.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worst_case: Vec<AttackCurve>,
+    /// Gradient-masking checks that fired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<MaskingFlag>,
 }
 
 /// A hyperparameter changed mid-run (applies from the next step).
@@ -245,6 +303,16 @@ impl Eval {
     /// rank by); NaN without curves.
     pub fn mean_auc(&self) -> f64 {
         self.curves.iter().map(|c| c.auc).sum::<f64>() / self.curves.len() as f64
+    }
+
+    /// The headline robustness of an evaluation: the mean over its threat models of the
+    /// worst-case AUC (an image counts only if it survives every attack of that threat model);
+    /// the mean AUC for logs that predate the worst case.
+    pub fn robust_auc(&self) -> f64 {
+        if self.worst_case.is_empty() {
+            return self.mean_auc();
+        }
+        self.worst_case.iter().map(|c| c.auc).sum::<f64>() / self.worst_case.len() as f64
     }
 }
 

@@ -14,10 +14,14 @@ fn shipped(name: &str) -> SweepFile {
 }
 
 #[test]
-fn quick_sweep_expands_to_sixteen_valid_runs() {
+fn quick_sweep_expands_to_forty_eight_valid_runs() {
     let s = shipped("quick-mnist");
     let runs = s.expand();
-    assert_eq!(runs.len(), 16, "4 methods x 2 sparsities x 2 processes");
+    assert_eq!(
+        runs.len(),
+        48,
+        "4 methods x 2 sparsities x 2 processes x 3 seeds"
+    );
     let methods: std::collections::BTreeSet<_> = runs.iter().map(|r| r.method.as_str()).collect();
     assert_eq!(
         methods.into_iter().collect::<Vec<_>>(),
@@ -25,7 +29,8 @@ fn quick_sweep_expands_to_sixteen_valid_runs() {
     );
     let ids: std::collections::BTreeSet<_> = runs.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), runs.len(), "run ids are unique");
-    // Sparsity-major order: the first half is all 0.5.
+    // Seed-major, then sparsity: the first 16 runs are seed 1, their first half 0.5.
+    assert!(runs[..16].iter().all(|r| r.seed == 1));
     assert!(runs[..8].iter().all(|r| r.sparsity == 0.5));
     let r = runs
         .iter()
@@ -36,6 +41,9 @@ fn quick_sweep_expands_to_sixteen_valid_runs() {
         [
             "eval.every=0",
             "eval.subset=300",
+            "eval.attacks=[\"fgsm\", \"pgd\", \"apgd\", \"deepfool\"]",
+            "eval.eps=[0.0, 0.1, 0.2, 0.3]",
+            "eval.apgd_steps=10",
             "adv.budget_every=20",
             "adv.deepfool_iters=3",
             "adv.candidates=4",
@@ -57,6 +65,8 @@ fn quick_sweep_expands_to_sixteen_valid_runs() {
     assert_eq!(p.prune.final_sparsity, 0.9);
     assert_eq!(p.prune.end_epoch, Some(0.5));
     assert_eq!(p.train.mode.as_str(), "adversarial");
+    assert_eq!(p.eval.attacks, ["fgsm", "pgd", "apgd", "deepfool"]);
+    assert_eq!(p.eval.apgd_steps, 10);
 }
 
 #[test]

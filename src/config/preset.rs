@@ -31,6 +31,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../presets/mnist-bap-quick.toml"),
     ),
     (
+        "mnist-bap-released",
+        include_str!("../../presets/mnist-bap-released.toml"),
+    ),
+    (
         "fashion-bap",
         include_str!("../../presets/fashion-bap.toml"),
     ),
@@ -183,6 +187,17 @@ pub enum AdvLoss {
     Trades,
 }
 
+/// Which labels the uniform attack's cross-entropy uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvLabels {
+    /// The model's own predictions on the clean batch (the authors' code gives cleverhans no
+    /// labels, so its FGSM does this; no label leaking).
+    Predicted,
+    /// The true labels.
+    True,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cutoff {
@@ -202,6 +217,8 @@ pub struct AdvCfg {
     /// PGD step size as an absolute L-inf step (0 = 2.5 * eps / steps).
     pub pgd_step_size: f64,
     pub pgd_random_start: bool,
+    /// Labels of the uniform attack's cross-entropy: `predicted` (default) or `true`.
+    pub labels: AdvLabels,
     pub loss: AdvLoss,
     /// Weight of the clean loss in `mix`.
     pub clean_weight: f64,
@@ -227,14 +244,21 @@ pub struct AdvCfg {
 pub struct EvalCfg {
     /// Robustness evaluation every N epochs (0 = only at the end).
     pub every: usize,
-    /// Test images used (0 = whole test set).
+    /// Test images used (0 = whole test set): a class-stratified random subset.
     pub subset: usize,
+    /// Seed of the subset's draw (the same in every run, so runs compare on one sample).
+    pub subset_seed: u64,
+    /// Any of fgsm, pgd, apgd (APGD-CE + APGD-T, L-inf), deepfool, apgd-l2.
     pub attacks: Vec<String>,
     /// L-inf ε grid for FGSM and PGD.
     pub eps: Vec<f64>,
     /// RMS-L2 δ grid for the DeepFool-cut curve.
     pub deltas: Vec<f64>,
     pub pgd_steps: usize,
+    pub pgd_restarts: usize,
+    /// APGD iterations per run (AutoAttack: 100) and runs from fresh random starts.
+    pub apgd_steps: usize,
+    pub apgd_restarts: usize,
     pub deepfool_iters: usize,
     pub batch_size: usize,
     /// The ε shown as "robust accuracy" in the loss pane (PGD at this ε).
@@ -373,6 +397,7 @@ impl Default for AdvCfg {
             pgd_steps: 10,
             pgd_step_size: 0.0,
             pgd_random_start: true,
+            labels: AdvLabels::Predicted,
             loss: AdvLoss::Mix,
             clean_weight: 0.5,
             trades_beta: 6.0,
@@ -393,10 +418,14 @@ impl Default for EvalCfg {
         EvalCfg {
             every: 1,
             subset: 500,
+            subset_seed: 0,
             attacks: vec!["fgsm".into(), "pgd".into(), "deepfool".into()],
             eps: vec![0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
             deltas: vec![0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2],
             pgd_steps: 10,
+            pgd_restarts: 1,
+            apgd_steps: 100,
+            apgd_restarts: 1,
             deepfool_iters: 20,
             batch_size: 250,
             robust_eps: 0.1,
@@ -453,7 +482,7 @@ impl PresetError {
 
 pub const DATASETS: &[&str] = &["mnist", "fashion-mnist", "cifar10", "synthetic"];
 pub const ARCHS: &[&str] = &["lenet5", "mlp", "cnn", "fitnet"];
-pub const ATTACKS: &[&str] = &["fgsm", "pgd", "deepfool"];
+pub const ATTACKS: &[&str] = &["fgsm", "pgd", "apgd", "deepfool", "apgd-l2"];
 
 impl Preset {
     /// Resolves a preset name or path: an existing file path, then the user's presets, then
@@ -781,6 +810,15 @@ impl Preset {
                 "eval.deepfool_iters",
                 "iterations must be at least 1".into(),
             );
+        }
+        for (key, v) in [
+            ("eval.pgd_restarts", e.pgd_restarts),
+            ("eval.apgd_steps", e.apgd_steps),
+            ("eval.apgd_restarts", e.apgd_restarts),
+        ] {
+            if v == 0 {
+                bad(key, "must be at least 1".into());
+            }
         }
         for (key, message) in self.alerts.problems() {
             out.push(Problem {

@@ -109,6 +109,6 @@ pub fn print_status(dir: &Path) -> Result<()> {
     let results = super::report::collect(dir, &plan)?;
     let report = super::report::aggregate(&plan, &results);
     println!();
-    print!("{}", super::report::markdown(&report, "report"));
+    print!("{}", super::render::markdown(&report, "report"));
     Ok(())
 }

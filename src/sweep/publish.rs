@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 
 use super::folder::Plan;
-use super::report::{aggregate, collect, csv, markdown, Report, RunResult};
+use super::render::{csv, markdown};
+use super::report::{aggregate, collect, Report, RunResult};
 use crate::config::paths::write_atomic;
 
 #[derive(clap::Args, Debug, Clone)]

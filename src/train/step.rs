@@ -3,7 +3,8 @@
 //!
 //! - `natural`: no adversarial examples.
 //! - `adversarial`: a uniform L-inf budget `adv.eps`, FGSM or PGD (the adversarial-pruning
-//!   baseline).
+//!   baseline), on the cross-entropy of the model's own predictions (`adv.labels =
+//!   "predicted"`, the authors' behaviour) or of the true labels (`"true"`).
 //! - `bap`: DeepFool (`adv.deepfool_iters`, `adv.candidates`, `adv.overshoot`), then
 //!   cutoff-scale (`adv.cutoff`, `adv.delta`, `adv.rho`): each example's budget is
 //!   rho * min(d_i, δ) with d_i its DeepFool distance.
@@ -21,7 +22,7 @@ use tch::{Kind, Tensor};
 use crate::attack::{
     self, cutoff, Budget, Cut, CutoffScale, DeepFool, Model, Norm, Objective, Pgd, Start,
 };
-use crate::config::preset::{AdvCfg, AdvLoss, Cutoff, Mode, Preset, UniformAttack};
+use crate::config::preset::{AdvCfg, AdvLabels, AdvLoss, Cutoff, Mode, Preset, UniformAttack};
 use crate::data::Dataset;
 use crate::eval::{self, EvalSpec};
 use crate::model::Net;
@@ -100,8 +101,16 @@ impl StepKit {
         let a = &self.adv;
         let eps = Budget::Scalar(a.eps);
         let clean_probs;
+        let predicted;
+        let labels = match a.labels {
+            AdvLabels::True => y,
+            AdvLabels::Predicted => {
+                predicted = tch::no_grad(|| model(x).argmax(-1, false));
+                &predicted
+            }
+        };
         let objective = match a.loss {
-            AdvLoss::Mix => Objective::CrossEntropy(y),
+            AdvLoss::Mix => Objective::CrossEntropy(labels),
             AdvLoss::Trades => {
                 clean_probs = tch::no_grad(|| model(x).softmax(-1, Kind::Float));
                 Objective::Kl(&clean_probs)
@@ -212,8 +221,8 @@ impl StepKit {
         }
     }
 
-    /// Robustness of the current weights on the first `eval.subset` test images, as an
-    /// `eval` event.
+    /// Robustness of the current weights on `eval.subset` test images (class-stratified,
+    /// seeded by `eval.subset_seed`), as an `eval` event.
     pub fn evaluate(
         &self,
         net: &Net,
@@ -223,15 +232,16 @@ impl StepKit {
         epoch: usize,
     ) -> Result<Option<Event>> {
         let spec = EvalSpec::from_preset(preset)?;
-        let n_test = data.n_test();
-        let n = match preset.eval.subset {
-            0 => n_test,
-            s => s.min(n_test),
-        } as i64;
-        let x = data.test_x.narrow(0, 0, n);
-        let y = data.test_y.narrow(0, 0, n);
         let model = |t: &Tensor| net.forward(t);
-        let r = eval::evaluate(&model, &x, &y, &spec)?;
+        let e = &preset.eval;
+        let (r, subset) = eval::evaluate_test_set(
+            &model,
+            &data.test_x,
+            &data.test_y,
+            e.subset,
+            e.subset_seed,
+            &spec,
+        )?;
         Ok(Some(Event::Eval(Eval {
             step,
             epoch,
@@ -239,6 +249,10 @@ impl StepKit {
             clean_acc: r.clean_acc,
             curves: r.curves,
             seconds: r.seconds,
+            subset: Some(subset),
+            settings: Some(r.settings),
+            worst_case: r.worst_case,
+            flags: r.flags,
         })))
     }
 }

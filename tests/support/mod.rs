@@ -127,6 +127,7 @@ pub fn eval_at(step: usize, epoch: usize, quality: f64) -> Event {
             grid: grid.clone(),
             accuracy,
             auc,
+            auc_se: None,
         }
     };
     Event::Eval(Eval {
@@ -140,6 +141,7 @@ pub fn eval_at(step: usize, epoch: usize, quality: f64) -> Event {
             curve("deepfool", &deltas, 0.08),
         ],
         seconds: 3.5,
+        ..Default::default()
     })
 }
 
