@@ -1,5 +1,6 @@
 //! Adds an rpath to LibTorch's `lib/` folder so `bapw` (and the test binaries) run without
 //! `LD_LIBRARY_PATH`. torch-sys finds and links LibTorch itself; this only records where it is.
+//! With `BAPW_GPU_BUILD` set (the GPU machine's build) it links libtorch_cuda instead.
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -26,7 +27,17 @@ fn libtorch_dir() -> Option<PathBuf> {
 fn main() {
     println!("cargo:rerun-if-env-changed=LIBTORCH");
     println!("cargo:rerun-if-env-changed=LIBTORCH_USE_PYTORCH");
+    println!("cargo:rerun-if-env-changed=BAPW_GPU_BUILD");
     println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var_os("BAPW_GPU_BUILD").is_some() {
+        // The GPU machine's binary (scripts/build-gpu-binary.sh). bapw calls nothing in
+        // libtorch_cuda, so the linker's --as-needed drops it and LibTorch then never sees
+        // CUDA; libtorch.so needs it, and linking that with --no-as-needed loads it. No rpath:
+        // that machine's torch is found through LD_LIBRARY_PATH.
+        println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
+        println!("cargo:rustc-link-arg=-ltorch");
+        return;
+    }
     if let Some(dir) = libtorch_dir() {
         let lib = dir.join("lib");
         println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib.display());

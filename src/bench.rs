@@ -2,6 +2,7 @@
 //! batch 128, layer-wise cubic pruning to 90% over 14,070 steps with masks every 100 steps,
 //! Adam 1e-3, label smoothing 0.1), timed from the consumer's side of the event stream, so
 //! everything a user's run pays (events, logging, pruning) is in the figure.
+use crate::events::{ErrorReport, Event, RunStarted, Step};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -9,8 +10,8 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::config::preset::{Mode, Preset, UniformAttack};
-use crate::train::events::Event;
-use crate::train::{self, DeviceChoice, RunSpec};
+use crate::device::DeviceChoice;
+use crate::train::{self, RunSpec};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct BenchArgs {
@@ -25,7 +26,7 @@ pub struct BenchArgs {
     /// LibTorch intra-op threads (0 = LibTorch's default).
     #[arg(long, default_value_t = 0)]
     pub threads: i32,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
     /// mnist (needs `bapw data fetch mnist`) or synthetic (random MNIST-shaped images).
     #[arg(long, default_value = "mnist")]
@@ -34,7 +35,7 @@ pub struct BenchArgs {
     #[arg(long)]
     pub json: bool,
     /// Time the robustness evaluation (FGSM + PGD grids and DeepFool-100) instead of training,
-    /// plus DeepFool alone beside the reference's DeepFool on the same weights and images.
+    /// plus DeepFool alone beside the PyTorch peer's DeepFool on the same weights and images.
     #[arg(long)]
     pub eval: bool,
     /// Test images for `--eval`.
@@ -43,6 +44,11 @@ pub struct BenchArgs {
     /// LeNet-5 weights for `--eval` (a bapw checkpoint); default: the seeded initialisation.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    /// Run the GPU/CPU monitor's sampler thread every this many ms while training (0: off), to
+    /// measure what sampling costs; the result then has the sampler's statistics, its last
+    /// sample and NVML's device table.
+    #[arg(long, default_value_t = 0)]
+    pub sample_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -53,7 +59,8 @@ pub struct EvalBenchResult {
     pub eval_seconds: f64,
     /// DeepFool (5 iterations, 10 candidates) + cutoff-scale, as in training.
     pub deepfool_images_per_s: f64,
-    /// The reference's DeepFool on the same weights and images (None without Python/torch).
+    /// The PyTorch peer's (`tests/python/bap_peer.py`) DeepFool on the same weights and images
+    /// (None without Python/torch).
     pub reference_deepfool_images_per_s: Option<f64>,
 }
 
@@ -76,7 +83,7 @@ pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
         let t = Tensor::read_safetensors(ck)?;
         net.load_tensors(&t, &ck.display().to_string())?;
     }
-    crate::train::run::write_tensors_atomic(weights.path(), &net.named_params())?;
+    crate::run::checkpoint::write_tensors_atomic(weights.path(), &net.named_params())?;
     let model: &dyn crate::attack::Classifier = &net;
     let mut spec = crate::eval::EvalSpec::from_preset(&p)?;
     spec.deepfool_iters = 100;
@@ -102,8 +109,11 @@ pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
     let deepfool_images_per_s = n as f64 / t1.elapsed().as_secs_f64();
 
     let reference = reference_python().and_then(|py| {
-        let script =
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/bap_reference.py");
+        // The repository's eager-PyTorch peer (benches/README.md); absent in an installed copy.
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/bap_peer.py");
+        if !script.exists() {
+            return None;
+        }
         let out_file = tempfile::Builder::new()
             .suffix(".safetensors")
             .tempfile()
@@ -136,7 +146,7 @@ pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
     })
 }
 
-/// A Python with torch for the reference: `BAPW_PYTHON`, else the LibTorch venv's.
+/// A Python with torch for the PyTorch peer: `BAPW_PYTHON`, else the LibTorch venv's.
 fn reference_python() -> Option<PathBuf> {
     let p = std::env::var_os("BAPW_PYTHON")
         .map(PathBuf::from)
@@ -165,6 +175,19 @@ pub struct BenchResult {
     pub train_ms: f64,
     pub prune_ms: f64,
     pub peak_rss_mib: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<MonitorReport>,
+}
+
+/// `--sample-ms`: what the sampler did beside the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct MonitorReport {
+    pub interval_ms: u64,
+    pub stats: crate::monitor::SamplerStats,
+    pub last: Option<crate::monitor::Sample>,
+    /// NVML's devices and how CUDA's numbers map onto them (empty without NVML).
+    pub nvml_gpus: Vec<crate::monitor::visible::NvmlGpu>,
+    pub mapping: Option<crate::monitor::visible::Mapping>,
 }
 
 /// The preset the benchmark trains: the reference's set-up for `mode`.
@@ -221,17 +244,16 @@ pub fn peak_rss_mib() -> f64 {
 pub fn run(a: &BenchArgs) -> Result<BenchResult> {
     let preset = bench_preset(a)?;
     let runs = tempfile::tempdir()?;
-    let spec = RunSpec {
-        preset_label: preset.name.clone(),
-        log_every: usize::MAX,
-        preset,
-        runs_dir: PathBuf::from(runs.path()),
-        run_name: Some("bench".into()),
-        device: a.device,
-        autostart: true,
-        resume: None,
-        interactive: false,
-    };
+    let label = preset.name.clone();
+    let spec = RunSpec::new(preset, label, PathBuf::from(runs.path()))
+        .named(Some("bench".into()))
+        .on(a.device);
+    let (sample_tx, mut samples) = tokio::sync::mpsc::channel(1024);
+    let sampler = (a.sample_ms > 0)
+        .then(|| {
+            crate::monitor::Sampler::start(std::time::Duration::from_millis(a.sample_ms), sample_tx)
+        })
+        .transpose()?;
     let mut handle = train::spawn(spec)?;
     let (mut t_start, mut t_end) = (None, None);
     let (mut attack, mut trainm, mut prune) = (0.0, 0.0, 0.0);
@@ -239,15 +261,15 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
     let mut error = None;
     while let Some(ev) = handle.events.blocking_recv() {
         match ev {
-            Event::RunStarted {
+            Event::RunStarted(RunStarted {
                 device: d,
                 threads: t,
                 ..
-            } => {
+            }) => {
                 device = d;
                 threads = t;
             }
-            Event::Step { step, timing, .. } => {
+            Event::Step(Step { step, timing, .. }) => {
                 if step == 0 {
                     t_start = Some(Instant::now());
                 } else if step <= a.steps {
@@ -260,11 +282,29 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
                     }
                 }
             }
-            Event::Error { message, .. } => error = Some(message),
+            Event::Error(ErrorReport { message, .. }) => error = Some(message),
             _ => {}
         }
     }
     let _ = handle.thread.join();
+    let monitor = sampler.map(|s| {
+        let stats = s.stop();
+        let mut last = None;
+        while let Ok(sample) = samples.try_recv() {
+            last = Some(sample);
+        }
+        let nvml = crate::monitor::NvmlSource::open().ok();
+        MonitorReport {
+            interval_ms: a.sample_ms,
+            stats,
+            last,
+            nvml_gpus: nvml
+                .as_ref()
+                .map(|n| n.table().to_vec())
+                .unwrap_or_default(),
+            mapping: nvml.map(|n| n.mapping().clone()),
+        }
+    });
     if let Some(e) = error {
         bail!("{e}");
     }
@@ -286,6 +326,7 @@ pub fn run(a: &BenchArgs) -> Result<BenchResult> {
         train_ms: trainm / n,
         prune_ms: prune / n,
         peak_rss_mib: peak_rss_mib(),
+        monitor,
     })
 }
 
@@ -298,5 +339,45 @@ pub fn print(r: &BenchResult, json: bool) {
             r.mode, r.device, r.threads, r.steps, r.batch, r.seconds, r.samples_per_s, r.ms_per_step,
             r.attack_ms, r.train_ms, r.prune_ms, r.peak_rss_mib
         );
+        if let Some(m) = &r.monitor {
+            println!(
+                "  sampler every {} ms: {} samples, {:.2} ms busy in all, longest {:.2} ms{}",
+                m.interval_ms,
+                m.stats.samples,
+                m.stats.busy_ms,
+                m.stats.max_sample_ms,
+                m.stats
+                    .gpu_unavailable
+                    .as_ref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default()
+            );
+        }
     }
+}
+
+/// `bapw bench`: the training throughput, or with `--eval` the evaluation's, printed as a
+/// line (or JSON with `--json`).
+pub fn cli(a: &BenchArgs) -> Result<()> {
+    if !a.eval {
+        let r = run(a)?;
+        print(&r, a.json);
+        return Ok(());
+    }
+    let r = run_eval(a)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "robustness evaluation of {} images ({} threads): {:.1} s\nDeepFool 5x10 + cutoff-scale: {:.1} images/s (reference: {})",
+            r.images,
+            r.threads,
+            r.eval_seconds,
+            r.deepfool_images_per_s,
+            r.reference_deepfool_images_per_s
+                .map(|v| format!("{v:.1} images/s"))
+                .unwrap_or_else(|| "not run: no Python with torch".into())
+        );
+    }
+    Ok(())
 }

@@ -1,21 +1,22 @@
 //! `bapw export`: a run's metrics, budget statistics and robustness tables as CSV or JSON, and
 //! SVG plots for papers, all computed from `events.jsonl` (the same events every face reads).
+use crate::events::{Budget, Event};
+use crate::run::RunDir;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use plotters::prelude::*;
 
 use crate::config::paths::write_atomic;
-use crate::train::events::{read_events, Event};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct ExportArgs {
     /// Run name (under the runs folder) or path.
     pub run: String,
-    /// Table format: csv or json.
-    #[arg(long, default_value = "csv")]
-    pub format: String,
+    /// Table format.
+    #[arg(long, value_enum, default_value_t = Format::Csv)]
+    pub format: Format,
     /// Folder for the tables (default: <run>/export).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -24,6 +25,13 @@ pub struct ExportArgs {
     pub plots: Option<PathBuf>,
     #[arg(long)]
     pub runs_dir: Option<PathBuf>,
+}
+
+/// How the tables are written: one CSV file each, or one JSON file holding them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Csv,
+    Json,
 }
 
 /// The tables of one run, as rows of strings with a header.
@@ -101,88 +109,57 @@ pub fn tables(events: &[Event]) -> Tables {
     };
     for ev in events {
         match ev {
-            Event::Step {
-                step,
-                epoch,
-                loss,
-                clean_loss,
-                adv_loss,
-                train_acc,
-                target_sparsity,
-                sparsity,
-                samples_per_s,
-                ..
-            } => t.steps.1.push(vec![
-                step.to_string(),
-                epoch.to_string(),
-                f(*loss),
-                f(*clean_loss),
-                adv_loss.map(f).unwrap_or_default(),
-                f(*train_acc),
-                f(*target_sparsity),
-                f(*sparsity),
-                f(*samples_per_s),
+            Event::Step(s) => t.steps.1.push(vec![
+                s.step.to_string(),
+                s.epoch.to_string(),
+                f(s.loss),
+                f(s.clean_loss),
+                s.adv_loss.map(f).unwrap_or_default(),
+                f(s.train_acc),
+                f(s.target_sparsity),
+                f(s.sparsity),
+                f(s.samples_per_s),
             ]),
-            Event::EpochEnd {
-                epoch,
-                step,
-                train_loss,
-                train_acc,
-                test_loss,
-                test_acc,
-                seconds,
-            } => t.epochs.1.push(vec![
-                epoch.to_string(),
-                step.to_string(),
-                f(*train_loss),
-                f(*train_acc),
-                f(*test_loss),
-                f(*test_acc),
-                f(*seconds),
+            Event::EpochEnd(e) => t.epochs.1.push(vec![
+                e.epoch.to_string(),
+                e.step.to_string(),
+                f(e.train_loss),
+                f(e.train_acc),
+                f(e.test_loss),
+                f(e.test_acc),
+                f(e.seconds),
             ]),
-            Event::Budget {
-                step,
-                mode,
-                distances,
-                budgets,
-                delta,
-                rho,
-                cut_fraction,
-                flip_rate,
-            } => t.budget.1.push(vec![
-                step.to_string(),
-                mode.clone(),
-                f(budgets.p5),
-                f(budgets.p25),
-                f(budgets.p50),
-                f(budgets.p75),
-                f(budgets.p95),
-                f(budgets.mean),
-                f(budgets.std),
-                distances.as_ref().map(|d| f(d.p50)).unwrap_or_default(),
-                distances.as_ref().map(|d| f(d.mean)).unwrap_or_default(),
-                delta.map(f).unwrap_or_default(),
-                f(*rho),
-                f(*cut_fraction),
-                f(*flip_rate),
-            ]),
-            Event::Eval {
-                step,
-                epoch,
-                clean_acc,
-                curves,
-                ..
-            } => {
-                for c in curves {
+            Event::Budget(b) => {
+                let d = b.distances.as_ref();
+                t.budget.1.push(vec![
+                    b.step.to_string(),
+                    b.mode.clone(),
+                    f(b.budgets.p5),
+                    f(b.budgets.p25),
+                    f(b.budgets.p50),
+                    f(b.budgets.p75),
+                    f(b.budgets.p95),
+                    f(b.budgets.mean),
+                    f(b.budgets.std),
+                    d.map(|d| f(d.p50)).unwrap_or_default(),
+                    d.map(|d| f(d.mean)).unwrap_or_default(),
+                    b.delta.map(f).unwrap_or_default(),
+                    f(b.rho),
+                    f(b.cut_fraction),
+                    f(b.flip_rate),
+                ])
+            }
+            Event::Eval(e) => {
+                for c in &e.curves {
                     for (b, a) in c.grid.iter().zip(&c.accuracy) {
                         t.robustness.1.push(vec![
-                            step.to_string(),
-                            epoch.to_string(),
+                            e.step.to_string(),
+                            e.epoch.to_string(),
                             c.attack.clone(),
                             f(*b),
                             f(*a),
                             f(c.auc),
-                            f(*clean_acc),
+                            f(e.clean_acc),
                         ]);
                     }
                 }
@@ -233,7 +210,7 @@ fn json(header: &[&str], rows: &[Vec<String>]) -> serde_json::Value {
 }
 
 /// Writes the tables; returns the files written.
-pub fn write_tables(events: &[Event], format: &str, out: &Path) -> Result<Vec<PathBuf>> {
+pub fn write_tables(events: &[Event], format: Format, out: &Path) -> Result<Vec<PathBuf>> {
     let all = [
         Table::Steps,
         Table::Epochs,
@@ -268,7 +245,7 @@ impl Table {
 pub fn write_some_tables(
     events: &[Event],
     which: &[Table],
-    format: &str,
+    format: Format,
     out: &Path,
 ) -> Result<Vec<PathBuf>> {
     let t = tables(events);
@@ -283,14 +260,14 @@ pub fn write_some_tables(
     });
     let mut written = Vec::new();
     match format {
-        "csv" => {
+        Format::Csv => {
             for (name, (h, rows)) in named {
                 let p = out.join(format!("{name}.csv"));
                 write_atomic(&p, csv(h, rows).as_bytes())?;
                 written.push(p);
             }
         }
-        "json" => {
+        Format::Json => {
             let obj: serde_json::Map<String, serde_json::Value> = named
                 .map(|(name, (h, rows))| (name.to_string(), json(h, rows)))
                 .collect();
@@ -298,7 +275,6 @@ pub fn write_some_tables(
             write_atomic(&p, serde_json::to_string_pretty(&obj)?.as_bytes())?;
             written.push(p);
         }
-        other => bail!("--format {other:?}: use csv or json"),
     }
     Ok(written)
 }
@@ -323,13 +299,7 @@ pub fn plot_loss_sparsity(events: &[Event], dir: &Path) -> Result<Option<PathBuf
     let steps: Vec<(f64, f64, f64, f64)> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Step {
-                step,
-                loss,
-                target_sparsity,
-                sparsity,
-                ..
-            } => Some((*step as f64, *loss, *target_sparsity, *sparsity)),
+            Event::Step(s) => Some((s.step as f64, s.loss, s.target_sparsity, s.sparsity)),
             _ => None,
         })
         .collect();
@@ -377,15 +347,15 @@ pub fn plot_loss_sparsity(events: &[Event], dir: &Path) -> Result<Option<PathBuf
 /// `budget_histogram.svg`: the latest budget event's distances (BAP) or budgets, with the
 /// cut-off δ marked; nothing before the first budget event.
 pub fn plot_budget(events: &[Event], dir: &Path) -> Result<Option<PathBuf>> {
-    let Some(Event::Budget {
+    let Some(Budget {
         budgets,
         distances,
         delta,
         ..
-    }) = events
-        .iter()
-        .rev()
-        .find(|e| matches!(e, Event::Budget { .. }))
+    }) = events.iter().rev().find_map(|e| match e {
+        Event::Budget(b) => Some(b),
+        _ => None,
+    })
     else {
         return Ok(None);
     };
@@ -436,11 +406,10 @@ pub fn plot_budget(events: &[Event], dir: &Path) -> Result<Option<PathBuf>> {
 /// `robustness_<attack>.svg`: accuracy over the budget grid of the latest evaluation, one
 /// file per attack; nothing before the first evaluation.
 pub fn plot_robustness(events: &[Event], dir: &Path) -> Result<Vec<PathBuf>> {
-    let Some(Event::Eval { curves, .. }) = events
-        .iter()
-        .rev()
-        .find(|e| matches!(e, Event::Eval { .. }))
-    else {
+    let Some(curves) = events.iter().rev().find_map(|e| match e {
+        Event::Eval(e) => Some(&e.curves),
+        _ => None,
+    }) else {
         return Ok(Vec::new());
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -482,10 +451,20 @@ pub fn plot_robustness(events: &[Event], dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(written)
 }
 
-pub fn run(a: &ExportArgs, run_dir: &Path) -> Result<Vec<PathBuf>> {
-    let events = read_events(&run_dir.join("events.jsonl"))?;
-    let out = a.out.clone().unwrap_or_else(|| run_dir.join("export"));
-    let mut written = write_tables(&events, &a.format, &out)?;
+/// `bapw export`: writes the run's tables (and plots) and prints the paths.
+pub fn cli(a: &ExportArgs) -> Result<()> {
+    let runs_dir = crate::config::paths::runs_dir_or_default(a.runs_dir.clone())?;
+    let run = RunDir::resolve(&runs_dir, &a.run)?;
+    for p in self::run(a, &run)? {
+        println!("{}", p.display());
+    }
+    Ok(())
+}
+
+pub fn run(a: &ExportArgs, run: &RunDir) -> Result<Vec<PathBuf>> {
+    let events = run.read_events()?;
+    let out = a.out.clone().unwrap_or_else(|| run.path().join("export"));
+    let mut written = write_tables(&events, a.format, &out)?;
     if let Some(dir) = &a.plots {
         written.extend(write_plots(&events, dir)?);
     }

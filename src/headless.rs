@@ -1,6 +1,6 @@
 //! The headless face: one compact progress line per interval and a final summary, built from
 //! the same events the TUI draws.
-use crate::train::events::{EndState, Event};
+use crate::events::{EndState, Event};
 
 #[derive(Default)]
 pub struct Printer {
@@ -10,6 +10,19 @@ pub struct Printer {
     batch: usize,
     last_loss: f64,
     test_acc: Option<f64>,
+    /// Where a resumed run is in replaying its log up to the checkpoint.
+    replay: Replay,
+}
+
+/// A resumed run first replays its log up to the checkpoint (from its `run_started` to the
+/// "resumed from" note): those lines were printed by the run that wrote them, so they are not
+/// printed again. What comes before the replay (a checkpoint that does not load) is.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    #[default]
+    None,
+    Expected,
+    Under,
 }
 
 impl Printer {
@@ -20,130 +33,142 @@ impl Printer {
         }
     }
 
+    /// A printer for a resumed run: silent through the replayed log, it starts with the
+    /// resume.
+    pub fn resuming(log_every: usize) -> Self {
+        Printer {
+            replay: Replay::Expected,
+            ..Printer::new(log_every)
+        }
+    }
+
     /// The line(s) to print for one event, if any.
     pub fn on_event(&mut self, ev: &Event) -> Option<String> {
-        match ev {
-            Event::RunStarted {
-                run_dir,
-                preset,
-                mode,
-                dataset,
-                model,
-                device,
-                threads,
-                total_steps,
-                epochs,
-                train_examples,
-                start_step,
-                batch_size,
-                ..
-            } => {
-                self.total_steps = *total_steps;
-                self.batch = *batch_size;
-                self.epochs = *epochs;
+        let line = self.line(ev);
+        match (self.replay, ev) {
+            (Replay::Expected, Event::RunStarted(_)) => {
+                self.replay = Replay::Under;
+                None
+            }
+            (Replay::Under, Event::Message(m)) if m.text.starts_with("resumed from") => {
+                self.replay = Replay::None;
                 Some(format!(
-                    "run {run_dir}\n  preset {preset} | mode {mode} | {dataset} ({train_examples} train) | {model} | device {device} ({threads} threads) | {epochs} epochs, {total_steps} steps{}",
-                    if *start_step > 0 { format!(" | resuming at step {start_step}") } else { String::new() }
+                    "resuming at step {} of {}: {}",
+                    m.step, self.total_steps, m.text
                 ))
             }
-            Event::Step {
-                step,
-                epoch,
-                loss,
-                adv_loss,
-                target_sparsity,
-                sparsity,
-                samples_per_s,
-                ..
-            } => {
-                self.last_loss = *loss;
-                let done = step + 1;
+            (Replay::Under, _) => None,
+            _ => line,
+        }
+    }
+
+    fn line(&mut self, ev: &Event) -> Option<String> {
+        match ev {
+            Event::RunStarted(r) => {
+                self.total_steps = r.total_steps;
+                self.batch = r.batch_size;
+                self.epochs = r.epochs;
+                let resuming = if r.start_step > 0 {
+                    format!(" | resuming at step {}", r.start_step)
+                } else {
+                    String::new()
+                };
+                let what = match (&r.device_model, r.device_memory) {
+                    (Some(m), Some(b)) => {
+                        format!("{m}, {:.1} GiB, ", b as f64 / (1u64 << 30) as f64)
+                    }
+                    (Some(m), None) => format!("{m}, "),
+                    _ => String::new(),
+                };
+                Some(format!(
+                    "run {}\n  preset {} | mode {} | {} ({} train) | {} | device {} ({what}{} threads) | {} epochs, {} steps{resuming}",
+                    r.run_dir, r.preset, r.mode, r.dataset, r.train_examples, r.model, r.device,
+                    r.threads, r.epochs, r.total_steps
+                ))
+            }
+            Event::Step(s) => {
+                self.last_loss = s.loss;
+                let done = s.step + 1;
                 if done % self.log_every != 0 && done != self.total_steps {
                     return None;
                 }
                 let left = self.total_steps.saturating_sub(done) as f64;
-                let eta = if *samples_per_s > 0.0 { fmt_secs(left * self.batch as f64 / samples_per_s) } else { "?".into() };
+                let eta = if s.samples_per_s > 0.0 {
+                    fmt_secs(left * self.batch as f64 / s.samples_per_s)
+                } else {
+                    "?".into()
+                };
                 Some(format!(
-                    "step {done:>6}/{} ep {}/{} loss {loss:.4}{} sparsity {sparsity:.3} (target {target_sparsity:.3}) {samples_per_s:.0} samples/s eta {eta}",
+                    "step {done:>6}/{} ep {}/{} loss {:.4}{} sparsity {:.3} (target {:.3}) {:.0} samples/s eta {eta}",
                     self.total_steps,
-                    epoch + 1,
+                    s.epoch + 1,
                     self.epochs,
-                    adv_loss.map(|a| format!(" (adv {a:.4})")).unwrap_or_default(),
+                    s.loss,
+                    s.adv_loss.map(|a| format!(" (adv {a:.4})")).unwrap_or_default(),
+                    s.sparsity,
+                    s.target_sparsity,
+                    s.samples_per_s,
                 ))
             }
-            Event::EpochEnd {
-                epoch,
-                train_acc,
-                test_acc,
-                test_loss,
-                seconds,
-                ..
-            } => {
-                self.test_acc = Some(*test_acc);
+            Event::EpochEnd(e) => {
+                self.test_acc = Some(e.test_acc);
                 Some(format!(
                     "epoch {} done in {}: train acc {:.4} | test acc {:.4} loss {:.4}",
-                    epoch + 1,
-                    fmt_secs(*seconds),
-                    train_acc,
-                    test_acc,
-                    test_loss
+                    e.epoch + 1,
+                    fmt_secs(e.seconds),
+                    e.train_acc,
+                    e.test_acc,
+                    e.test_loss
                 ))
             }
-            Event::MaskUpdate { .. } => None,
-            Event::Budget {
-                step,
-                budgets,
-                delta,
-                cut_fraction,
-                flip_rate,
-                ..
-            } => ((step + 1) % self.log_every == 0).then(|| {
+            // A roll-back is explained by the message that follows it.
+            Event::MaskUpdate(_) | Event::Checkpoint(_) | Event::RolledBack(_) => None,
+            Event::Budget(b) => ((b.step + 1) % self.log_every == 0).then(|| {
                 format!(
                     "  budget: median {:.4} (p5 {:.4}, p95 {:.4}){} cut {:.0}% flip {:.0}%",
-                    budgets.p50,
-                    budgets.p5,
-                    budgets.p95,
-                    delta.map(|d| format!(" delta {d:.4}")).unwrap_or_default(),
-                    cut_fraction * 100.0,
-                    flip_rate * 100.0
+                    b.budgets.p50,
+                    b.budgets.p5,
+                    b.budgets.p95,
+                    b.delta
+                        .map(|d| format!(" delta {d:.4}"))
+                        .unwrap_or_default(),
+                    b.cut_fraction * 100.0,
+                    b.flip_rate * 100.0
                 )
             }),
-            Event::Eval {
-                clean_acc,
-                curves,
-                examples,
-                seconds,
-                ..
-            } => {
+            Event::Eval(e) => {
                 let mut s = format!(
-                    "robustness on {examples} test images ({}): clean {clean_acc:.4}",
-                    fmt_secs(*seconds)
+                    "robustness on {} test images ({}): clean {:.4}",
+                    e.examples,
+                    fmt_secs(e.seconds),
+                    e.clean_acc
                 );
-                for c in curves {
+                for c in &e.curves {
                     s.push_str(&format!(" | {} AUC {:.4}", c.attack, c.auc));
                 }
                 Some(s)
             }
-            Event::ParamChanged { step, key, old, new } => {
-                Some(format!("step {step}: {key} {old} -> {new}"))
+            Event::ParamChanged(c) => {
+                Some(format!("step {}: {} {} -> {}", c.step, c.key, c.old, c.new))
             }
-            Event::Paused { step } => Some(format!("paused at step {step}")),
-            Event::Resumed { step } => Some(format!("resumed at step {step}")),
-            Event::Checkpoint { .. } => None,
-            Event::Message { text, .. } => Some(format!("note: {text}")),
-            Event::Error { message, .. } => Some(format!("error: {message}")),
-            Event::Finished {
-                step,
-                state,
-                sparsity,
-                test_acc,
-                seconds,
-            } => Some(match state {
-                EndState::Failed => format!("run failed at step {step}"),
-                _ => format!(
-                    "{} at step {step} after {}: sparsity {sparsity:.4}, test accuracy {test_acc:.4}",
-                    if *state == EndState::Finished { "finished" } else { "stopped" },
-                    fmt_secs(*seconds)
+            Event::Paused(p) => Some(format!("paused at step {}", p.step)),
+            Event::Resumed(r) => Some(format!("resumed at step {}", r.step)),
+            Event::Message(m) => Some(format!("note: {}", m.text)),
+            Event::Error(e) => Some(format!("error: {}", e.message)),
+            Event::Alert(a) => Some(format!("alert ({}): {}", a.rule, a.message)),
+            Event::Finished(f) => Some(match f.state {
+                EndState::Failed => format!("run failed at step {}", f.step),
+                state => format!(
+                    "{} at step {} after {}: sparsity {:.4}, test accuracy {:.4}",
+                    if state == EndState::Finished {
+                        "finished"
+                    } else {
+                        "stopped"
+                    },
+                    f.step,
+                    fmt_secs(f.seconds),
+                    f.sparsity,
+                    f.test_acc
                 ),
             }),
         }

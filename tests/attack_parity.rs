@@ -1,6 +1,6 @@
-//! Parity with the PyTorch reference (`shared/reference/bap_reference.py --dump-deepfool`):
-//! our DeepFool and cutoff-scale on the same LeNet-5 weights and MNIST test images must equal
-//! its outputs to a relative L2 difference below 1e-4.
+//! Parity with the PyTorch peer (`tests/python/bap_peer.py --dump-deepfool`, eager PyTorch
+//! written from docs/algorithm.md): our DeepFool and cutoff-scale on the same LeNet-5 weights
+//! and MNIST test images must equal its outputs to a relative L2 difference below 1e-4.
 mod attack_support;
 use attack_support as common;
 
@@ -13,15 +13,8 @@ const IMAGES: i64 = 128;
 const BATCH: i64 = 64;
 
 #[test]
-fn deepfool_and_cutoff_scale_match_the_reference() {
-    let script = common::shared_dir().join("reference/bap_reference.py");
-    if !script.exists() {
-        common::skip_or_fail(
-            "BAPW_REQUIRE_PYTHON",
-            &format!("{} is missing", script.display()),
-        );
-        return;
-    }
+fn deepfool_and_cutoff_scale_match_the_pytorch_peer() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/bap_peer.py");
     let Some(data) = common::mnist() else { return };
     let Some(py) = common::python(&["torch", "safetensors"]) else {
         return;
@@ -30,13 +23,13 @@ fn deepfool_and_cutoff_scale_match_the_reference() {
     let net = common::train(common::lenet(), &data, 30, 64, 1e-3, 11);
     let dir = tempfile::tempdir().unwrap();
     let weights = dir.path().join("w.safetensors");
-    let dump = dir.path().join("ref.safetensors");
-    bapw::train::run::write_tensors_atomic(&weights, &net.named_params()).unwrap();
+    let dump = dir.path().join("peer.safetensors");
+    bapw::run::checkpoint::write_tensors_atomic(&weights, &net.named_params()).unwrap();
     let mnist_dir = bapw::config::paths::dataset_dir("mnist").unwrap();
     let line = common::run_python(
         &py,
         &[
-            script.to_str().unwrap(),
+            script,
             "--data",
             mnist_dir.to_str().unwrap(),
             "--weights",
@@ -49,10 +42,9 @@ fn deepfool_and_cutoff_scale_match_the_reference() {
             &BATCH.to_string(),
         ],
     );
-    let reference = Tensor::read_safetensors(&dump).unwrap();
+    let peer = Tensor::read_safetensors(&dump).unwrap();
     let get = |name: &str| {
-        reference
-            .iter()
+        peer.iter()
             .find(|(n, _)| n == name)
             .map(|(_, t)| t.shallow_clone())
             .unwrap_or_else(|| panic!("{} has no {name}", dump.display()))
@@ -85,17 +77,17 @@ fn deepfool_and_cutoff_scale_match_the_reference() {
         let d_eta = common::rel_l2(&(&ours_df - &x), &(get("deepfool") - &x));
         eprintln!(
             "{path}: deepfool rel L2 {d_df:.2e} (perturbation {d_eta:.2e}), cutoff-scale \
-             {d_cs:.2e}; ours {:.1} images/s, reference {}",
+             {d_cs:.2e}; ours {:.1} images/s, peer {}",
             IMAGES as f64 / secs,
             line.trim()
         );
         assert!(
             d_df < 1e-4,
-            "{path}: DeepFool differs from the reference: {d_df}"
+            "{path}: DeepFool differs from the peer: {d_df}"
         );
         assert!(
             d_cs < 1e-4,
-            "{path}: cutoff-scale differs from the reference: {d_cs}"
+            "{path}: cutoff-scale differs from the peer: {d_cs}"
         );
         assert!(
             d_eta < 1e-3,

@@ -1,11 +1,13 @@
 //! Properties every attack must have, on tiny synthetic models (milliseconds each): ε = 0
 //! changes nothing, outputs stay in [0, 1] and inside the budget ball (scalar and per-example
 //! budgets), closed forms on linear models, DeepFool's analytic distances on affine
-//! classifiers, batch independence, and no effect on the model's weights or gradients.
+//! classifiers, batch independence, and no effect on the model's weights or gradients. APGD:
+//! on affine classifiers it fools exactly the images whose boundary lies inside the ball.
 mod attack_support;
 
 use bapw::attack::{
-    self, cut_l2_rms, cut_linf, cutoff::rms, Budget, DeepFool, Model, Norm, Objective, Pgd, Start,
+    self, cut_l2_rms, cut_linf, cutoff::rms, Apgd, Budget, DeepFool, Model, Norm, Objective, Pgd,
+    Start,
 };
 use bapw::config::preset::ModelCfg;
 use bapw::model::Net;
@@ -280,6 +282,7 @@ fn attacks_leave_weights_and_gradients_alone() {
             let _ = attack::fgsm(model, &x, &obj, &eps).unwrap();
             let _ = Pgd::default().run(model, &x, &obj, &eps).unwrap();
             let _ = DeepFool::default().run(model, &x).unwrap();
+            let _ = Apgd::default().ce(model, &x, &y, 0.1).unwrap();
         }
     };
     let params = |net: &Net| -> Vec<Tensor> {
@@ -323,4 +326,154 @@ fn attacks_leave_weights_and_gradients_alone() {
             .x_adv
             .requires_grad());
     }
+}
+
+#[test]
+fn apgd_changes_nothing_at_zero_budget_and_stays_in_the_box_and_the_ball() {
+    let _rng = attack_support::rng_lock();
+    tch::manual_seed(8);
+    let model = relu_net(64, 32, 5, F32);
+    let n = 40;
+    let x = Tensor::rand([n, 1, 8, 8], F32);
+    // Labels = the model's predictions on most images, so there is something to attack; the
+    // last 8 get a wrong label and must stay "not robust" untouched.
+    let pred = model(&x).argmax(-1, false);
+    let wrong = (pred.narrow(0, n - 8, 8) + 1).remainder(5);
+    let y = Tensor::cat(&[pred.narrow(0, 0, n - 8), wrong], 0);
+    let clean_ok = pred.eq_tensor(&y);
+    for norm in [Norm::Linf, Norm::L2] {
+        let apgd = Apgd {
+            norm,
+            steps: 20,
+            ..Apgd::default()
+        };
+        for r in [
+            apgd.ce(&model, &x, &y, 0.0).unwrap(),
+            apgd.targeted(&model, &x, &y, 0.0, 9).unwrap(),
+        ] {
+            assert!(r.x_adv.equal(&x), "{norm:?}: ε 0 moved an image");
+            assert!(
+                r.robust.equal(&clean_ok),
+                "{norm:?}: ε 0 changed who is robust"
+            );
+        }
+        let eps = if norm == Norm::Linf { 0.1 } else { 1.0 };
+        for r in [
+            apgd.ce(&model, &x, &y, eps).unwrap(),
+            apgd.targeted(&model, &x, &y, eps, 9).unwrap(),
+        ] {
+            let a = &r.x_adv;
+            assert!(a.min().double_value(&[]) >= 0.0 && a.max().double_value(&[]) <= 1.0);
+            let dist = if norm == Norm::Linf {
+                linf(a, &x)
+            } else {
+                l2(a, &x)
+            };
+            assert!(
+                dist.max().double_value(&[]) <= eps + 1e-5,
+                "{norm:?} outside the ball"
+            );
+            // Not robust: wrong clean (untouched) or misclassified at its adversarial image;
+            // robust: the clean image comes back.
+            let after = model(a).argmax(-1, false).eq_tensor(&y);
+            let fooled = clean_ok.logical_and(&r.robust.logical_not());
+            assert!(!bool::try_from(after.logical_and(&fooled).any()).unwrap());
+            let kept = r.robust.logical_or(&clean_ok.logical_not());
+            let moved = dist.gt(0.0);
+            assert!(
+                !bool::try_from(kept.logical_and(&moved).any()).unwrap(),
+                "{norm:?}"
+            );
+            assert!(!bool::try_from(r.robust.logical_and(&clean_ok.logical_not()).any()).unwrap());
+            assert!(
+                bool::try_from(fooled.any()).unwrap(),
+                "{norm:?}: the attack did nothing"
+            );
+        }
+    }
+}
+
+/// On an affine classifier the minimal L∞ (L2) distance of image i to class k's region is
+/// (z_y - z_k) / ||w_y - w_k||_1 (resp. _2). With ε the median distance, APGD-CE followed by
+/// APGD-T must fool every image whose nearest region is well inside the ball, and can never
+/// fool one outside it.
+fn check_affine_apgd(norm: Norm) {
+    let (d, c, n) = (24, 5, 60);
+    let w = Tensor::randn([c, d], F64);
+    // Centred at x = 0.5, so every class occurs and distances are small: the box never binds.
+    let b = -(w.sum_dim_intlist(1, false, Kind::Double) * 0.5);
+    let (w2, b2) = (w.copy(), b.copy());
+    let model = move |x: &Tensor| x.matmul(&w2.tr()) + &b2;
+    let x = Tensor::rand([n, d], F64) * 0.1 + 0.45;
+    let f = x.matmul(&w.tr()) + &b;
+    let y = f.argmax(-1, false);
+    let dist: Vec<f64> = (0..n)
+        .map(|i| {
+            let yi = y.int64_value(&[i]);
+            (0..c)
+                .filter(|&k| k != yi)
+                .map(|k| {
+                    let gap = f.double_value(&[i, yi]) - f.double_value(&[i, k]);
+                    let dw = w.get(yi) - w.get(k);
+                    let dual = match norm {
+                        Norm::Linf => dw.abs().sum(Kind::Double).double_value(&[]),
+                        Norm::L2 => dw.norm().double_value(&[]),
+                    };
+                    gap / dual
+                })
+                .fold(f64::INFINITY, f64::min)
+        })
+        .collect();
+    let mut sorted = dist.clone();
+    sorted.sort_by(f64::total_cmp);
+    let eps = sorted[n as usize / 2];
+    assert!(eps < 0.1, "{norm:?}: the box would bind at ε {eps}");
+    let apgd = Apgd {
+        norm,
+        steps: 30,
+        ..Apgd::default()
+    };
+    let ce = apgd.ce(&model, &x, &y, eps).unwrap();
+    let left = ce.robust.nonzero().squeeze_dim(1);
+    let t = apgd
+        .targeted(
+            &model,
+            &x.index_select(0, &left),
+            &y.index_select(0, &left),
+            eps,
+            9,
+        )
+        .unwrap();
+    let mut robust = ce.robust.copy();
+    let _ = robust.index_copy_(0, &left, &t.robust);
+    let (mut inside, mut outside) = (0, 0);
+    for (i, d) in dist.iter().enumerate() {
+        let r = robust.int64_value(&[i as i64]) != 0;
+        if *d < 0.8 * eps {
+            inside += 1;
+            assert!(
+                !r,
+                "{norm:?} image {i}: boundary at {d:.5} < ε {eps:.5} but not fooled"
+            );
+        } else if *d > eps * (1.0 + 1e-6) {
+            outside += 1;
+            assert!(
+                r,
+                "{norm:?} image {i}: fooled beyond reach ({d:.5} > ε {eps:.5})"
+            );
+        }
+    }
+    assert!(
+        inside >= 10 && outside >= 10,
+        "{norm:?}: {inside} inside, {outside} outside"
+    );
+}
+
+#[test]
+fn apgd_fools_exactly_the_images_an_affine_model_lets_it_reach() {
+    let _rng = attack_support::rng_lock();
+    tch::manual_seed(9);
+    check_affine_apgd(Norm::Linf);
+    tch::manual_seed(10);
+    check_affine_apgd(Norm::L2);
 }

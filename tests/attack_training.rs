@@ -4,9 +4,9 @@
 //! run's last evaluation exactly, and BAP on a convolutional net keeps a flat resident size.
 mod common;
 
+use bapw::events::{read_events, Budget, EndState, Eval, Event, Finished, Step};
 use std::path::Path;
 
-use bapw::train::events::{read_events, EndState, Event};
 use common::run_bapw as bapw;
 
 /// Trains `smoke` for 2 epochs with the given overrides; returns the run's events.
@@ -27,14 +27,14 @@ fn train(home: &Path, name: &str, sets: &[&str]) -> Vec<Event> {
 }
 
 fn check_common(name: &str, events: &[Event], mode: &str) {
-    let Some(Event::Finished { state, .. }) = events.last() else {
+    let Some(Event::Finished(Finished { state, .. })) = events.last() else {
         panic!("{name}: no finished event");
     };
     assert_eq!(*state, EndState::Finished, "{name}");
     let steps: Vec<(f64, Option<f64>)> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Step { loss, adv_loss, .. } => Some((*loss, *adv_loss)),
+            Event::Step(Step { loss, adv_loss, .. }) => Some((*loss, *adv_loss)),
             _ => None,
         })
         .collect();
@@ -47,17 +47,17 @@ fn check_common(name: &str, events: &[Event], mode: &str) {
     );
     let budgets: Vec<&Event> = events
         .iter()
-        .filter(|e| matches!(e, Event::Budget { .. }))
+        .filter(|e| matches!(e, Event::Budget(Budget { .. })))
         .collect();
     assert_eq!(budgets.len(), 8, "{name}: one budget event per 4 steps");
     for b in budgets {
-        let Event::Budget {
+        let Event::Budget(Budget {
             step,
             mode: m,
             flip_rate,
             budgets,
             ..
-        } = b
+        }) = b
         else {
             unreachable!()
         };
@@ -72,7 +72,7 @@ fn check_common(name: &str, events: &[Event], mode: &str) {
     }
     let evals = events
         .iter()
-        .filter(|e| matches!(e, Event::Eval { .. }))
+        .filter(|e| matches!(e, Event::Eval(Eval { .. })))
         .count();
     assert_eq!(evals, 2, "{name}: after epoch 1 and at the end");
 }
@@ -97,13 +97,13 @@ fn uniform_modes_train_and_report_their_budget() {
         let events = train(home.path(), name, &sets);
         check_common(name, &events, "adversarial");
         for e in &events {
-            if let Event::Budget {
+            if let Event::Budget(Budget {
                 budgets,
                 distances,
                 delta,
                 cut_fraction,
                 ..
-            } = e
+            }) = e
             {
                 // The constant ε is the whole distribution.
                 assert!((budgets.p5 - 0.1).abs() < 1e-12 && budgets.std < 1e-12);
@@ -119,14 +119,14 @@ fn bap_trains_with_nonuniform_budgets_and_eval_reproduces_from_the_checkpoint() 
     let events = train(home.path(), "bap", &["train.mode=\"bap\"", "adv.rho=0.9"]);
     check_common("bap", &events, "bap");
     for e in &events {
-        if let Event::Budget {
+        if let Event::Budget(Budget {
             budgets,
             distances,
             delta,
             rho,
             cut_fraction,
             ..
-        } = e
+        }) = e
         {
             let d = distances.as_ref().expect("BAP reports DeepFool distances");
             let delta = delta.expect("batch-mean cut-off");
@@ -151,16 +151,16 @@ fn bap_trains_with_nonuniform_budgets_and_eval_reproduces_from_the_checkpoint() 
     check_common("bap-trades", &trades, "bap");
     assert!(
         trades.iter().any(|e| matches!(e,
-        Event::Budget { delta: Some(d), budgets, .. } if *d == 0.05 && budgets.p95 <= 0.05 + 1e-6))
+        Event::Budget(Budget { delta: Some(d), budgets, .. }) if *d == 0.05 && budgets.p95 <= 0.05 + 1e-6))
     );
 
     // `bapw eval RUN --json` on the last checkpoint gives the run's final evaluation.
-    let Some(Event::Eval {
+    let Some(Event::Eval(Eval {
         clean_acc, curves, ..
-    }) = events
+    })) = events
         .iter()
         .rev()
-        .find(|e| matches!(e, Event::Eval { .. }))
+        .find(|e| matches!(e, Event::Eval(Eval { .. })))
     else {
         panic!("no eval event")
     };
@@ -174,8 +174,7 @@ fn bap_trains_with_nonuniform_budgets_and_eval_reproduces_from_the_checkpoint() 
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["clean_accuracy"].as_f64().unwrap(), *clean_acc);
     assert_eq!(v["examples"].as_u64().unwrap(), 64);
-    let got: Vec<bapw::train::events::AttackCurve> =
-        serde_json::from_value(v["attacks"].clone()).unwrap();
+    let got: Vec<bapw::events::AttackCurve> = serde_json::from_value(v["attacks"].clone()).unwrap();
     assert_eq!(
         &got, curves,
         "same checkpoint, images and seed: same curves"

@@ -56,6 +56,6 @@ fn export_writes_csv_json_and_svg_plots() {
         home.path(),
         &["export", "e", "--runs-dir", r, "--format", "xml"],
     );
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(2), "bad input");
     assert!(stderr(&out).contains("xml"));
 }

@@ -2,7 +2,7 @@
 //! test accuracy, and its checkpoint loads into PyTorch with the same accuracy.
 mod common;
 
-use bapw::train::events::{read_events, Event};
+use bapw::events::{read_events, Event, Finished};
 use common::{epoch_test_accs, mnist_dir, run_bapw, stderr, torch_python};
 
 #[test]
@@ -40,9 +40,9 @@ fn lenet5_two_epochs_reaches_98_percent_and_loads_in_pytorch() {
     let accs = epoch_test_accs(&events);
     assert_eq!(accs.len(), 2);
     assert!(accs[1] >= 0.98, "test accuracy after 2 epochs: {accs:?}");
-    let Some(Event::Finished {
+    let Some(Event::Finished(Finished {
         sparsity, test_acc, ..
-    }) = events.last()
+    })) = events.last()
     else {
         panic!()
     };

@@ -168,3 +168,21 @@ fn save_refuses_shipped_names_and_overwrites_only_with_force() {
     let out = run(&["presets", "save", "../x", "--from", dir]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid preset name"));
 }
+
+#[test]
+fn released_bap_is_plain_deepfool_training_and_mnist_bap_the_papers() {
+    let released = Preset::load("mnist-bap-released").unwrap();
+    let paper = Preset::load("mnist-bap").unwrap();
+    // A fixed cut-off at RMS 1.0: no perturbation of [0, 1] images is longer, so none is cut.
+    assert_eq!(released.adv.cutoff, bapw::config::preset::Cutoff::Fixed);
+    assert_eq!(released.adv.delta, 1.0);
+    assert_eq!(paper.adv.cutoff, bapw::config::preset::Cutoff::BatchMean);
+    let differs: Vec<String> = bapw::config::preset::diff(&released, &paper)
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
+    assert_eq!(
+        differs,
+        ["adv.cutoff", "adv.delta", "description", "inherit", "name"]
+    );
+}

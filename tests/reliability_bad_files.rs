@@ -317,10 +317,10 @@ fn every_kind_of_theme_mistake_exits_2_on_the_cli_and_is_a_message_in_the_workbe
     let app = bapw::tui::App::new(
         bapw::config::Preset::load("smoke").unwrap(),
         "smoke",
-        bapw::tui::Store::at(home.path().join("config")),
+        bapw::config::store::Store::at(home.path().join("config")),
         None,
     );
-    let notes: Vec<String> = app.log.entries().map(|e| e.text.clone()).collect();
+    let notes: Vec<String> = app.run.log.entries().map(|e| e.text.clone()).collect();
     for (file, wants) in &cases {
         let note = notes
             .iter()
@@ -450,7 +450,7 @@ fn broken_checkpoints_are_named_errors() {
     std::fs::write(&ck, &good).unwrap();
     let preset = std::fs::read_to_string(run.join("preset.toml")).unwrap();
     let mut table: toml::Table = preset.parse().unwrap();
-    bapw::config::preset::apply_set(&mut table, "model.hidden=[48, 32]").unwrap();
+    bapw::config::keypath::apply_set(&mut table, "model.hidden=[48, 32]").unwrap();
     std::fs::write(run.join("preset.toml"), toml::to_string(&table).unwrap()).unwrap();
     assert_clean_error(&eval(home.path(), &ck), &["shape"]);
     std::fs::write(run.join("preset.toml"), preset).unwrap();

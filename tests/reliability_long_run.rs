@@ -4,12 +4,11 @@
 //! 10,000 as at step 1,000.
 mod common;
 
+use bapw::events::{parse_events, Step};
 use common::tmux::*;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-use bapw::train::events::parse_events;
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -29,7 +28,7 @@ fn last_step(text: &str) -> usize {
         .unwrap_or_default()
         .iter()
         .filter_map(|e| {
-            if let bapw::train::Event::Step { step, .. } = e {
+            if let bapw::train::Event::Step(Step { step, .. }) = e {
                 Some(*step)
             } else {
                 None

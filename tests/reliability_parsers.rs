@@ -5,7 +5,7 @@
 use bapw::config::preset::Preset;
 use bapw::config::theme::{parse_theme, resolve};
 use bapw::data::idx::{encode_idx, parse_idx};
-use bapw::train::events::{parse_events, EndState, Event, StepTiming};
+use bapw::events::{parse_events, EndState, Event, Finished, Step, StepTiming};
 use proptest::prelude::*;
 
 fn config() -> ProptestConfig {
@@ -175,7 +175,7 @@ proptest! {
         let events: Vec<Event> = losses
             .iter()
             .enumerate()
-            .map(|(i, l)| Event::Step {
+            .map(|(i, l)| Event::Step(Step {
                 step: i,
                 epoch: 0,
                 loss: *l,
@@ -186,8 +186,8 @@ proptest! {
                 sparsity: 0.1,
                 samples_per_s: 1.0,
                 timing: StepTiming::default(),
-            })
-            .chain(std::iter::once(Event::Finished { step: 1, state: EndState::Finished, sparsity: 0.5, test_acc: 0.9, seconds: 1.0 }))
+            }))
+            .chain(std::iter::once(Event::Finished(Finished { step: 1, state: EndState::Finished, sparsity: 0.5, test_acc: 0.9, seconds: 1.0 })))
             .collect();
         let mut text = String::new();
         for e in &events {

@@ -176,7 +176,9 @@ fn session(home: &Path, setup: &dyn Fn(&mut Command)) -> Vec<(String, Output)> {
     setup(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     common::tmux::poll("a checkpoint", || {
-        !bapw::train::run::list_checkpoints(&runs.join("b/checkpoints")).is_empty()
+        !bapw::run::Checkpoints::new(runs.join("b/checkpoints"))
+            .steps()
+            .is_empty()
     });
     // SAFETY: signalling the child this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

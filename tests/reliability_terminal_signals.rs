@@ -7,16 +7,21 @@
 //!   step (`finished` stopped), exit code 128 + n.
 //! - SIGHUP: the terminal is restored and the run is handed to a detached `bapw resume
 //!   --headless`, which goes on training; exit code 129.
+//! - Ctrl-C three times, quickly, while a slow step runs (the keys, not a signal): the quit
+//!   dialog, its "yes" (stop with a checkpoint, then quit), and "leave at once": exit code 130
+//!   with a message naming the last checkpoint, never a crash; `bapw resume` continues.
 //! - SIGKILL: nothing can be restored by bapw. bash gives the tty its modes back (it restores
 //!   them for a job killed by a signal), but the alternate screen stays on and the cursor
 //!   hidden until `reset` / `tput rmcup`; `bapw resume` continues the run.
 mod common;
 
+use bapw::events::{
+    parse_events, read_events, Checkpoint, EndState, Event, Finished, Message, Step,
+};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
-use bapw::train::events::{parse_events, read_events, EndState, Event};
-use bapw::train::run::RunLock;
+use bapw::run::RunLock;
 use common::tmux::*;
 
 /// An interactive bash in tmux, in a temp folder that holds the data and config folders.
@@ -66,8 +71,13 @@ impl Shell {
 
     /// Starts a long run in the workbench and waits until it trains and has checkpointed.
     fn start_run(&self) -> i32 {
+        self.start_run_with("--set checkpoint.every=100")
+    }
+
+    /// `start_run` with more `--set`s.
+    fn start_run_with(&self, sets: &str) -> i32 {
         self.type_line(&format!(
-            "{} train --preset smoke --set train.epochs=100000 --set checkpoint.every=100 \
+            "{} train --preset smoke --set train.epochs=100000 {sets} \
              --set eval.every=0 --name sig; echo {EXIT_MARKER}$?",
             env_prefix(&self.data(), &self.home.path().join("config"))
         ));
@@ -101,13 +111,17 @@ impl Drop for Shell {
     }
 }
 
+/// The newest periodic checkpoint the log reports (the copy of the best weights is not one a
+/// resume starts from).
 fn last_checkpoint(dir: &Path) -> usize {
     let text = std::fs::read_to_string(dir.join("events.jsonl")).unwrap_or_default();
     parse_events(&text)
         .unwrap_or_default()
         .iter()
         .filter_map(|e| match e {
-            Event::Checkpoint { step, .. } => Some(*step),
+            Event::Checkpoint(Checkpoint { step, path }) if !path.ends_with("best.safetensors") => {
+                Some(*step)
+            }
             _ => None,
         })
         .max()
@@ -151,7 +165,7 @@ fn stops_and_restores(sig: i32) {
     shell.tmux.wait_for(&format!("{EXIT_MARKER}{}", 128 + sig));
     assert_terminal_restored(&shell);
     let events = read_events(&shell.run_dir().join("events.jsonl")).unwrap();
-    let Some(Event::Finished { state, step, .. }) = events.last() else {
+    let Some(Event::Finished(Finished { state, step, .. })) = events.last() else {
         panic!("last event {:?}", events.last());
     };
     assert_eq!(*state, EndState::Stopped);
@@ -205,16 +219,16 @@ fn sighup_restores_the_terminal_and_the_run_goes_on_in_the_background() {
     });
     let events = read_events(&dir.join("events.jsonl")).unwrap();
     assert!(events.iter().any(|e| matches!(e,
-        Event::Message { text, .. } if text.starts_with("resumed from"))));
+        Event::Message(Message { text, .. }) if text.starts_with("resumed from"))));
     signal(holder, libc::SIGTERM);
     poll("the background run to stop", || !RunLock::is_held(&dir));
     let events = read_events(&dir.join("events.jsonl")).unwrap();
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: EndState::Stopped,
             ..
-        })
+        }))
     ));
 }
 
@@ -247,8 +261,13 @@ fn sigkill_leaves_a_usable_shell_reset_restores_the_screen_and_resume_continues(
         shell.tmux.pane_var("alternate_on") == "0"
     });
 
-    // `bapw resume` continues from the last checkpoint; the killed steps are done again.
-    let kept = last_checkpoint(&dir);
+    resume_continues(&shell, &dir);
+}
+
+/// `bapw resume` continues the run in `dir` from its last checkpoint: the lost steps are done
+/// again, every step appears once and in order, and a SIGTERM stops it cleanly.
+fn resume_continues(shell: &Shell, dir: &Path) {
+    let kept = last_checkpoint(dir);
     assert!(kept > 0);
     let mut resume = common::bapw()
         .args(["resume", "sig", "--headless"])
@@ -259,17 +278,17 @@ fn sigkill_leaves_a_usable_shell_reset_restores_the_screen_and_resume_continues(
         .unwrap();
     let _stop = StopOnDrop(resume.id() as i32);
     poll("the resumed run to pass its checkpoint", || {
-        last_checkpoint(&dir) > kept
+        last_checkpoint(dir) > kept
     });
     signal(resume.id() as i32, libc::SIGTERM);
     assert!(resume.wait().unwrap().success());
     let events = read_events(&dir.join("events.jsonl")).unwrap();
     assert!(events.iter().any(|e| matches!(e,
-        Event::Message { text, .. } if text.starts_with("resumed from"))));
+        Event::Message(Message { text, .. }) if text.starts_with("resumed from"))));
     let steps: Vec<usize> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Step { step, .. } => Some(*step),
+            Event::Step(Step { step, .. }) => Some(*step),
             _ => None,
         })
         .collect();
@@ -280,9 +299,39 @@ fn sigkill_leaves_a_usable_shell_reset_restores_the_screen_and_resume_continues(
     );
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: EndState::Stopped,
             ..
-        })
+        }))
     ));
+}
+
+/// Ctrl-C, Ctrl-C, Ctrl-C in one burst while the engine is inside a step of a few hundred
+/// milliseconds: the process used to end while the engine thread was still in LibTorch, whose
+/// static destructors then ran under it (a segmentation fault, exit 139, or a LibTorch panic
+/// printed on the shell). Now it leaves at once with exit code 130 and a message naming the
+/// last checkpoint, the terminal is restored, and the run resumes from that checkpoint.
+#[test]
+fn three_quick_ctrl_c_leave_at_once_cleanly_and_the_run_resumes() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let shell = Shell::start();
+    // BAP with 50 DeepFool iterations through a wide MLP on 64x64 images: slow steps, so the
+    // third Ctrl-C comes while the engine is still working on the step it must finish.
+    shell.start_run_with(
+        "--set checkpoint.every=1 --set train.mode=bap --set adv.deepfool_iters=50 \
+         --set data.synthetic.height=64 --set data.synthetic.width=64 \
+         --set train.batch_size=256 --set model.hidden=[1024,1024]",
+    );
+    let dir = shell.run_dir();
+    shell.tmux.keys(&["C-c", "C-c", "C-c"]);
+    let screen = shell.tmux.wait_for(&format!("{EXIT_MARKER}130"));
+    assert!(screen.contains("bapw: left at once"), "{screen}");
+    assert!(screen.contains("`bapw resume sig` continues"), "{screen}");
+    assert!(!screen.contains("Segmentation") && !screen.contains("panicked"));
+    assert_terminal_restored(&shell);
+    // The process is gone, so its lock is free.
+    assert!(!RunLock::is_held(&dir));
+    resume_continues(&shell, &dir);
 }

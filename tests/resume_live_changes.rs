@@ -2,11 +2,12 @@
 //! as `Set` commands and are logged as `param_changed` events, never written to
 //! `preset.toml`; the workbench's "keep running in the background" (stop, then a detached
 //! `bapw resume`) must still continue exactly where the run was.
+use bapw::events::{read_events, EndState, Event, Finished, Step};
 use std::path::{Path, PathBuf};
 
 use bapw::config::preset::Preset;
-use bapw::train::events::{read_events, EndState, Event};
-use bapw::train::{spawn, Command, DeviceChoice, EngineHandle, RunSpec};
+use bapw::device::DeviceChoice;
+use bapw::train::{spawn, Command, EngineHandle, RunSpec};
 
 fn spec(runs: &Path, name: &str, resume: Option<PathBuf>) -> RunSpec {
     let sets = [
@@ -17,17 +18,16 @@ fn spec(runs: &Path, name: &str, resume: Option<PathBuf>) -> RunSpec {
     ]
     .map(String::from);
     let preset = Preset::load_with("smoke", &sets).expect("smoke loads");
-    RunSpec {
-        log_every: preset.train.log_every,
-        preset,
-        preset_label: "smoke".into(),
-        runs_dir: runs.to_path_buf(),
-        run_name: Some(name.into()),
-        device: DeviceChoice::Cpu,
+    let spec = RunSpec::new(preset, "smoke", runs.to_path_buf())
+        .named(Some(name.into()))
+        .on(DeviceChoice::Cpu);
+    match resume {
+        Some(dir) => RunSpec {
+            resume: Some(dir),
+            ..spec
+        },
         // Waits for Start, so the changes below apply from step 0 in both runs.
-        autostart: resume.is_some(),
-        resume,
-        interactive: false,
+        None => spec.waiting(),
     }
 }
 
@@ -51,8 +51,8 @@ fn drain(mut h: EngineHandle, mut on_step: impl FnMut(usize, &EngineHandle)) -> 
     let mut end = None;
     while let Some(ev) = h.events.blocking_recv() {
         match ev {
-            Event::Step { step, .. } => on_step(step, &h),
-            Event::Finished { state, .. } => end = Some(state),
+            Event::Step(Step { step, .. }) => on_step(step, &h),
+            Event::Finished(Finished { state, .. }) => end = Some(state),
             _ => {}
         }
     }
@@ -65,7 +65,7 @@ fn step_losses(dir: &Path) -> Vec<(usize, u64)> {
         .unwrap()
         .into_iter()
         .filter_map(|e| match e {
-            Event::Step { step, loss, .. } => Some((step, loss.to_bits())),
+            Event::Step(Step { step, loss, .. }) => Some((step, loss.to_bits())),
             _ => None,
         })
         .collect()
@@ -106,7 +106,7 @@ fn a_resume_keeps_the_live_changes_made_before_its_checkpoint() {
     );
     let events = read_events(&dir.join("events.jsonl")).unwrap();
     let last_sparsity = events.iter().rev().find_map(|e| match e {
-        Event::Step { sparsity, .. } => Some(*sparsity),
+        Event::Step(Step { sparsity, .. }) => Some(*sparsity),
         _ => None,
     });
     assert!(

@@ -2,6 +2,7 @@
 //! sweep file gets, and a sweep on synthetic data interrupted, continued and reported.
 mod common;
 
+use bapw::events::{Finished, Message, RunStarted};
 use std::path::Path;
 
 use bapw::sweep::spec::SweepFile;
@@ -13,10 +14,14 @@ fn shipped(name: &str) -> SweepFile {
 }
 
 #[test]
-fn quick_sweep_expands_to_sixteen_valid_runs() {
+fn quick_sweep_expands_to_forty_eight_valid_runs() {
     let s = shipped("quick-mnist");
     let runs = s.expand();
-    assert_eq!(runs.len(), 16, "4 methods x 2 sparsities x 2 processes");
+    assert_eq!(
+        runs.len(),
+        48,
+        "4 methods x 2 sparsities x 2 processes x 3 seeds"
+    );
     let methods: std::collections::BTreeSet<_> = runs.iter().map(|r| r.method.as_str()).collect();
     assert_eq!(
         methods.into_iter().collect::<Vec<_>>(),
@@ -24,7 +29,8 @@ fn quick_sweep_expands_to_sixteen_valid_runs() {
     );
     let ids: std::collections::BTreeSet<_> = runs.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids.len(), runs.len(), "run ids are unique");
-    // Sparsity-major order: the first half is all 0.5.
+    // Seed-major, then sparsity: the first 16 runs are seed 1, their first half 0.5.
+    assert!(runs[..16].iter().all(|r| r.seed == 1));
     assert!(runs[..8].iter().all(|r| r.sparsity == 0.5));
     let r = runs
         .iter()
@@ -35,6 +41,9 @@ fn quick_sweep_expands_to_sixteen_valid_runs() {
         [
             "eval.every=0",
             "eval.subset=300",
+            "eval.attacks=[\"fgsm\", \"pgd\", \"apgd\", \"deepfool\"]",
+            "eval.eps=[0.0, 0.1, 0.2, 0.3]",
+            "eval.apgd_steps=10",
             "adv.budget_every=20",
             "adv.deepfool_iters=3",
             "adv.candidates=4",
@@ -56,6 +65,8 @@ fn quick_sweep_expands_to_sixteen_valid_runs() {
     assert_eq!(p.prune.final_sparsity, 0.9);
     assert_eq!(p.prune.end_epoch, Some(0.5));
     assert_eq!(p.train.mode.as_str(), "adversarial");
+    assert_eq!(p.eval.attacks, ["fgsm", "pgd", "apgd", "deepfool"]);
+    assert_eq!(p.eval.apgd_steps, 10);
 }
 
 #[test]
@@ -191,7 +202,7 @@ eps = [0.1]
 "#;
 
 fn events_of(dir: &Path) -> Vec<bapw::train::Event> {
-    bapw::train::events::read_events(&dir.join("events.jsonl")).unwrap()
+    bapw::events::read_events(&dir.join("events.jsonl")).unwrap()
 }
 
 /// A sweep started with `--limit`, then interrupted (SIGTERM) while a long run trains, then
@@ -226,11 +237,14 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
     let mut before = Vec::new();
     for id in first {
         let ev = events_of(&runs.join(id));
-        assert!(matches!(ev.last(), Some(Event::Finished { .. })), "{id}");
+        assert!(
+            matches!(ev.last(), Some(Event::Finished(Finished { .. }))),
+            "{id}"
+        );
         // --jobs 2 gives each run at most half the cores, and never more than smoke's one.
         assert!(ev
             .iter()
-            .any(|e| matches!(e, Event::RunStarted { threads: 1, .. })));
+            .any(|e| matches!(e, Event::RunStarted(RunStarted { threads: 1, .. }))));
         before.push(std::fs::read(runs.join(id).join("events.jsonl")).unwrap());
     }
     assert!(
@@ -268,10 +282,10 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
     assert!(
         matches!(
             ev.last(),
-            Some(Event::Finished {
-                state: bapw::train::events::EndState::Stopped,
+            Some(Event::Finished(Finished {
+                state: bapw::events::EndState::Stopped,
                 ..
-            })
+            }))
         ),
         "the long run stopped cleanly: {:?}",
         ev.last()
@@ -301,11 +315,11 @@ fn an_interrupted_sweep_continues_where_it_stopped() {
     let ev = events_of(&long);
     assert!(
         ev.iter()
-            .any(|e| matches!(e, Event::Message { text, .. } if text.starts_with("resumed from"))),
+            .any(|e| matches!(e, Event::Message(Message { text, .. }) if text.starts_with("resumed from"))),
         "the long run was resumed, not restarted"
     );
     assert!(
-        matches!(ev.last(), Some(Event::Finished { state: bapw::train::events::EndState::Finished, step, .. }) if *step == 600 * 16)
+        matches!(ev.last(), Some(Event::Finished(Finished { state: bapw::events::EndState::Finished, step, .. })) if *step == 600 * 16)
     );
     let md = std::fs::read_to_string(dir.join("report/report.md")).unwrap();
     assert!(md.contains("4 of 4 runs finished"), "{md}");

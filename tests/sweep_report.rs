@@ -3,12 +3,14 @@
 //! embedding and the sweep view drawn from the same report.
 mod common;
 
+use bapw::events::{AttackCurve, EndState, Eval, Event, Finished};
 use std::path::Path;
 
-use bapw::sweep::report::{accuracy_at, aggregate, collect, embed, markdown};
-use bapw::sweep::runner::Plan;
+use bapw::sweep::folder::Plan;
+use bapw::sweep::publish::embed;
+use bapw::sweep::render::markdown;
+use bapw::sweep::report::{accuracy_at, aggregate, collect};
 use bapw::sweep::spec::SweepFile;
-use bapw::train::events::{AttackCurve, EndState, Event};
 
 const SWEEP: &str = r#"
 schema_version = 1
@@ -40,7 +42,7 @@ fn recorded_events(method: &str, sparsity: f64, process: &str, seed: u64) -> Vec
     let a = 0.5 + b + bap + sp;
     let clean = 0.9 + 0.01 * seed as f64;
     vec![
-        Event::Eval {
+        Event::Eval(Eval {
             step: 10,
             epoch: 1,
             examples: 100,
@@ -51,23 +53,26 @@ fn recorded_events(method: &str, sparsity: f64, process: &str, seed: u64) -> Vec
                     grid: vec![0.0, 0.1, 0.2],
                     accuracy: vec![clean, a, 0.1],
                     auc: a / 2.0,
+                    auc_se: None,
                 },
                 AttackCurve {
                     attack: "deepfool".into(),
                     grid: vec![0.0, 0.1],
                     accuracy: vec![clean, 0.2],
                     auc: 0.3 + b / 2.0,
+                    auc_se: None,
                 },
             ],
             seconds: 1.0,
-        },
-        Event::Finished {
+            ..Default::default()
+        }),
+        Event::Finished(Finished {
             step: 10,
             state: EndState::Finished,
             sparsity,
             test_acc: clean,
             seconds: 2.0,
-        },
+        }),
     ]
 }
 
@@ -197,9 +202,13 @@ fn report_files_and_readme_embedding() {
     assert!(o.status.success(), "{}", common::stderr(&o));
     let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
     let mut lines = csv.lines();
+    // The columns of reports before worst cases come first, unchanged; R (here, with no worst
+    // case recorded, the AUC mean), the seed count and the standard deviations across seeds
+    // are appended.
     assert_eq!(
         lines.next().unwrap(),
-        "sparsity,method,runs,clean_acc,fgsm_at_budget,deepfool_at_budget,auc_fgsm,auc_deepfool,auc_mean,auc_spread"
+        "sparsity,method,runs,clean_acc,fgsm_at_budget,deepfool_at_budget,auc_fgsm,auc_deepfool,auc_mean,auc_spread\
+         ,r,seeds,clean_acc_sd,r_sd,spread_sd,flagged_runs"
     );
     let bap05: Vec<f64> = csv
         .lines()
@@ -210,6 +219,9 @@ fn report_files_and_readme_embedding() {
         .map(|v| v.parse().unwrap())
         .collect();
     assert!(close(bap05[0], 0.915) && close(bap05[1], 0.75) && close(bap05[6], 0.05));
+    // r = the AUC mean 0.35; 2 seeds; clean accuracy 0.91 (seed 1) and 0.92 (seed 2).
+    assert!(close(bap05[7], 0.35) && close(bap05[8], 2.0));
+    assert!((bap05[9] - 0.005f64.sqrt() / 10.0).abs() < 1e-12);
     assert_eq!(
         std::fs::read_to_string(out.join("runs.csv"))
             .unwrap()
@@ -227,7 +239,13 @@ fn report_files_and_readme_embedding() {
     }
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("15 of 16 runs finished"), "{md}");
-    assert!(md.contains("| bap | 4 | 0.9150 | 0.7500 |"), "{md}");
+    // Figures now carry ± the standard deviation across the 2 seeds, three decimals (this
+    // assertion read "| bap | 4 | 0.9150 | 0.7500 |" before intervals).
+    assert!(
+        md.contains("| bap | 4 | 0.915 ± 0.007 | 0.750 ± 0.000 |"),
+        "{md}"
+    );
+    assert!(md.contains("training seeds 1, 2"), "{md}");
     let text = std::fs::read_to_string(&readme).unwrap();
     assert!(text.starts_with("# Title\n\nbefore\n<!-- bapw-report:begin recorded -->\n"));
     assert!(text.ends_with("<!-- bapw-report:end recorded -->\nafter\n"));
@@ -282,4 +300,178 @@ fn sweep_view_shows_the_report_table_and_run_states() {
         other => panic!("{other:?}"),
     }
     assert_eq!(v.on_key(key(KeyCode::Char('q'))), ViewAction::Quit);
+}
+
+const SWEEP_3_SEEDS: &str = r#"
+schema_version = 1
+name = "worst"
+base = "smoke"
+sparsity = [0.5]
+seeds = [1, 2, 3]
+[[process]]
+name = "A"
+[[process]]
+name = "B"
+[[method]]
+name = "natural"
+mode = "natural"
+[[method]]
+name = "bap"
+mode = "bap"
+[report]
+eps = 0.1
+delta = 0.05
+"#;
+
+/// A run that recorded the worst cases: worst L∞ AUC 0.3 (+0.1 for BAP, +0.02 for process
+/// B, +0.01 × seed), worst L2 AUC 0.2 (+0.05 for BAP), each with a standard error of 0.02;
+/// natural runs of seed 2 raise `fgsm_above_pgd`. R = (worst L∞ + worst L2) / 2.
+fn worst_case_events(method: &str, process: &str, seed: u64) -> Vec<Event> {
+    let bap = if method == "bap" { 1.0 } else { 0.0 };
+    let b = if process == "B" { 0.02 } else { 0.0 };
+    let wl = 0.3 + 0.1 * bap + b + 0.01 * seed as f64;
+    let w2 = 0.2 + 0.05 * bap;
+    let curve = |attack: &str, grid: Vec<f64>, auc: f64| AttackCurve {
+        attack: attack.into(),
+        accuracy: grid.iter().map(|g| 0.9 - g).collect(),
+        grid,
+        auc,
+        auc_se: Some(0.02),
+    };
+    let flags = if method == "natural" && seed == 2 {
+        vec![bapw::events::MaskingFlag {
+            check: "fgsm_above_pgd".into(),
+            message: "FGSM accuracy 0.700 is 20.0 points above PGD's 0.500 at ε 0.1".into(),
+        }]
+    } else {
+        vec![]
+    };
+    let settings = bapw::eval::EvalSpec::from_preset(&bapw::config::preset::Preset::default())
+        .unwrap()
+        .settings(10);
+    vec![
+        Event::Eval(Eval {
+            step: 10,
+            epoch: 1,
+            examples: 100,
+            clean_acc: 0.9,
+            curves: vec![
+                curve("fgsm", vec![0.0, 0.1, 0.2], wl + 0.1),
+                curve("apgd", vec![0.0, 0.1, 0.2], wl),
+                curve("deepfool", vec![0.0, 0.1], w2),
+            ],
+            worst_case: vec![
+                curve("worst-linf", vec![0.0, 0.1, 0.2], wl),
+                curve("worst-l2", vec![0.0, 0.1], w2),
+            ],
+            flags,
+            subset: Some(bapw::events::EvalSubset {
+                seed: 0,
+                size: 100,
+                of: 1000,
+            }),
+            settings: Some(settings),
+            seconds: 1.0,
+        }),
+        Event::Finished(Finished {
+            step: 10,
+            state: EndState::Finished,
+            sparsity: 0.5,
+            test_acc: 0.9,
+            seconds: 2.0,
+        }),
+    ]
+}
+
+fn worst_case_sweep(dir: &Path, text: &str) -> Plan {
+    let sweep = SweepFile::parse("worst.toml", text).unwrap();
+    let plan = Plan {
+        name: sweep.name.clone(),
+        description: String::new(),
+        base: sweep.base.clone(),
+        report: sweep.report.clone(),
+        runs: sweep.expand(),
+    };
+    for r in &plan.runs {
+        let rd = dir.join("runs").join(&r.id);
+        std::fs::create_dir_all(&rd).unwrap();
+        let text: String = worst_case_events(&r.method, &r.process, r.seed)
+            .iter()
+            .map(|e| serde_json::to_string(e).unwrap() + "\n")
+            .collect();
+        std::fs::write(rd.join("events.jsonl"), text).unwrap();
+    }
+    plan
+}
+
+#[test]
+fn r_is_the_worst_case_auc_with_its_spread_across_seeds_and_the_flags() {
+    let d = tempfile::tempdir().unwrap();
+    let plan = worst_case_sweep(d.path(), SWEEP_3_SEEDS);
+    let r = aggregate(&plan, &collect(d.path(), &plan).unwrap());
+    assert_eq!(r.seeds, [1, 2, 3]);
+    assert_eq!(r.attacks, ["fgsm", "apgd", "deepfool"]);
+    assert_eq!(r.worst, ["worst-linf", "worst-l2"]);
+    let cell = |m: &str| r.cells.iter().find(|c| c.method == m).unwrap();
+    // BAP, seed k: R = (0.4 + 0.01k + 0.25) / 2 (A) and 0.01 more (B): per-seed means 0.335,
+    // 0.340, 0.345 -> R 0.340 ± 0.005; spread 0.01 at every seed -> 0.01 ± 0.
+    let bap = cell("bap");
+    assert!((bap.r - 0.34).abs() < 1e-12, "{bap:?}");
+    assert!((bap.r_est.sd().unwrap() - 0.005).abs() < 1e-12);
+    assert!((bap.spread.unwrap() - 0.01).abs() < 1e-12);
+    assert!(bap.spread_est.as_ref().unwrap().sd().unwrap() < 1e-12);
+    // Not the mean of the attacks' AUCs (what R was before worst cases).
+    assert!((bap.auc_mean - bap.r).abs() > 0.01);
+    let nat = cell("natural");
+    assert!((nat.r - 0.265).abs() < 1e-12);
+    assert_eq!((nat.flagged, bap.flagged), (2, 0));
+    let o = |m: &str| r.overall.iter().find(|o| o.method == m).unwrap();
+    assert!((o("bap").robustness - 0.34).abs() < 1e-12);
+    assert!((o("natural").r_est.sd().unwrap() - 0.005).abs() < 1e-12);
+    let md = markdown(&r, "img");
+    for want in [
+        "12 of 12 runs finished, training seeds 1, 2, 3.",
+        "100 test images, the same in every run: a class-stratified random draw from the 1000 \
+         with subset seed 0",
+        "apgd: APGD-CE, then APGD-T",
+        "AutoAttack-lite: FAB-T and Square are not included",
+        "**R** = the worst-case AUC",
+        "| method | runs | clean | FGSM@0.1 | APGD@0.1 | DF-cut@0.05 | worst L∞@0.1 | \
+         worst L2@0.05 | AUC FGSM | AUC APGD | AUC DF-cut | AUC worst L∞ | AUC worst L2 | R | \
+         spread | flagged |",
+        "| 0.340 ± 0.005 | 0.010 ± 0.000 | 0 of 6 |",
+        "| natural | 6 | 0.900 ± 0.000 | 0.800 ± 0.000 |",
+        "| 0.265 ± 0.005 | 0.010 ± 0.000 | 2 of 6 |",
+        "- natural: `fgsm_above_pgd` in 2 of 6 runs, e.g. `natural-s0.5-A-seed2`: FGSM accuracy \
+         0.700 is 20.0 points above PGD's 0.500 at ε 0.1",
+        "about 3.5 standard deviations",
+    ] {
+        assert!(md.contains(want), "{want}\n----\n{md}");
+    }
+}
+
+#[test]
+fn with_one_seed_the_report_gives_intervals_over_the_images() {
+    let d = tempfile::tempdir().unwrap();
+    let one = SWEEP_3_SEEDS.replace("seeds = [1, 2, 3]", "seeds = [1]");
+    let plan = worst_case_sweep(d.path(), &one);
+    let r = aggregate(&plan, &collect(d.path(), &plan).unwrap());
+    let bap = r.cells.iter().find(|c| c.method == "bap").unwrap();
+    // R of each run has standard error √(0.02² + 0.02²) / 2; the cell's mean of two runs
+    // √2 of that over 2 = 0.01: R (0.33 for A, 0.34 for B) 0.335 ± 1.96 × 0.01.
+    let (lo, hi) = bap.r_est.interval.unwrap();
+    assert!((bap.r - 0.335).abs() < 1e-12);
+    assert!((hi - lo - 2.0 * 1.959_963_984_540_054 * 0.01).abs() < 1e-9);
+    // The spread's (0.01) error is that of a difference of two runs' R.
+    let (slo, shi) = bap.spread_est.as_ref().unwrap().interval.unwrap();
+    assert!((shi - 0.01 - 1.959_963_984_540_054 * 0.02).abs() < 1e-9 && slo == 0.0);
+    // FGSM@0.1 of each run: 0.8 of 100 images; pooled 160 of 200 -> Wilson.
+    let fgsm = &bap.robust_est["fgsm"];
+    assert_eq!(fgsm.interval, Some(bapw::eval::stats::wilson(160, 200)));
+    let md = markdown(&r, "img");
+    assert!(md.contains("| 0.335 [0.315, 0.355] |"), "{md}");
+    assert!(
+        md.contains("95 % interval over the evaluated images"),
+        "{md}"
+    );
 }

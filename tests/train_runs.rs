@@ -3,8 +3,8 @@
 mod common;
 
 use bapw::config::preset::Preset;
+use bapw::events::{read_events, EndState, Event, Finished, MaskUpdate, RunStarted, Step};
 use bapw::prune::kept_count;
-use bapw::train::events::{read_events, EndState, Event};
 use common::{epoch_test_accs, run_bapw, stderr, stdout};
 
 #[test]
@@ -32,22 +32,22 @@ fn smoke_run_produces_a_complete_run_folder() {
     );
 
     let events = read_events(&dir.join("events.jsonl")).unwrap();
-    let Event::RunStarted {
+    let Event::RunStarted(RunStarted {
         schedule,
         layers,
         total_steps,
         ..
-    } = &events[0]
+    }) = &events[0]
     else {
         panic!("first event is {:?}", events[0].kind())
     };
     assert_eq!(*total_steps, 48);
-    let Some(Event::Finished {
+    let Some(Event::Finished(Finished {
         state,
         step,
         sparsity,
         ..
-    }) = events.last()
+    })) = events.last()
     else {
         panic!()
     };
@@ -58,12 +58,12 @@ fn smoke_run_produces_a_complete_run_folder() {
     let total: i64 = layers.iter().map(|l| l.numel).sum();
     let mut steps = 0;
     for ev in &events {
-        if let Event::Step {
+        if let Event::Step(Step {
             step,
             sparsity,
             target_sparsity,
             ..
-        } = ev
+        }) = ev
         {
             let s = schedule.mask_sparsity_at(*step);
             let kept: i64 = layers
@@ -91,7 +91,7 @@ fn smoke_run_produces_a_complete_run_folder() {
     let updates: Vec<usize> = events
         .iter()
         .filter_map(|e| {
-            if let Event::MaskUpdate { step, .. } = e {
+            if let Event::MaskUpdate(MaskUpdate { step, .. }) = e {
                 Some(*step)
             } else {
                 None
@@ -183,7 +183,7 @@ fn same_seed_same_run() {
             .unwrap()
             .into_iter()
             .filter_map(|e| {
-                if let Event::Step { loss, .. } = e {
+                if let Event::Step(Step { loss, .. }) = e {
                     Some(loss)
                 } else {
                     None
@@ -212,4 +212,146 @@ fn watch_of_a_finished_run_prints_what_the_live_run_printed() {
     );
     assert!(watched.status.success(), "{}", stderr(&watched));
     assert_eq!(stdout(&watched), stdout(&live));
+}
+
+/// `bapw resume` of a run that trained every step has nothing to do: it says so, names the
+/// commands that show the run, exits 0 and leaves the run as it was (it used to print an
+/// error, then "run failed at step 0", and exit 1).
+#[test]
+fn resuming_a_finished_run_says_it_is_finished() {
+    let home = tempfile::tempdir().unwrap();
+    let out = common::train_smoke(home.path(), "done", &["train.epochs=1"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let log = home.path().join("runs/done/events.jsonl");
+    let before = std::fs::read(&log).unwrap();
+    let runs = home.path().join("runs");
+    let out = run_bapw(
+        home.path(),
+        &[
+            "resume",
+            "done",
+            "--headless",
+            "--runs-dir",
+            runs.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("done is finished (all 16 steps): nothing to resume")
+            && text.contains("`bapw watch done`"),
+        "{text}"
+    );
+    assert!(!text.contains("failed"), "{text}");
+    assert_eq!(std::fs::read(&log).unwrap(), before, "the log is untouched");
+}
+
+/// `bapw completions SHELL` prints a completion script that knows the subcommands and their
+/// flags.
+#[test]
+fn completion_scripts_know_the_commands_and_flags() {
+    let home = tempfile::tempdir().unwrap();
+    for (shell, marker) in [
+        ("bash", "complete -F _bapw"),
+        ("zsh", "#compdef bapw"),
+        ("fish", "complete -c bapw"),
+    ] {
+        let out = run_bapw(home.path(), &["completions", shell]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let text = stdout(&out);
+        assert!(text.contains(marker), "{shell}: {text}");
+        // fish names a long option `-l NAME`; bash and zsh write `--NAME`.
+        let flag = |name: &str| match shell {
+            "fish" => format!("-l {name}"),
+            _ => format!("--{name}"),
+        };
+        for word in [
+            "train".into(),
+            "resume".into(),
+            "sweep".into(),
+            flag("preset"),
+            flag("from"),
+        ] {
+            assert!(text.contains(&word), "{shell} lacks {word}");
+        }
+    }
+    let out = run_bapw(home.path(), &["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// `--device cuda:N` is taken (and falls back to the CPU with a note where no GPU is visible),
+/// a device that is not one is bad input, and the first event names the device's model and
+/// memory.
+#[test]
+fn devices_are_named_and_fall_back_cleanly() {
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let r = runs.to_str().unwrap();
+    let out = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--headless",
+            "--runs-dir",
+            r,
+            "--name",
+            "d",
+        ],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let events = read_events(&runs.join("d/events.jsonl")).unwrap();
+    let Event::RunStarted(started) = &events[0] else {
+        panic!("{:?}", events[0].kind());
+    };
+    assert!(started.device_model.as_ref().is_some_and(|m| !m.is_empty()));
+    assert!(started.device_memory.is_some_and(|b| b > 1 << 20));
+    assert!(stdout(&out).contains(" GiB, "), "{}", stdout(&out));
+
+    let out = run_bapw(
+        home.path(),
+        &[
+            "train",
+            "--preset",
+            "smoke",
+            "--headless",
+            "--device",
+            "gpu",
+            "--runs-dir",
+            r,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("use auto, cpu, cuda or cuda:N"),
+        "{}",
+        stderr(&out)
+    );
+
+    if bapw::device::cuda_devices() == 0 {
+        let out = run_bapw(
+            home.path(),
+            &[
+                "train",
+                "--preset",
+                "smoke",
+                "--headless",
+                "--device",
+                "cuda:7",
+                "--runs-dir",
+                r,
+                "--name",
+                "c",
+                "--set",
+                "train.epochs=1",
+            ],
+        );
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert!(
+            stdout(&out).contains("cuda:7 was requested but no CUDA device is available"),
+            "{}",
+            stdout(&out)
+        );
+    }
 }

@@ -2,13 +2,18 @@
 //! app asks the runtime to send, and events folded back in.
 mod support;
 
+use bapw::config::store::Store;
 use bapw::config::theme::Slot;
-use bapw::train::events::{EndState, Event};
+use bapw::events::{EndState, ErrorReport, Event, Finished, ParamChanged, Paused, Resumed, Step};
 use bapw::train::Command;
-use bapw::tui::app::{Level, Pane, RunState};
+use bapw::tui::keymap::Pane;
 use bapw::tui::keymap::{Action, Mode};
-use bapw::tui::popups::{ConfirmKind, Popup};
-use bapw::tui::{App, Request, Store};
+use bapw::tui::model::{Level, RunState, SeriesId};
+use bapw::tui::popups::confirm::ConfirmKind;
+use bapw::tui::popups::problems::Problems;
+use bapw::tui::popups::save_as::SaveAs;
+use bapw::tui::popups::Popup;
+use bapw::tui::{App, Request};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use support::*;
 
@@ -47,7 +52,11 @@ fn select(app: &mut App, key_name: &str) {
 }
 
 fn last_log(app: &App) -> String {
-    app.log.latest().map(|e| e.text.clone()).unwrap_or_default()
+    app.run
+        .log
+        .latest()
+        .map(|e| e.text.clone())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -91,12 +100,12 @@ fn refused_edit_stays_open_with_the_reason() {
         app.ui.schedule.edit.is_some(),
         "a refused value is not applied"
     );
-    assert_eq!(app.preset.prune.final_sparsity, 0.8);
+    assert_eq!(app.run.preset.prune.final_sparsity, 0.8);
     let screen = screen(&app, 120, 40);
     assert!(screen.contains("✗ 1.5 is outside [0, 1)"), "{screen}");
     key(&mut app, KeyCode::Esc);
     assert!(app.ui.schedule.edit.is_none());
-    assert_eq!(app.preset.prune.final_sparsity, 0.8);
+    assert_eq!(app.run.preset.prune.final_sparsity, 0.8);
     assert!(app.take_requests().is_empty());
 }
 
@@ -108,14 +117,14 @@ fn letters_typed_into_a_field_are_text_not_commands() {
     app.handle(Action::ClearInput);
     typed(&mut app, "1e-4");
     key(&mut app, KeyCode::Enter);
-    assert_eq!(app.preset.train.lr, 1e-4);
+    assert_eq!(app.run.preset.train.lr, 1e-4);
     assert!(app.take_requests().is_empty(), "`e` did not evaluate");
 }
 
 #[test]
 fn before_a_run_edits_go_into_the_preset_and_the_schedule() {
     let mut app = idle();
-    let before = app.schedule;
+    let before = app.run.schedule;
     select(&mut app, "prune.final_sparsity");
     key(&mut app, KeyCode::Enter);
     app.handle(Action::ClearInput);
@@ -131,11 +140,11 @@ fn before_a_run_edits_go_into_the_preset_and_the_schedule() {
         .clone()
         .unwrap();
     assert_eq!(preview.final_sparsity, 0.5);
-    assert_eq!(app.schedule, before, "not applied before Enter");
+    assert_eq!(app.run.schedule, before, "not applied before Enter");
     key(&mut app, KeyCode::Enter);
-    assert_eq!(app.preset.prune.final_sparsity, 0.5);
-    assert_eq!(app.schedule.final_sparsity, 0.5);
-    assert!(app.preset_edited);
+    assert_eq!(app.run.preset.prune.final_sparsity, 0.5);
+    assert_eq!(app.run.schedule.final_sparsity, 0.5);
+    assert!(app.run.preset_edited);
     assert!(app.take_requests().is_empty(), "no engine involved");
 }
 
@@ -147,7 +156,7 @@ fn choices_cycle_and_change_the_fields_shown() {
     key(&mut app, KeyCode::Right);
     key(&mut app, KeyCode::Right);
     key(&mut app, KeyCode::Enter);
-    assert_eq!(app.preset.train.mode.as_str(), "bap");
+    assert_eq!(app.run.preset.train.mode.as_str(), "bap");
     let keys: Vec<&str> = app.fields().iter().map(|f| f.key).collect();
     assert!(keys.contains(&"adv.delta") && keys.contains(&"adv.candidates"));
 }
@@ -155,7 +164,7 @@ fn choices_cycle_and_change_the_fields_shown() {
 #[test]
 fn during_a_run_an_accepted_edit_is_sent_and_applied_on_param_changed() {
     let mut app = running();
-    assert_eq!(app.state, RunState::Running);
+    assert_eq!(app.run.state, RunState::Running);
     select(&mut app, "prune.final_sparsity");
     key(&mut app, KeyCode::Enter);
     app.handle(Action::ClearInput);
@@ -169,21 +178,21 @@ fn during_a_run_an_accepted_edit_is_sent_and_applied_on_param_changed() {
         })]
     );
     // Shown as pending; the preset changes only when the engine says so.
-    assert_eq!(app.preset.prune.final_sparsity, 0.8);
+    assert_eq!(app.run.preset.prune.final_sparsity, 0.8);
     assert!(screen(&app, 120, 40).contains("0.5…"));
-    app.apply(&Event::ParamChanged {
+    app.apply(&Event::ParamChanged(ParamChanged {
         step: 21,
         key: "prune.final_sparsity".into(),
         old: "0.8".into(),
         new: "0.5".into(),
-    });
-    assert_eq!(app.preset.prune.final_sparsity, 0.5);
-    assert_eq!(app.schedule.final_sparsity, 0.5);
+    }));
+    assert_eq!(app.run.preset.prune.final_sparsity, 0.5);
+    assert_eq!(app.run.schedule.final_sparsity, 0.5);
     assert_eq!(
-        app.schedule.end_step, 32,
+        app.run.schedule.end_step, 32,
         "recomputed with the run's steps per epoch"
     );
-    assert!(app.pending_sets.is_empty());
+    assert!(app.run.pending_sets.is_empty());
     assert_eq!(last_log(&app), "prune.final_sparsity 0.8 → 0.5");
 }
 
@@ -195,14 +204,14 @@ fn a_refused_live_change_clears_pending_and_shows_the_error() {
     app.handle(Action::ClearInput);
     typed(&mut app, "2");
     key(&mut app, KeyCode::Enter);
-    assert_eq!(app.pending_sets.len(), 1);
-    app.apply(&Event::Error {
+    assert_eq!(app.run.pending_sets.len(), 1);
+    app.apply(&Event::Error(ErrorReport {
         step: 21,
         message: "refused: prune.power: something".into(),
-    });
-    assert!(app.pending_sets.is_empty());
-    assert_eq!(app.preset.prune.power, 3.0);
-    assert_eq!(app.log.latest().unwrap().level, Level::Error);
+    }));
+    assert!(app.run.pending_sets.is_empty());
+    assert_eq!(app.run.preset.prune.power, 3.0);
+    assert_eq!(app.run.log.latest().unwrap().level, Level::Error);
 }
 
 #[test]
@@ -229,12 +238,12 @@ fn pause_resume_eval_follow_the_run_state() {
     key(&mut app, KeyCode::Char('p'));
     assert_eq!(app.take_requests(), [Request::Engine(Command::Pause)]);
     assert_eq!(
-        app.state,
+        app.run.state,
         RunState::Running,
         "paused only when the engine says so"
     );
-    app.apply(&Event::Paused { step: 20 });
-    assert_eq!(app.state, RunState::Paused);
+    app.apply(&Event::Paused(Paused { step: 20 }));
+    assert_eq!(app.run.state, RunState::Paused);
     assert!(screen(&app, 120, 40).contains("● paused"));
     key(&mut app, KeyCode::Char('e'));
     key(&mut app, KeyCode::Char('p'));
@@ -245,8 +254,8 @@ fn pause_resume_eval_follow_the_run_state() {
             Request::Engine(Command::Resume)
         ]
     );
-    app.apply(&Event::Resumed { step: 20 });
-    assert_eq!(app.state, RunState::Running);
+    app.apply(&Event::Resumed(Resumed { step: 20 }));
+    assert_eq!(app.run.state, RunState::Running);
 }
 
 #[test]
@@ -257,16 +266,16 @@ fn start_only_when_no_run_is_active() {
     assert!(last_log(&app).contains("already in progress"));
     for e in smoke_events()
         .into_iter()
-        .skip_while(|e| !matches!(e, Event::Step { step: 21, .. }))
+        .skip_while(|e| !matches!(e, Event::Step(Step { step: 21, .. })))
     {
         app.apply(&e);
     }
-    assert_eq!(app.state, RunState::Finished);
+    assert_eq!(app.run.state, RunState::Finished);
     key(&mut app, KeyCode::Char('s'));
     assert_eq!(app.take_requests(), [Request::StartRun]);
-    assert_eq!(app.state, RunState::Starting);
+    assert_eq!(app.run.state, RunState::Starting);
     app.start_failed("no data");
-    assert_eq!(app.state, RunState::Failed);
+    assert_eq!(app.run.state, RunState::Failed);
 }
 
 #[test]
@@ -295,14 +304,14 @@ fn quit_during_a_run_asks_then_stops_and_quits_when_finished() {
     key(&mut app, KeyCode::Char('y'));
     assert_eq!(app.take_requests(), [Request::Engine(Command::Stop)]);
     assert!(screen(&app, 120, 40).contains("stopping"));
-    app.apply(&Event::Finished {
+    app.apply(&Event::Finished(Finished {
         step: 21,
         state: EndState::Stopped,
         sparsity: 0.8,
         test_acc: 0.9,
         seconds: 1.0,
-    });
-    assert_eq!(app.state, RunState::Stopped);
+    }));
+    assert_eq!(app.run.state, RunState::Stopped);
     assert_eq!(app.take_requests(), [Request::Quit]);
 }
 
@@ -338,18 +347,18 @@ fn stop_asks_first() {
 #[test]
 fn pinning_compares_later_evaluations_with_the_pinned_one() {
     let mut app = app_with(bap_preset(), "smoke-bap", &bap_events(17));
-    assert_eq!(app.evals.count, 1);
+    assert_eq!(app.run.evals.count, 1);
     key(&mut app, KeyCode::Char('P'));
-    let pinned = app.evals.pinned.as_ref().unwrap().step;
+    let pinned = app.run.evals.pinned.as_ref().unwrap().step;
     for e in bap_events(60).into_iter().skip(bap_events(17).len()) {
         app.apply(&e);
     }
-    assert_eq!(app.evals.count, 3);
-    let (base, is_pinned) = app.evals.baseline().unwrap();
+    assert_eq!(app.run.evals.count, 3);
+    let (base, is_pinned) = app.run.evals.baseline().unwrap();
     assert!(is_pinned);
     assert_eq!(base.step, pinned);
     key(&mut app, KeyCode::Char('P'));
-    let (base, is_pinned) = app.evals.baseline().unwrap();
+    let (base, is_pinned) = app.run.evals.baseline().unwrap();
     assert!(!is_pinned);
     assert_eq!(base.step, 32, "the previous evaluation again");
 }
@@ -382,22 +391,22 @@ fn picker_keeps_the_preset_when_the_chosen_one_is_invalid() {
     app.handle(Action::End);
     key(&mut app, KeyCode::Enter);
     match &app.ui.popup {
-        Some(Popup::Problems { lines, .. }) => {
+        Some(Popup::Problems(Problems { lines, .. })) => {
             assert!(lines[0].contains("prune.final_sparsity"), "{lines:?}");
             assert!(lines[0].contains("broken.toml:4"), "located: {lines:?}");
         }
         other => panic!("expected the problems, got {other:?}"),
     }
-    assert_eq!(app.preset_label, "smoke");
-    assert_eq!(app.preset.prune.final_sparsity, 0.8);
+    assert_eq!(app.run.label, "smoke");
+    assert_eq!(app.run.preset.prune.final_sparsity, 0.8);
     key(&mut app, KeyCode::Esc);
     key(&mut app, KeyCode::Char('o'));
     app.handle(Action::Home);
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Enter);
-    assert_eq!(app.preset_label, "mnist-quick");
-    assert_eq!(app.preset.data.dataset, "mnist");
-    assert_eq!(app.total_steps(), 3 * 469, "estimated from 60k images");
+    assert_eq!(app.run.label, "mnist-quick");
+    assert_eq!(app.run.preset.data.dataset, "mnist");
+    assert_eq!(app.run.total_steps(), 3 * 469, "estimated from 60k images");
     let settings = std::fs::read_to_string(dir.path().join("settings.toml")).unwrap();
     assert!(
         settings.contains("last_preset = \"mnist-quick\""),
@@ -421,7 +430,7 @@ fn saving_refuses_shipped_names_and_asks_before_overwriting() {
     typed(&mut app, "smoke");
     key(&mut app, KeyCode::Enter);
     match &app.ui.popup {
-        Some(Popup::SaveAs { error: Some(e), .. }) => assert!(e.contains("shipped"), "{e}"),
+        Some(Popup::SaveAs(SaveAs { error: Some(e), .. })) => assert!(e.contains("shipped"), "{e}"),
         other => panic!("expected the name prompt with a reason, got {other:?}"),
     }
     app.handle(Action::ClearInput);
@@ -431,10 +440,12 @@ fn saving_refuses_shipped_names_and_asks_before_overwriting() {
     let path = dir.path().join("presets/mine.toml");
     let saved = std::fs::read_to_string(&path).unwrap();
     assert!(saved.contains("name = \"mine\""));
-    assert_eq!(app.preset_label, "mine");
+    assert_eq!(app.run.label, "mine");
     // Again: the file exists, so it asks.
     key(&mut app, KeyCode::Char('w'));
-    assert!(matches!(&app.ui.popup, Some(Popup::SaveAs { input, .. }) if input.text() == "mine"));
+    assert!(
+        matches!(&app.ui.popup, Some(Popup::SaveAs(SaveAs { input, .. })) if input.text() == "mine")
+    );
     key(&mut app, KeyCode::Enter);
     assert!(matches!(
         &app.ui.popup,
@@ -527,15 +538,9 @@ fn replaying_a_run_rebuilds_every_pane() {
             b.apply(e);
         }
     }
-    assert_eq!(a.state, RunState::Finished);
-    assert_eq!(a.progress.steps_done, 48);
-    assert_eq!(
-        a.metrics
-            .get(bapw::tui::app::SeriesId::TestAcc)
-            .points()
-            .len(),
-        3
-    );
+    assert_eq!(a.run.state, RunState::Finished);
+    assert_eq!(a.run.progress.steps_done, 48);
+    assert_eq!(a.run.metrics.get(SeriesId::TestAcc).points().len(), 3);
     assert_eq!(screen(&a, 120, 40), screen(&b, 120, 40));
     assert!(screen(&a, 120, 40).contains("● finished"));
 }

@@ -3,6 +3,7 @@
 //! polls the screen, never a fixed sleep).
 mod common;
 
+use bapw::events::{EpochEnd, Finished, Message, Step};
 use std::path::Path;
 use std::process::Command;
 
@@ -204,8 +205,7 @@ fn watching_a_finished_run_shows_what_the_live_run_ended_with() {
         pane_text(&ended, "2 Loss & sparsity"),
         "the Loss pane of the watched run differs from the live one's"
     );
-    let events =
-        bapw::train::events::read_events(&data.path().join("runs/done/events.jsonl")).unwrap();
+    let events = bapw::events::read_events(&data.path().join("runs/done/events.jsonl")).unwrap();
     let evaluated = events.iter().any(|e| e.kind() == "eval");
     let (live_rob, watched_rob) = (
         pane_text(&ended, "4 Robustness"),
@@ -219,13 +219,13 @@ fn watching_a_finished_run_shows_what_the_live_run_ended_with() {
         );
     }
     // The numbers are the log's.
-    let fmt = bapw::tui::panes::fmt_num;
+    let fmt = bapw::tui::text::fmt_num;
     let test_acc = events.iter().rev().find_map(|e| match e {
-        bapw::train::Event::EpochEnd { test_acc, .. } => Some(*test_acc),
+        bapw::train::Event::EpochEnd(EpochEnd { test_acc, .. }) => Some(*test_acc),
         _ => None,
     });
     let clean_loss = events.iter().rev().find_map(|e| match e {
-        bapw::train::Event::Step { clean_loss, .. } => Some(*clean_loss),
+        bapw::train::Event::Step(Step { clean_loss, .. }) => Some(*clean_loss),
         _ => None,
     });
     for text in [
@@ -287,7 +287,7 @@ fn a_run_kept_in_the_background_outlives_its_terminal() {
     );
 
     // The hand-over waits until the new process holds the run.
-    assert!(bapw::train::run::RunLock::is_held(&dir));
+    assert!(bapw::run::RunLock::is_held(&dir));
     assert_eq!(run_state(data.path(), "bg"), "running");
     let pid: i32 = std::fs::read_to_string(dir.join("lock"))
         .unwrap()
@@ -324,22 +324,22 @@ fn a_run_kept_in_the_background_outlives_its_terminal() {
     watch.keys(&["q"]);
     let s = watch.wait_for(EXIT_MARKER);
     assert!(s.contains(&format!("{EXIT_MARKER}0")), "q leaves:\n{s}");
-    assert!(alive(pid) && bapw::train::run::RunLock::is_held(&dir));
+    assert!(alive(pid) && bapw::run::RunLock::is_held(&dir));
 
     // SIGTERM stops it as `bapw resume` does: a checkpoint, `finished` stopped.
     // SAFETY: signalling the background process this test's run started.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     poll("the background run to let go", || {
-        !bapw::train::run::RunLock::is_held(&dir)
+        !bapw::run::RunLock::is_held(&dir)
     });
-    let events = bapw::train::events::read_events(&dir.join("events.jsonl")).unwrap();
+    let events = bapw::events::read_events(&dir.join("events.jsonl")).unwrap();
     assert!(
         matches!(
             events.last(),
-            Some(bapw::train::Event::Finished {
-                state: bapw::train::events::EndState::Stopped,
+            Some(bapw::train::Event::Finished(Finished {
+                state: bapw::events::EndState::Stopped,
                 ..
-            })
+            }))
         ),
         "last event {:?}",
         events.last()
@@ -350,7 +350,7 @@ fn a_run_kept_in_the_background_outlives_its_terminal() {
     let steps: Vec<usize> = events
         .iter()
         .filter_map(|e| match e {
-            bapw::train::Event::Step { step, .. } => Some(*step),
+            bapw::train::Event::Step(Step { step, .. }) => Some(*step),
             _ => None,
         })
         .collect();
@@ -360,7 +360,7 @@ fn a_run_kept_in_the_background_outlives_its_terminal() {
         "steps skip or repeat"
     );
     let resumed = events.iter().any(|e| {
-        matches!(e, bapw::train::Event::Message { text, .. } if text.starts_with("resumed from"))
+        matches!(e, bapw::train::Event::Message(Message { text, .. }) if text.starts_with("resumed from"))
     });
     assert!(
         resumed,

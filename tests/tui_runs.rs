@@ -4,15 +4,16 @@
 //! state and the requests it leaves for the runtime.
 mod support;
 
+use bapw::events::{EndState, Event, Finished, Step};
 use std::path::PathBuf;
 
-use bapw::runs::RunRow;
-use bapw::train::events::{EndState, Event};
+use bapw::run::list::RunRow;
 use bapw::train::Command;
-use bapw::tui::app::{Level, Pane, RunState};
-use bapw::tui::compare::Compared;
 use bapw::tui::keymap::Action;
-use bapw::tui::popups::{Answer, ConfirmKind, Popup};
+use bapw::tui::keymap::Pane;
+use bapw::tui::model::{Level, RunModel, RunState, SeriesId};
+use bapw::tui::popups::confirm::{Answer, ConfirmKind};
+use bapw::tui::popups::Popup;
 use bapw::tui::{App, Request};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use support::*;
@@ -31,7 +32,11 @@ fn text(app: &App) -> String {
 }
 
 fn last_log(app: &App) -> String {
-    app.log.latest().map(|e| e.text.clone()).unwrap_or_default()
+    app.run
+        .log
+        .latest()
+        .map(|e| e.text.clone())
+        .unwrap_or_default()
 }
 
 /// This window's own run, 20 steps in.
@@ -104,7 +109,7 @@ fn watching_refuses_the_keys_that_steer_a_run() {
         ch(&mut app, c);
         assert!(app.take_requests().is_empty(), "{c} sent nothing");
         assert!(app.ui.popup.is_none(), "{c} opened nothing");
-        let note = app.log.latest().unwrap();
+        let note = app.run.log.latest().unwrap();
         assert_eq!(note.level, Level::Warn);
         assert!(
             note.text.contains("watching fixture-smoke")
@@ -139,7 +144,7 @@ fn an_ended_watched_run_points_to_the_run_list() {
     for e in smoke_events() {
         app.apply(&e);
     }
-    assert_eq!(app.state, RunState::Finished);
+    assert_eq!(app.run.state, RunState::Finished);
     ch(&mut app, 'p');
     assert!(app.take_requests().is_empty());
     let note = last_log(&app);
@@ -153,21 +158,21 @@ fn an_ended_watched_run_points_to_the_run_list() {
 fn a_watched_run_whose_writer_is_gone_is_interrupted_until_it_moves_again() {
     let mut app = watching();
     app.writer_gone();
-    assert_eq!(app.state, RunState::Interrupted);
-    assert!(!app.state.is_active());
+    assert_eq!(app.run.state, RunState::Interrupted);
+    assert!(!app.run.state.is_active());
     assert!(last_log(&app).contains("was interrupted"));
     assert!(screen(&app, 120, 40).contains("● interrupted"));
     // Another process resumed it and appends again.
     let next = smoke_events()
         .into_iter()
-        .find(|e| matches!(e, Event::Step { step: 21, .. }))
+        .find(|e| matches!(e, Event::Step(Step { step: 21, .. })))
         .unwrap();
     app.apply(&next);
-    assert_eq!(app.state, RunState::Running);
+    assert_eq!(app.run.state, RunState::Running);
     // This window's own run is never "interrupted" by that check.
     let mut own = running();
     own.writer_gone();
-    assert_eq!(own.state, RunState::Running);
+    assert_eq!(own.run.state, RunState::Running);
 }
 
 #[test]
@@ -176,14 +181,11 @@ fn opening_another_run_drops_the_old_one_and_keeps_the_view() {
     app.handle(Action::Focus(Pane::Robustness));
     app.handle(Action::Zoom);
     app.open_run(smoke_preset(), "smoke", true);
-    assert!(app.run.is_none());
-    assert_eq!(app.state, RunState::Idle);
-    assert!(app
-        .metrics
-        .get(bapw::tui::app::SeriesId::CleanLoss)
-        .is_empty());
-    assert!(app.evals.latest.is_none() && app.budget.latest.is_none());
-    assert_eq!(app.preset.train.mode.as_str(), "natural");
+    assert!(app.run.started.is_none());
+    assert_eq!(app.run.state, RunState::Idle);
+    assert!(app.run.metrics.get(SeriesId::CleanLoss).is_empty());
+    assert!(app.run.evals.latest.is_none() && app.run.budget.latest.is_none());
+    assert_eq!(app.run.preset.train.mode.as_str(), "natural");
     assert!(app.watching);
     assert_eq!(app.ui.focus, Pane::Robustness);
     assert!(app.ui.zoom);
@@ -315,10 +317,10 @@ fn the_run_list_refreshes_and_keeps_its_place() {
     assert!(app.ui.popup.is_none());
 }
 
-fn compared() -> Compared {
-    Compared::from_events(
-        "smoke-adv-fixture",
+fn compared() -> RunModel {
+    RunModel::replay(
         adversarial_preset(),
+        "smoke-adv-fixture",
         &adversarial_events(96),
     )
 }
@@ -329,11 +331,8 @@ fn comparing_draws_the_other_run_beside_this_one() {
     let plain = text(&app);
     app.compare_loaded(Ok(compared()));
     let c = app.compare.as_ref().unwrap();
-    assert_eq!(
-        (c.mode.as_str(), c.state),
-        ("adversarial", RunState::Finished)
-    );
-    assert_eq!(c.steps_done, 96);
+    assert_eq!((c.mode(), c.state), ("adversarial", RunState::Finished));
+    assert_eq!(c.progress.steps_done, 96);
     assert!(last_log(&app).contains("comparing with smoke-adv-fixture (adversarial"));
     let s = text(&app);
     assert_ne!(s, plain);
@@ -359,7 +358,7 @@ fn comparing_draws_the_other_run_beside_this_one() {
     assert_eq!(app.take_requests(), [Request::ListRuns]);
     assert!(matches!(app.ui.popup, Some(Popup::Runs(_))));
     app.compare_loaded(Err("no run \"x\"".into()));
-    assert_eq!(app.log.latest().unwrap().level, Level::Error);
+    assert_eq!(app.run.log.latest().unwrap().level, Level::Error);
 }
 
 #[test]
@@ -371,7 +370,7 @@ fn export_asks_for_the_focused_pane_of_the_run_on_screen() {
     let mut app = running();
     ch(&mut app, '3');
     ch(&mut app, 'E');
-    let dir = PathBuf::from(app.run.as_ref().unwrap().run_dir.clone());
+    let dir = PathBuf::from(app.run.started.as_ref().unwrap().run_dir.clone());
     assert_eq!(
         app.take_requests(),
         [Request::Export {
@@ -415,7 +414,7 @@ fn export_writes_each_panes_tables_and_plot() {
     }
     std::fs::write(dir.path().join("events.jsonl"), text).unwrap();
     let names = |pane| -> Vec<String> {
-        bapw::tui::jobs::export_pane(pane, dir.path())
+        bapw::tui::file_jobs::export_pane(pane, dir.path())
             .unwrap()
             .iter()
             .map(|p| {
@@ -464,13 +463,13 @@ fn quitting_a_run_offers_the_background() {
     assert_eq!(app.take_requests(), [Request::Engine(Command::Stop)]);
     assert!(app.background_after_stop && app.stop_requested);
     assert!(screen(&app, 120, 40).contains("● stopping…"));
-    app.apply(&Event::Finished {
+    app.apply(&Event::Finished(Finished {
         step: 21,
         state: EndState::Stopped,
         sparsity: 0.8,
         test_acc: 0.9,
         seconds: 1.0,
-    });
+    }));
     assert_eq!(app.take_requests(), [Request::Background]);
     assert!(!app.background_after_stop);
 }
@@ -502,15 +501,16 @@ fn a_run_that_ends_before_the_hand_over_just_quits() {
     ch(&mut app, 'q');
     ch(&mut app, 'b');
     app.take_requests();
-    app.apply(&Event::Finished {
+    app.apply(&Event::Finished(Finished {
         step: 48,
         state: EndState::Finished,
         sparsity: 0.8,
         test_acc: 0.9,
         seconds: 1.0,
-    });
+    }));
     assert_eq!(app.take_requests(), [Request::Quit]);
     assert!(app
+        .run
         .log
         .entries()
         .any(|e| e.text.contains("ended before it could be handed over")));
@@ -520,7 +520,7 @@ fn a_run_that_ends_before_the_hand_over_just_quits() {
 fn bapw_resume_on_a_terminal_starts_at_once() {
     let mut app = app_with(smoke_preset(), "smoke", &[]);
     app.resume_here();
-    assert_eq!(app.state, RunState::Starting);
+    assert_eq!(app.run.state, RunState::Starting);
     assert_eq!(app.take_requests(), [Request::StartRun]);
 }
 

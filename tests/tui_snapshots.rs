@@ -3,8 +3,10 @@
 //! Review changed snapshots with `cargo insta review` (or INSTA_UPDATE=always and git diff).
 mod support;
 
-use bapw::tui::app::{Pane, SeriesId};
+use bapw::events::{Budget, Step};
 use bapw::tui::keymap::Action;
+use bapw::tui::keymap::Pane;
+use bapw::tui::model::SeriesId;
 use bapw::tui::App;
 use support::*;
 
@@ -122,13 +124,13 @@ fn pane_budget_80x24_uniform() {
     preset.train.mode = bapw::config::preset::Mode::Adversarial;
     let mut events = bap_events(12);
     for e in &mut events {
-        if let bapw::train::Event::Budget {
+        if let bapw::train::Event::Budget(Budget {
             distances,
             delta,
             budgets,
             mode,
             ..
-        } = e
+        }) = e
         {
             *mode = "adversarial".into();
             *distances = None;
@@ -174,7 +176,7 @@ fn pane_robustness_80x24_pinned() {
     app.handle(Action::Pin);
     for e in bap_events(60)
         .into_iter()
-        .skip_while(|e| !matches!(e, bapw::train::Event::Step { step: 20, .. }))
+        .skip_while(|e| !matches!(e, bapw::train::Event::Step(Step { step: 20, .. })))
     {
         app.apply(&e);
     }
@@ -232,10 +234,10 @@ fn pane_robustness_zoomed_120x40_with_curves() {
     snap!("pane_robustness_zoomed_120x40", app, 120, 40);
 }
 
-fn adversarial_fixture() -> bapw::tui::compare::Compared {
-    bapw::tui::compare::Compared::from_events(
-        "smoke-adv-fixture",
+fn adversarial_fixture() -> bapw::tui::model::RunModel {
+    bapw::tui::model::RunModel::replay(
         adversarial_preset(),
+        "smoke-adv-fixture",
         &adversarial_events(BAP_STEPS_PER_EPOCH * BAP_EPOCHS),
     )
 }
@@ -248,8 +250,8 @@ fn run_row(
     step: usize,
     total: usize,
     numbers: Option<(f64, f64, f64)>,
-) -> Result<bapw::runs::RunRow, String> {
-    Ok(bapw::runs::RunRow {
+) -> Result<bapw::run::list::RunRow, String> {
+    Ok(bapw::run::list::RunRow {
         name: name.into(),
         state: state.into(),
         preset: preset.into(),

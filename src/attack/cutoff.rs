@@ -1,4 +1,4 @@
-//! BAP's cutoff-scale step (bap-algorithm.md §2.2-2.3) and the budget cuts of the evaluation
+//! BAP's cutoff-scale step (docs/algorithm.md §2.2-2.3) and the budget cuts of the evaluation
 //! curves (§4.4).
 //!
 //! Norms here are the per-pixel RMS n_i = sqrt(max(1e-12, sum(eta_i^2) / D)), D = C*H*W: the

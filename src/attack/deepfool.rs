@@ -1,5 +1,5 @@
 //! DeepFool (Moosavi-Dezfooli et al. 2016), untargeted L2, reproducing the batch semantics of
-//! cleverhans 3.0.1 that the authors ran (bap-algorithm.md §2.1):
+//! cleverhans 3.0.1 that the authors ran (docs/algorithm.md §2.1):
 //!
 //! - `orig` is the model's own prediction on x, not the label;
 //! - an example stops moving once its prediction differs from `orig` (frozen);

@@ -10,7 +10,9 @@
 //! - [`fgsm`]: one signed-gradient step (L-inf).
 //! - [`pgd`]: projected gradient descent, L-inf or L2, random starts and restarts.
 //! - [`deepfool`]: the minimal-perturbation L2 attack, cleverhans 3.0.1 batch semantics.
+//! - [`apgd`]: APGD-CE and APGD-T (AutoAttack's gradient attacks), L-inf or L2.
 //! - [`cutoff`]: BAP's cutoff-scale step and the budget cuts used by the evaluation curves.
+pub mod apgd;
 pub mod classifier;
 pub mod cutoff;
 pub mod deepfool;
@@ -20,6 +22,7 @@ pub mod pgd;
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
+pub use apgd::{Apgd, ApgdResult, APGD_TARGETS};
 pub use classifier::{Classifier, Linearization};
 pub use cutoff::{cut_l2_rms, cut_linf, rms_norms, Cut, CutoffScale, Scaled};
 pub use deepfool::{DeepFool, DeepFoolResult};

@@ -35,6 +35,11 @@ pub fn default_runs_dir() -> Result<PathBuf> {
     Ok(data_dir()?.join("runs"))
 }
 
+/// `--runs-dir` when given, else `<data dir>/runs`.
+pub fn runs_dir_or_default(dir: Option<PathBuf>) -> Result<PathBuf> {
+    dir.map(Ok).unwrap_or_else(default_runs_dir)
+}
+
 pub fn user_presets_dir() -> Result<PathBuf> {
     Ok(config_dir()?.join("presets"))
 }

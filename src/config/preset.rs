@@ -1,9 +1,11 @@
 //! Presets: one TOML file says everything about a run. Every section has defaults, so a preset
 //! (or a user preset that `inherit`s a shipped one) sets only what differs.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::alerts::AlertsCfg;
+use super::spans;
 use crate::prune::{ScheduleKind, ScheduleSpec, Scope};
 
 pub const SCHEMA_VERSION: u32 = 1;
@@ -29,6 +31,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../presets/mnist-bap-quick.toml"),
     ),
     (
+        "mnist-bap-released",
+        include_str!("../../presets/mnist-bap-released.toml"),
+    ),
+    (
         "fashion-bap",
         include_str!("../../presets/fashion-bap.toml"),
     ),
@@ -38,7 +44,9 @@ pub const SHIPPED: &[(&str, &str)] = &[
     ),
 ];
 
-pub const DEFAULT_PRESET: &str = "mnist-quick";
+/// What `bapw` opens the first time and `bapw train` trains without `--preset`: the method
+/// bapw exists for, sized to fill all four panes on a CPU in minutes.
+pub const DEFAULT_PRESET: &str = "mnist-bap-quick";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,6 +64,7 @@ pub struct Preset {
     pub adv: AdvCfg,
     pub eval: EvalCfg,
     pub checkpoint: CheckpointCfg,
+    pub alerts: AlertsCfg,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -178,6 +187,17 @@ pub enum AdvLoss {
     Trades,
 }
 
+/// Which labels the uniform attack's cross-entropy uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdvLabels {
+    /// The model's own predictions on the clean batch (the authors' code gives cleverhans no
+    /// labels, so its FGSM does this; no label leaking).
+    Predicted,
+    /// The true labels.
+    True,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Cutoff {
@@ -197,6 +217,8 @@ pub struct AdvCfg {
     /// PGD step size as an absolute L-inf step (0 = 2.5 * eps / steps).
     pub pgd_step_size: f64,
     pub pgd_random_start: bool,
+    /// Labels of the uniform attack's cross-entropy: `predicted` (default) or `true`.
+    pub labels: AdvLabels,
     pub loss: AdvLoss,
     /// Weight of the clean loss in `mix`.
     pub clean_weight: f64,
@@ -222,14 +244,21 @@ pub struct AdvCfg {
 pub struct EvalCfg {
     /// Robustness evaluation every N epochs (0 = only at the end).
     pub every: usize,
-    /// Test images used (0 = whole test set).
+    /// Test images used (0 = whole test set): a class-stratified random subset.
     pub subset: usize,
+    /// Seed of the subset's draw (the same in every run, so runs compare on one sample).
+    pub subset_seed: u64,
+    /// Any of fgsm, pgd, apgd (APGD-CE + APGD-T, L-inf), deepfool, apgd-l2.
     pub attacks: Vec<String>,
     /// L-inf ε grid for FGSM and PGD.
     pub eps: Vec<f64>,
     /// RMS-L2 δ grid for the DeepFool-cut curve.
     pub deltas: Vec<f64>,
     pub pgd_steps: usize,
+    pub pgd_restarts: usize,
+    /// APGD iterations per run (AutoAttack: 100) and runs from fresh random starts.
+    pub apgd_steps: usize,
+    pub apgd_restarts: usize,
     pub deepfool_iters: usize,
     pub batch_size: usize,
     /// The ε shown as "robust accuracy" in the loss pane (PGD at this ε).
@@ -281,6 +310,7 @@ impl Default for Preset {
             adv: AdvCfg::default(),
             eval: EvalCfg::default(),
             checkpoint: CheckpointCfg::default(),
+            alerts: AlertsCfg::default(),
         }
     }
 }
@@ -367,6 +397,7 @@ impl Default for AdvCfg {
             pgd_steps: 10,
             pgd_step_size: 0.0,
             pgd_random_start: true,
+            labels: AdvLabels::Predicted,
             loss: AdvLoss::Mix,
             clean_weight: 0.5,
             trades_beta: 6.0,
@@ -387,10 +418,14 @@ impl Default for EvalCfg {
         EvalCfg {
             every: 1,
             subset: 500,
+            subset_seed: 0,
             attacks: vec!["fgsm".into(), "pgd".into(), "deepfool".into()],
             eps: vec![0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3],
             deltas: vec![0.0, 0.02, 0.04, 0.06, 0.08, 0.1, 0.15, 0.2],
             pgd_steps: 10,
+            pgd_restarts: 1,
+            apgd_steps: 100,
+            apgd_restarts: 1,
             deepfool_iters: 20,
             batch_size: 250,
             robust_eps: 0.1,
@@ -447,7 +482,7 @@ impl PresetError {
 
 pub const DATASETS: &[&str] = &["mnist", "fashion-mnist", "cifar10", "synthetic"];
 pub const ARCHS: &[&str] = &["lenet5", "mlp", "cnn", "fitnet"];
-pub const ATTACKS: &[&str] = &["fgsm", "pgd", "deepfool"];
+pub const ATTACKS: &[&str] = &["fgsm", "pgd", "apgd", "deepfool", "apgd-l2"];
 
 impl Preset {
     /// Resolves a preset name or path: an existing file path, then the user's presets, then
@@ -537,13 +572,13 @@ impl Preset {
                 }
                 None => problems.push(Problem {
                     key: "inherit".into(),
-                    line: line_of(text, "", "inherit"),
+                    line: spans::line_of_key(text, "inherit"),
                     message: format!("no shipped preset named {base:?}"),
                 }),
             }
         }
         for s in sets {
-            if let Err(m) = apply_set(&mut value, s) {
+            if let Err(m) = super::keypath::apply_set(&mut value, s) {
                 problems.push(Problem {
                     key: s.split('=').next().unwrap_or("").trim().to_string(),
                     line: None,
@@ -567,14 +602,8 @@ impl Preset {
             Ok(p) => p,
             Err(e) => {
                 let mut p = toml_problem(&merged, &e);
-                if p.key.is_empty() {
-                    if let Some(l) = p.line {
-                        p.key = key_at_line(&merged, l).unwrap_or_default();
-                    }
-                }
                 if merged != text {
-                    let (section, key) = p.key.rsplit_once('.').unwrap_or(("", &p.key));
-                    p.line = line_of(text, section, key);
+                    locate(&mut p, text, sets);
                 }
                 return Err(PresetError {
                     file: file.into(),
@@ -584,8 +613,7 @@ impl Preset {
         };
         let mut problems = preset.validate();
         for p in &mut problems {
-            let (section, key) = p.key.rsplit_once('.').unwrap_or(("", &p.key));
-            p.line = line_of(text, section, key);
+            locate(p, text, sets);
         }
         if problems.is_empty() {
             Ok(preset)
@@ -694,18 +722,26 @@ impl Preset {
                 }
             }
         }
-        let begin = p
-            .begin_step
-            .map(|s| s as f64)
-            .or(p.begin_epoch.map(|e| e * 1e6));
-        let end = p
-            .end_step
-            .map(|s| s as f64)
-            .or(p.end_epoch.map(|e| e * 1e6));
-        let same_unit = p.begin_step.is_some() == p.end_step.is_some();
-        if let (Some(b), Some(e), true) = (begin, end, same_unit) {
-            if p.schedule == ScheduleKind::Polynomial && e <= b {
-                bad("prune.end_step", "end is not after begin".into());
+        // Compared in the unit the preset gives both in; mixed units wait for the run's steps
+        // per epoch (the resolved schedule checks them).
+        let in_steps = (
+            p.begin_step.unwrap_or(0) as f64,
+            p.end_step.map(|s| s as f64),
+        );
+        let in_epochs = (p.begin_epoch.unwrap_or(0.0), p.end_epoch);
+        let (begin, end, key, unit) = if p.end_epoch.is_some() && p.begin_step.is_none() {
+            (in_epochs.0, in_epochs.1, "prune.end_epoch", "epoch")
+        } else if p.begin_epoch.is_none() {
+            (in_steps.0, in_steps.1, "prune.end_step", "step")
+        } else {
+            (0.0, None, "", "")
+        };
+        if let Some(end) = end {
+            if p.schedule == ScheduleKind::Polynomial && end <= begin {
+                bad(
+                    key,
+                    format!("end is not after begin ({unit} {begin} to {unit} {end})"),
+                );
             }
         }
         if p.frequency == 0 {
@@ -775,6 +811,42 @@ impl Preset {
                 "iterations must be at least 1".into(),
             );
         }
+        for (key, v) in [
+            ("eval.pgd_restarts", e.pgd_restarts),
+            ("eval.apgd_steps", e.apgd_steps),
+            ("eval.apgd_restarts", e.apgd_restarts),
+        ] {
+            if v == 0 {
+                bad(key, "must be at least 1".into());
+            }
+        }
+        for (key, message) in self.alerts.problems() {
+            out.push(Problem {
+                key,
+                line: None,
+                message,
+            });
+        }
+        out
+    }
+
+    /// Settings that are valid but probably not meant: each names its key and what follows.
+    pub fn warnings(&self) -> Vec<Problem> {
+        let mut out = Vec::new();
+        let p = &self.prune;
+        let epochs = self.train.epochs as f64;
+        let end_epoch = p.end_epoch.filter(|e| *e > epochs);
+        if let (Some(end), ScheduleKind::Polynomial) = (end_epoch, p.schedule) {
+            out.push(Problem {
+                key: "prune.end_epoch".into(),
+                line: None,
+                message: format!(
+                    "{end} is after the last epoch ({epochs}): training ends before the final \
+                     sparsity {} is reached",
+                    p.final_sparsity
+                ),
+            });
+        }
         out
     }
 
@@ -840,17 +912,18 @@ pub fn suggest<'a>(got: &str, valid: &[&'a str]) -> Option<&'a str> {
         .map(|(_, v)| v)
 }
 
-/// Turns a toml/serde error into a problem with a line, the key and a suggestion.
+/// Turns a toml/serde error into a problem with a line, the dotted key (from the parser's
+/// spans) and a suggestion.
 pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let offset = e.span().map(|s| s.start);
+    let line = offset.map(|o| spans::line_at(text, o));
+    let key = offset
+        .and_then(|o| spans::key_at(text, o))
+        .unwrap_or_default();
     let msg = e.message().to_string();
-    let mut key = String::new();
     let mut message = msg.clone();
     if let Some(rest) = msg.strip_prefix("unknown field `") {
         if let Some((field, tail)) = rest.split_once('`') {
-            key = field.to_string();
             let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
             message = match suggest(field, &expected) {
                 Some(s) => format!("unknown key (did you mean `{s}`?)"),
@@ -861,55 +934,20 @@ pub(crate) fn toml_problem(text: &str, e: &toml::de::Error) -> Problem {
     Problem { key, line, message }
 }
 
-/// Line (1-based) where `key = ...` is written inside `[section]` (or at top level).
-pub fn line_of(text: &str, section: &str, key: &str) -> Option<usize> {
-    let mut current = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.starts_with('[') {
-            current = line
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_string();
-            continue;
+/// Points a problem about `p.key` at its line in the user's `text`, or at the `--set` that
+/// gave the value (never at a line of the file the `--set` overrode).
+fn locate(p: &mut Problem, text: &str, sets: &[String]) {
+    let from_set = sets
+        .iter()
+        .rev()
+        .find(|s| s.split_once('=').is_some_and(|(k, _)| k.trim() == p.key));
+    match from_set {
+        Some(s) => {
+            p.line = None;
+            p.message = format!("--set {s}: {}", p.message);
         }
-        if let Some((k, _)) = line.split_once('=') {
-            let k = k.trim();
-            let full = if current.is_empty() {
-                k.to_string()
-            } else {
-                format!("{current}.{k}")
-            };
-            let want = if section.is_empty() {
-                key.to_string()
-            } else {
-                format!("{section}.{key}")
-            };
-            if full == want || (section.is_empty() && k == key) {
-                return Some(i + 1);
-            }
-        }
+        None => p.line = spans::line_of_key(text, &p.key),
     }
-    None
-}
-
-/// The dotted key (`section.key`) assigned on 1-based `line`, if that line assigns one.
-fn key_at_line(text: &str, line: usize) -> Option<String> {
-    let mut section = String::new();
-    for (i, raw) in text.lines().enumerate() {
-        let l = raw.trim();
-        if l.starts_with('[') {
-            section = l.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-        } else if i + 1 == line {
-            let key = l.split_once('=')?.0.trim();
-            return Some(if section.is_empty() {
-                key.to_string()
-            } else {
-                format!("{section}.{key}")
-            });
-        }
-    }
-    None
 }
 
 /// Deep-merges `over` into `base` (tables merge, everything else replaces).
@@ -922,65 +960,6 @@ fn merge(base: &mut toml::Table, over: toml::Table) {
             }
         }
     }
-}
-
-/// Applies one `key.path=value` override; the value is read as TOML (so `0.5`, `true`,
-/// `[1, 2]` and `"text"` work) and falls back to a plain string.
-pub fn apply_set(table: &mut toml::Table, assignment: &str) -> Result<(), String> {
-    let (key, raw) = assignment
-        .split_once('=')
-        .ok_or_else(|| "expected key=value".to_string())?;
-    let key = key.trim();
-    if key.is_empty() {
-        return Err("empty key".into());
-    }
-    let raw = raw.trim();
-    let value = format!("v = {raw}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
-    let parts: Vec<&str> = key.split('.').collect();
-    let mut cur = table;
-    for part in &parts[..parts.len() - 1] {
-        let entry = cur
-            .entry(part.to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-        cur = entry
-            .as_table_mut()
-            .ok_or_else(|| format!("`{part}` is not a section"))?;
-    }
-    cur.insert(parts[parts.len() - 1].to_string(), value);
-    Ok(())
-}
-
-/// Where a preset named `name` is saved for the user.
-pub fn user_preset_path(name: &str) -> anyhow::Result<PathBuf> {
-    crate::config::paths::check_name("preset", name)?;
-    Ok(crate::config::paths::user_presets_dir()?.join(format!("{name}.toml")))
-}
-
-/// Saves the preset in `source` (e.g. a run's `preset.toml`) as user preset `name`. Shipped
-/// names are refused; an existing user preset is replaced only with `force`.
-pub fn save_user_preset(name: &str, source: &Path, force: bool) -> anyhow::Result<PathBuf> {
-    use anyhow::{bail, Context};
-    if SHIPPED.iter().any(|(n, _)| *n == name) {
-        bail!("{name:?} is a shipped preset: pick another name");
-    }
-    let path = user_preset_path(name)?;
-    if path.exists() && !force {
-        bail!(
-            "user preset {} exists: add --force to replace it",
-            path.display()
-        );
-    }
-    let text =
-        std::fs::read_to_string(source).with_context(|| format!("reading {}", source.display()))?;
-    let mut p = Preset::from_toml_str(&source.display().to_string(), &text, &[])?;
-    p.name = name.to_string();
-    p.inherit = None;
-    crate::config::paths::write_atomic(&path, p.to_toml().as_bytes())?;
-    Ok(path)
 }
 
 /// Keys (dotted) whose values differ between two presets, with both values as TOML.

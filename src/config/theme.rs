@@ -8,7 +8,8 @@ use std::path::Path;
 
 use ratatui::style::Color;
 
-use crate::config::preset::{line_of, suggest};
+use crate::config::preset::suggest;
+use crate::config::spans::line_of_key;
 
 pub const SHIPPED: &[(&str, &str)] = &[
     ("dark", include_str!("../../themes/dark.toml")),
@@ -221,7 +222,7 @@ pub fn parse_theme(name: &str, file: &str, text: &str) -> Result<ThemeFile, Them
         palette: BTreeMap::new(),
     };
     for (key, value) in &table {
-        let line = line_of(text, "", key);
+        let line = line_of_key(text, key);
         match (key.as_str(), value) {
             // `name` is informative only: the file name is what `--theme` and `t` use.
             ("name", toml::Value::String(_)) => {}
@@ -229,7 +230,7 @@ pub fn parse_theme(name: &str, file: &str, text: &str) -> Result<ThemeFile, Them
             ("inherits", toml::Value::String(s)) => out.inherits = Some(s.clone()),
             ("palette", toml::Value::Table(p)) => {
                 for (slot_name, v) in p {
-                    let line = line_of(text, "palette", slot_name);
+                    let line = line_of_key(text, &format!("palette.{slot_name}"));
                     let full = format!("palette.{slot_name}");
                     let Some(slot) = Slot::from_name(slot_name) else {
                         let names: Vec<&str> = Slot::ALL.iter().map(|s| s.name()).collect();

@@ -5,11 +5,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use tch::{Device, Tensor};
 
-use super::{evaluate, EvalSpec, Report};
+use super::view::{view, EvalView, Parts, Point};
+use super::{evaluate_test_set, EvalSpec, Report};
 use crate::config::preset::Preset;
+use crate::device::{resolve_device, DeviceChoice};
+use crate::events::EvalSubset;
 use crate::model::Net;
-use crate::train::engine::{resolve_device, DeviceChoice};
-use crate::train::run;
+use crate::run::checkpoint::Checkpoints;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct EvalArgs {
@@ -18,10 +20,15 @@ pub struct EvalArgs {
     /// Evaluate on this dataset instead of the run's (same image shape and classes).
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Number of test images (0 = all; default: the run's eval.subset).
+    /// Number of test images, a class-stratified random subset (0 = all; default: the run's
+    /// eval.subset).
     #[arg(long)]
     pub subset: Option<usize>,
-    /// Attacks, comma-separated: fgsm, pgd, deepfool (default: the run's eval.attacks).
+    /// Seed of the subset's draw (default: the run's eval.subset_seed).
+    #[arg(long)]
+    pub subset_seed: Option<u64>,
+    /// Attacks, comma-separated: fgsm, pgd, apgd, deepfool, apgd-l2 (default: the run's
+    /// eval.attacks).
     #[arg(long, value_delimiter = ',')]
     pub attack: Vec<String>,
     /// L-inf ε grid of FGSM and PGD, comma-separated (default: the run's eval.eps).
@@ -33,6 +40,15 @@ pub struct EvalArgs {
     /// PGD steps (default: the run's eval.pgd_steps).
     #[arg(long)]
     pub pgd_steps: Option<usize>,
+    /// PGD restarts (default: the run's eval.pgd_restarts).
+    #[arg(long)]
+    pub pgd_restarts: Option<usize>,
+    /// APGD steps per run (default: the run's eval.apgd_steps).
+    #[arg(long)]
+    pub apgd_steps: Option<usize>,
+    /// APGD restarts (default: the run's eval.apgd_restarts).
+    #[arg(long)]
+    pub apgd_restarts: Option<usize>,
     /// DeepFool iterations (default: the run's eval.deepfool_iters).
     #[arg(long)]
     pub deepfool_iters: Option<usize>,
@@ -42,7 +58,7 @@ pub struct EvalArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
+    #[arg(long, default_value_t = DeviceChoice::Auto)]
     pub device: DeviceChoice,
 }
 
@@ -71,22 +87,17 @@ pub fn run_eval_cli(args: &EvalArgs) -> Result<()> {
     let data = crate::data::load(&preset.data, device)
         .with_context(|| format!("loading dataset {:?}", preset.data.dataset))?;
     let net = load_net(&weights, &preset, data.shape(), data.classes, device)?;
-    let subset = args.subset.unwrap_or(preset.eval.subset);
-    let n = match subset {
-        0 => data.n_test(),
-        s => s.min(data.n_test()),
-    } as i64;
-    let x = data.test_x.narrow(0, 0, n);
-    let y = data.test_y.narrow(0, 0, n);
+    let n = args.subset.unwrap_or(preset.eval.subset);
+    let seed = args.subset_seed.unwrap_or(preset.eval.subset_seed);
     let model = |t: &Tensor| net.forward(t);
-    let report = evaluate(&model, &x, &y, &spec)?;
+    let (report, subset) = evaluate_test_set(&model, &data.test_x, &data.test_y, n, seed, &spec)?;
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json(&weights, &preset, &report))?
+            serde_json::to_string_pretty(&json(&weights, &preset, &report, &subset))?
         );
     } else {
-        print!("{}", table(&weights, &preset, &report));
+        print!("{}", table(&weights, &preset, &report, &subset));
     }
     Ok(())
 }
@@ -99,10 +110,11 @@ pub fn resolve_checkpoint(path: &Path) -> Result<(PathBuf, PathBuf)> {
         } else {
             path.to_path_buf()
         };
-        let Some((step, _)) = run::list_checkpoints(&dir).pop() else {
+        let checkpoints = Checkpoints::new(dir.clone());
+        let Some(step) = checkpoints.latest() else {
             bail!("{} holds no checkpoint (no step-N.json)", dir.display());
         };
-        let weights = run::checkpoint_paths(&dir, step).0;
+        let weights = checkpoints.files(step).weights;
         let run_dir = dir.parent().unwrap_or(Path::new(".")).to_path_buf();
         return Ok((weights, run_dir));
     }
@@ -171,6 +183,15 @@ fn spec_from(preset: &Preset, a: &EvalArgs) -> Result<EvalSpec> {
     if let Some(s) = a.pgd_steps {
         spec.pgd_steps = s;
     }
+    if let Some(s) = a.pgd_restarts {
+        spec.pgd_restarts = s;
+    }
+    if let Some(s) = a.apgd_steps {
+        spec.apgd_steps = s;
+    }
+    if let Some(s) = a.apgd_restarts {
+        spec.apgd_restarts = s;
+    }
     if let Some(s) = a.deepfool_iters {
         spec.deepfool_iters = s;
     }
@@ -180,62 +201,124 @@ fn spec_from(preset: &Preset, a: &EvalArgs) -> Result<EvalSpec> {
     spec.checked()
 }
 
-fn json(weights: &Path, preset: &Preset, r: &Report) -> serde_json::Value {
+fn report_view(r: &Report, subset: &EvalSubset) -> EvalView {
+    view(&Parts {
+        examples: r.examples,
+        clean_acc: r.clean_acc,
+        curves: &r.curves,
+        worst_case: &r.worst_case,
+        flags: &r.flags,
+        subset: Some(subset),
+        settings: Some(&r.settings),
+    })
+}
+
+/// The report as JSON: every curve with a 95 % Wilson interval per point and an interval for
+/// its AUC, the worst case, the flags, the subset and the attack settings.
+fn json(weights: &Path, preset: &Preset, r: &Report, subset: &EvalSubset) -> serde_json::Value {
+    let v = report_view(r, subset);
+    let interval = |p: &Point| serde_json::json!([p.lo, p.hi]);
+    let with_intervals = |curves: &[crate::events::AttackCurve]| -> Vec<serde_json::Value> {
+        curves
+            .iter()
+            .map(|c| {
+                let col = v
+                    .tables
+                    .iter()
+                    .flat_map(|t| t.columns.iter().map(move |col| (t, col)))
+                    .find(|(_, col)| col.attack == c.attack);
+                let mut o = serde_json::to_value(c).unwrap_or_default();
+                if let Some((t, col)) = col {
+                    let points: Vec<serde_json::Value> = c
+                        .grid
+                        .iter()
+                        .filter_map(|g| t.grid.iter().position(|x| x == g))
+                        .filter_map(|i| col.cells[i].as_ref().map(interval))
+                        .collect();
+                    o["interval"] = serde_json::Value::Array(points);
+                    o["auc_interval"] = interval(&col.auc);
+                }
+                o
+            })
+            .collect()
+    };
     serde_json::json!({
         "checkpoint": weights.display().to_string(),
         "arch": preset.model.arch,
         "dataset": preset.data.dataset,
         "examples": r.examples,
+        "subset": subset,
+        "settings": r.settings,
+        "counting": "robust at a budget = correct on the clean image and under the attack at every budget of the grid up to it",
         "clean_accuracy": r.clean_acc,
-        "attacks": r.curves,
+        "clean_interval": interval(&v.clean),
+        "attacks": with_intervals(&r.curves),
+        "worst_case": with_intervals(&r.worst_case),
+        "flags": r.flags,
+        "zero_gradients": r.zero_gradients,
         "deepfool_rms": r.deepfool_rms,
         "seconds": r.seconds,
     })
 }
 
-/// One row per budget value (the union of the grids), one column per attack; FGSM and PGD
-/// read the row as an L-inf ε, DeepFool as an RMS δ.
-fn table(weights: &Path, preset: &Preset, r: &Report) -> String {
+/// `0.912 [0.883, 0.934]`: an accuracy and its 95 % interval.
+fn cell(p: &Point) -> String {
+    format!("{:.3} [{:.3}, {:.3}]", p.value, p.lo, p.hi)
+}
+
+/// One table per threat model (rows = budgets, columns = the attacks then the worst case),
+/// then the clean accuracy, the flags, the images and the settings.
+fn table(weights: &Path, preset: &Preset, r: &Report, subset: &EvalSubset) -> String {
+    let v = report_view(r, subset);
     let mut out = format!(
-        "{} ({} on {}, {} test images, {:.1} s)\n",
+        "{} ({} on {}, {:.1} s)\nimages: {}\n",
         weights.display(),
         preset.model.arch,
         preset.data.dataset,
-        r.examples,
-        r.seconds
+        r.seconds,
+        v.sample
     );
-    let mut rows: Vec<f64> = r.curves.iter().flat_map(|c| c.grid.clone()).collect();
-    rows.sort_by(f64::total_cmp);
-    rows.dedup();
-    out.push_str(&format!("{:<8}", "budget"));
-    for c in &r.curves {
-        let unit = if c.attack == "deepfool" {
-            "(RMS δ)"
-        } else {
-            "(L∞ ε)"
-        };
-        out.push_str(&format!(" {:>16}", format!("{} {unit}", c.attack)));
-    }
-    out.push('\n');
-    for v in &rows {
-        out.push_str(&format!("{v:<8.4}"));
-        for c in &r.curves {
-            let cell = c
-                .grid
-                .iter()
-                .position(|g| g == v)
-                .map(|i| format!("{:.4}", c.accuracy[i]))
-                .unwrap_or_else(|| "-".into());
-            out.push_str(&format!(" {cell:>16}"));
+    out.push_str(
+        "robust accuracy = correct on the clean image and under the attack at every budget up \
+         to the row's; [95 % Wilson interval]; AUC ± 1.96 standard errors over the images\n",
+    );
+    const W: usize = 21;
+    for t in &v.tables {
+        out.push('\n');
+        out.push_str(&format!("{:<8}", t.unit));
+        for c in &t.columns {
+            // Attacks by the names --attack takes; the worst case by what it is.
+            let name = if c.worst { &c.label } else { &c.attack };
+            out.push_str(&format!(" {name:<W$}"));
+        }
+        out.push('\n');
+        for (i, g) in t.grid.iter().enumerate() {
+            out.push_str(&format!("{g:<8}"));
+            for c in &t.columns {
+                let s = c.cells[i].as_ref().map(cell).unwrap_or_else(|| "-".into());
+                out.push_str(&format!(" {s:<W$}"));
+            }
+            out.push('\n');
+        }
+        out.push_str(&format!("{:<8}", "AUC"));
+        for c in &t.columns {
+            out.push_str(&format!(" {:<W$}", cell(&c.auc)));
         }
         out.push('\n');
     }
-    out.push_str(&format!("{:<8}", "AUC"));
-    for c in &r.curves {
-        out.push_str(&format!(" {:>16}", format!("{:.4}", c.auc)));
+    out.push_str(&format!("\nclean accuracy {}\n", cell(&v.clean)));
+    if v.flags.is_empty() {
+        out.push_str("gradient-masking flags: none\n");
+    } else {
+        out.push_str("gradient-masking flags:\n");
+        for f in &v.flags {
+            out.push_str(&format!("  ! {f}\n"));
+        }
     }
-    out.push('\n');
-    out.push_str(&format!("clean accuracy {:.4}\n", r.clean_acc));
+    out.push_str("attacks:\n");
+    for s in &v.settings {
+        out.push_str(&format!("  {s}\n"));
+    }
     if let Some(d) = &r.deepfool_rms {
         out.push_str(&format!(
             "DeepFool RMS distance: mean {:.4}, median {:.4} (p5 {:.4}, p95 {:.4})\n",

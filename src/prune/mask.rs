@@ -3,7 +3,14 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use crate::train::events::LayerSparsity;
+/// Measured sparsity of one prunable tensor after a mask update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerSparsity {
+    pub name: String,
+    pub kept: i64,
+    pub total: i64,
+    pub sparsity: f64,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]

@@ -2,5 +2,5 @@
 mod mask;
 mod schedule;
 
-pub use mask::{kept_count, magnitude_masks, Pruner, Scope};
+pub use mask::{kept_count, magnitude_masks, LayerSparsity, Pruner, Scope};
 pub use schedule::{ScheduleKind, ScheduleSpec};

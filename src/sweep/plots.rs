@@ -1,5 +1,5 @@
 //! The report's SVG plots: accuracy against budget at each sparsity, and AUC against sparsity,
-//! one panel per attack and one line per method.
+//! one panel per attack and per worst case, one line per method.
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -37,12 +37,13 @@ fn panels(
     x_desc: impl Fn(&str) -> String,
     line: impl Fn(&str, &str) -> Vec<(f64, f64)>,
 ) -> Result<()> {
-    let n = r.attacks.len().max(1);
+    let ids: Vec<&String> = r.attacks.iter().chain(&r.worst).collect();
+    let n = ids.len().max(1);
     let root = SVGBackend::new(path, (380 * n as u32, 420)).into_drawing_area();
     root.fill(&WHITE).map_err(plot_err)?;
     let root = root.titled(title, ("sans-serif", 18)).map_err(plot_err)?;
     let areas = root.split_evenly((1, n));
-    for (area, attack) in areas.iter().zip(&r.attacks) {
+    for (area, attack) in areas.iter().zip(ids) {
         let (lo, hi) = x_range(attack);
         let mut ch = ChartBuilder::on(area)
             .caption(attack_name(attack), ("sans-serif", 15))
@@ -84,7 +85,11 @@ fn attack_name(a: &str) -> String {
     match a {
         "fgsm" => "FGSM (L-inf)".into(),
         "pgd" => "PGD (L-inf)".into(),
+        "apgd" => "APGD-CE + APGD-T (L-inf)".into(),
         "deepfool" => "DeepFool-cut (RMS L2)".into(),
+        "apgd-l2" => "APGD-L2 (RMS L2)".into(),
+        "worst-linf" => "worst case (L-inf)".into(),
+        "worst-l2" => "worst case (RMS L2)".into(),
         other => other.into(),
     }
 }
@@ -101,7 +106,7 @@ pub fn write(r: &Report, out: &Path) -> Result<Vec<PathBuf>> {
     let pad = ((smax - smin) * 0.05).max(0.01);
     panels(
         &p,
-        "AUC of each robustness curve against final sparsity",
+        "AUC of each robust-accuracy curve against final sparsity",
         r,
         |_| (smin - pad, smax + pad),
         |_| "final sparsity".into(),
@@ -130,7 +135,7 @@ pub fn write(r: &Report, out: &Path) -> Result<Vec<PathBuf>> {
             r,
             |a| (0.0, grid_max(a)),
             |a| {
-                if a == "deepfool" {
+                if crate::eval::is_l2(a) {
                     "δ (RMS L2)".into()
                 } else {
                     "ε (L-inf)".into()

@@ -1,175 +1,39 @@
-//! `bapw sweep`: runs a sweep's grid, one ordinary run folder per point, as child `bapw train`
-//! processes (one LibTorch per process, so `--jobs` runs share nothing but the device).
-//! Running it again continues: finished runs are skipped, stopped or killed ones resumed from
-//! their last checkpoint.
+//! `bapw sweep`: plans a sweep's folder and runs its grid, one ordinary run folder per point,
+//! as child `bapw train` processes (one LibTorch per process, so `--jobs` runs share nothing
+//! but the device). Running it again continues: finished runs are skipped, stopped or killed
+//! ones resumed from their last checkpoint. The Slurm backend's tasks train their point
+//! through the same `execute`, so both backends train bit-identically.
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::{ExitCode, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use serde::{Deserialize, Serialize};
 
-use super::spec::{PlannedRun, ReportSpec, SweepFile};
+use super::folder::{log_path, resolve_sweep, run_dir, status, Plan, RunStatus};
+use super::spec::{PlannedRun, SweepFile};
 use crate::config::paths::write_atomic;
 use crate::config::preset::Preset;
-use crate::train::DeviceChoice;
+use crate::device::DeviceChoice;
 
-#[derive(clap::Args, Debug, Clone)]
-pub struct SweepArgs {
-    /// A sweep file (TOML), or the folder (or name) of a sweep started before: continues it.
-    pub target: PathBuf,
-    /// Sweep folder (default: <data dir>/sweeps/<name>).
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Runs at the same time; each gets its share of the CPU threads.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub jobs: u32,
-    /// Start at most this many runs, then stop (the rest wait for the next `bapw sweep`).
-    #[arg(long)]
-    pub limit: Option<usize>,
-    /// Print the planned runs and their overrides; run nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    #[arg(long, value_enum, default_value_t = DeviceChoice::Auto)]
-    pub device: DeviceChoice,
+/// A sweep folder about to be created or reopened: the sweep file read and its grid checked
+/// against the base preset, nothing written yet.
+pub struct Prepared {
+    pub dir: PathBuf,
+    pub plan: Plan,
+    pub sweep: SweepFile,
+    file: PathBuf,
+    text: String,
+    base: Preset,
 }
 
-/// `plan.json`: the expanded grid, written when a sweep starts and read by the report and the
-/// TUI.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Plan {
-    pub name: String,
-    pub description: String,
-    pub base: String,
-    pub report: ReportSpec,
-    pub runs: Vec<PlannedRun>,
-}
-
-impl Plan {
-    /// Every final sparsity of the grid, ascending.
-    pub fn sparsities(&self) -> Vec<f64> {
-        super::spec::distinct_sorted(self.runs.iter().map(|r| r.sparsity))
-    }
-
-    pub fn load(sweep_dir: &Path) -> Result<Plan> {
-        let p = sweep_dir.join("plan.json");
-        let text = std::fs::read_to_string(&p).with_context(|| {
-            format!(
-                "reading {} (is {} a sweep folder?)",
-                p.display(),
-                sweep_dir.display()
-            )
-        })?;
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
-    }
-}
-
-/// Where a planned run stands, read from its folder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RunStatus {
-    Pending,
-    Running,
-    Finished,
-    /// Stopped or killed; `true` when a checkpoint lets it resume.
-    Interrupted(bool),
-    Failed,
-}
-
-impl RunStatus {
-    pub fn label(self) -> &'static str {
-        match self {
-            RunStatus::Pending => "pending",
-            RunStatus::Running => "running",
-            RunStatus::Finished => "finished",
-            RunStatus::Interrupted(_) => "interrupted",
-            RunStatus::Failed => "failed",
-        }
-    }
-}
-
-/// A folder `bapw sweep` made (it has a plan).
-pub fn is_sweep_dir(dir: &Path) -> bool {
-    dir.join("plan.json").is_file()
-}
-
-/// A sweep argument: a sweep folder, or the name of one under `<data dir>/sweeps`.
-pub fn resolve_sweep(arg: &Path) -> Option<PathBuf> {
-    if is_sweep_dir(arg) {
-        return Some(arg.to_path_buf());
-    }
-    let name = arg.to_str()?;
-    crate::config::paths::check_name("sweep", name).ok()?;
-    let dir = crate::config::paths::data_dir()
-        .ok()?
-        .join("sweeps")
-        .join(name);
-    is_sweep_dir(&dir).then_some(dir)
-}
-
-/// `bapw watch SWEEP_DIR --headless`: each run's state, then the report so far.
-pub fn print_status(dir: &Path) -> Result<()> {
-    let plan = Plan::load(dir)?;
-    for (i, r) in plan.runs.iter().enumerate() {
-        let st = status(&run_dir(dir, &r.id));
-        println!(
-            "[{:>3}/{}] {:<11} {}",
-            i + 1,
-            plan.runs.len(),
-            st.label(),
-            r.id
-        );
-    }
-    let results = super::report::collect(dir, &plan)?;
-    let report = super::report::aggregate(&plan, &results);
-    println!();
-    print!("{}", super::report::markdown(&report, "report"));
-    Ok(())
-}
-
-pub fn run_dir(sweep_dir: &Path, id: &str) -> PathBuf {
-    sweep_dir.join("runs").join(id)
-}
-
-pub fn status(dir: &Path) -> RunStatus {
-    if !dir.join("events.jsonl").exists() {
-        return RunStatus::Pending;
-    }
-    match crate::runs::summarize(dir) {
-        Ok(row) => status_of(dir, &row.state),
-        Err(_) => RunStatus::Interrupted(has_checkpoint(dir)),
-    }
-}
-
-/// The status of a run folder whose `bapw runs` state is `state`.
-pub fn status_of(dir: &Path, state: &str) -> RunStatus {
-    match state {
-        "finished" => RunStatus::Finished,
-        "running" => RunStatus::Running,
-        "failed" => RunStatus::Failed,
-        _ => RunStatus::Interrupted(has_checkpoint(dir)),
-    }
-}
-
-fn has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir.join("checkpoints"))
-        .into_iter()
-        .flatten()
-        .flatten()
-        .any(|e| {
-            let n = e.file_name().to_string_lossy().into_owned();
-            n.starts_with("step-") && n.ends_with(".json")
-        })
-}
-
-/// Creates or reopens the sweep folder: `sweep.toml` (the file as given), `base.toml` (the
-/// base preset frozen when the sweep started, so later edits to it do not mix into a
-/// half-done sweep) and `plan.json`.
-pub fn prepare(args: &SweepArgs) -> Result<(PathBuf, Plan)> {
-    let target = if args.target.exists() {
-        args.target.clone()
+/// Reads the sweep file (`target`, or the `sweep.toml` of the sweep folder or name `target`)
+/// and plans its grid into `out` (default `<data dir>/sweeps/<name>`).
+pub fn prepare(target: &Path, out: Option<&Path>) -> Result<Prepared> {
+    let target = if target.exists() {
+        target.to_path_buf()
     } else {
-        resolve_sweep(&args.target).unwrap_or_else(|| args.target.clone())
+        resolve_sweep(target).unwrap_or_else(|| target.to_path_buf())
     };
     let (file, dir) = if target.is_dir() {
         let dir = target.clone();
@@ -178,7 +42,7 @@ pub fn prepare(args: &SweepArgs) -> Result<(PathBuf, Plan)> {
         }
         (dir.join("sweep.toml"), Some(dir))
     } else {
-        (target.clone(), args.out.clone())
+        (target.clone(), out.map(Path::to_path_buf))
     };
     let sweep = SweepFile::load(&file)?;
     let dir = match dir {
@@ -215,19 +79,34 @@ pub fn prepare(args: &SweepArgs) -> Result<(PathBuf, Plan)> {
         report: sweep.report.clone(),
         runs,
     };
-    if !args.dry_run {
-        if copy != file {
-            write_atomic(&copy, text.as_bytes())?;
+    Ok(Prepared {
+        dir,
+        plan,
+        sweep,
+        file,
+        text,
+        base,
+    })
+}
+
+impl Prepared {
+    /// Creates or reopens the sweep folder: `sweep.toml` (the file as given), `base.toml` (the
+    /// base preset frozen when the sweep started, so later edits to it do not mix into a
+    /// half-done sweep) and `plan.json`.
+    pub fn save(&self) -> Result<()> {
+        let copy = self.dir.join("sweep.toml");
+        if copy != self.file {
+            write_atomic(&copy, self.text.as_bytes())?;
         }
+        let base_file = self.dir.join("base.toml");
         if !base_file.exists() {
-            write_atomic(&base_file, base.to_toml().as_bytes())?;
+            write_atomic(&base_file, self.base.to_toml().as_bytes())?;
         }
         write_atomic(
-            &dir.join("plan.json"),
-            serde_json::to_string_pretty(&plan)?.as_bytes(),
-        )?;
+            &self.dir.join("plan.json"),
+            serde_json::to_string_pretty(&self.plan)?.as_bytes(),
+        )
     }
-    Ok((dir, plan))
 }
 
 /// A base that looks like a path is relative to the sweep file; otherwise a preset name.
@@ -244,47 +123,88 @@ fn resolve_base(base: &str, sweep_file: &Path) -> String {
 }
 
 /// What to do with one planned run this time.
-enum Work {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
     Train,
     Resume,
 }
 
-pub fn run(args: &SweepArgs) -> Result<ExitCode> {
-    let (dir, plan) = prepare(args)?;
-    let total = plan.runs.len();
-    if args.dry_run {
-        for (i, r) in plan.runs.iter().enumerate() {
-            println!("[{:>3}/{total}] {}  {}", i + 1, r.id, r.sets.join(" "));
+/// Where a planned run stands before a backend runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Finished,
+    /// Failed before: left alone until its folder is deleted.
+    Failed,
+    /// Another process holds it.
+    Running,
+    Run(Work),
+}
+
+/// Decides what to do with the planned run `r` of the sweep in `dir`. A run killed before its
+/// first checkpoint (or before its first event) has nothing to keep, and `bapw train` wants a
+/// fresh folder: its folder is removed here.
+pub fn next_step(dir: &Path, r: &PlannedRun) -> Result<Next> {
+    let rd = run_dir(dir, &r.id);
+    Ok(match status(&rd) {
+        RunStatus::Finished => Next::Finished,
+        RunStatus::Failed => Next::Failed,
+        RunStatus::Running => Next::Running,
+        RunStatus::Interrupted(true) => Next::Run(Work::Resume),
+        RunStatus::Interrupted(false) | RunStatus::Pending => {
+            if rd.exists() {
+                std::fs::remove_dir_all(&rd)
+                    .with_context(|| format!("removing {}", rd.display()))?;
+            }
+            Next::Run(Work::Train)
         }
-        return Ok(ExitCode::SUCCESS);
-    }
+    })
+}
+
+/// How the grid points train: `jobs` at a time, each with `threads` LibTorch threads (None:
+/// the base preset's).
+pub struct Exec {
+    pub jobs: u32,
+    pub device: DeviceChoice,
+    /// The CUDA devices visible here: with more than one, `auto`/`cuda` runs are spread over
+    /// them (see [`device_for_slot`]).
+    pub gpus: usize,
+    pub threads: Option<usize>,
+    /// SIGUSR1 (Slurm's warning before a time limit) stops the runs like SIGTERM and is
+    /// reported in `Outcome::warned`.
+    pub stop_on_usr1: bool,
+}
+
+/// The `[n/total] ...` prefix of every line about planned run `i`.
+pub fn tag(i: usize, total: usize) -> String {
+    format!("[{:>3}/{total}]", i + 1)
+}
+
+/// The local backend: the sweep's unfinished runs as child processes here, `jobs` at a time.
+pub fn run_local(
+    p: &Prepared,
+    jobs: u32,
+    limit: Option<usize>,
+    device: DeviceChoice,
+) -> Result<ExitCode> {
+    let (dir, plan) = (&p.dir, &p.plan);
+    let total = plan.runs.len();
     let mut queue = VecDeque::new();
     let mut done = 0;
     for (i, r) in plan.runs.iter().enumerate() {
-        let rd = run_dir(&dir, &r.id);
-        match status(&rd) {
-            RunStatus::Finished => done += 1,
-            RunStatus::Failed => println!(
-                "[{:>3}/{total}] skip    {} failed before: see {} (delete its folder to retry)",
-                i + 1,
+        match next_step(dir, r)? {
+            Next::Finished => done += 1,
+            Next::Failed => println!(
+                "{} skip    {} failed before: see {} (delete its folder to retry)",
+                tag(i, total),
                 r.id,
-                log_path(&dir, &r.id).display()
+                log_path(dir, &r.id).display()
             ),
-            RunStatus::Running => println!(
-                "[{:>3}/{total}] skip    {} is running in another process",
-                i + 1,
+            Next::Running => println!(
+                "{} skip    {} is running in another process",
+                tag(i, total),
                 r.id
             ),
-            RunStatus::Interrupted(true) => queue.push_back((i, Work::Resume)),
-            RunStatus::Interrupted(false) | RunStatus::Pending => {
-                // Killed before its first checkpoint (or before its first event): nothing
-                // to keep, and `bapw train` wants a fresh folder.
-                if rd.exists() {
-                    std::fs::remove_dir_all(&rd)
-                        .with_context(|| format!("removing {}", rd.display()))?;
-                }
-                queue.push_back((i, Work::Train));
-            }
+            Next::Run(work) => queue.push_back((i, work)),
         }
     }
     println!(
@@ -292,23 +212,39 @@ pub fn run(args: &SweepArgs) -> Result<ExitCode> {
         plan.name,
         dir.display(),
         queue.len(),
-        if args.jobs > 1 {
-            format!(", {} at a time", args.jobs)
+        if jobs > 1 {
+            format!(", {jobs} at a time")
         } else {
             String::new()
         }
     );
-    if let Some(limit) = args.limit {
+    if let Some(limit) = limit {
         queue.truncate(limit);
     }
     let base_threads = Preset::load(&dir.join("base.toml").display().to_string())?
         .train
         .threads;
-    let outcome = execute(args, base_threads, &dir, &plan, queue)?;
+    // Parallel runs split the cores; a base preset that asks for fewer keeps its number.
+    let threads = (jobs > 1).then(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        threads_within(base_threads, (cores / jobs as usize).max(1))
+    });
+    let gpus = match device {
+        DeviceChoice::Cpu => 0,
+        _ => crate::device::cuda_devices(),
+    };
+    let exec = Exec {
+        jobs,
+        device,
+        gpus,
+        threads,
+        stop_on_usr1: false,
+    };
+    let outcome = execute(&exec, dir, plan, queue)?;
     let finished = plan
         .runs
         .iter()
-        .filter(|r| status(&run_dir(&dir, &r.id)) == RunStatus::Finished)
+        .filter(|r| status(&run_dir(dir, &r.id)) == RunStatus::Finished)
         .count();
     if outcome.interrupted {
         println!(
@@ -318,7 +254,7 @@ pub fn run(args: &SweepArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(130));
     }
     if finished == total {
-        let written = super::report::write(&dir, &dir.join("report"))?;
+        let written = super::publish::write(dir, &dir.join("report"))?;
         println!(
             "sweep finished: report in {}",
             written
@@ -340,36 +276,32 @@ pub fn run(args: &SweepArgs) -> Result<ExitCode> {
     })
 }
 
-pub fn log_path(dir: &Path, id: &str) -> PathBuf {
-    dir.join("logs").join(format!("{id}.log"))
+/// The threads of a run given `cores`: the base preset's number when it asks for fewer.
+pub fn threads_within(base_threads: i32, cores: usize) -> usize {
+    match usize::try_from(base_threads) {
+        Ok(t) if t > 0 => t.min(cores),
+        _ => cores,
+    }
 }
 
-struct Outcome {
-    failed: usize,
-    interrupted: bool,
+pub struct Outcome {
+    pub failed: usize,
+    pub interrupted: bool,
+    /// Stopped by SIGUSR1 (with `Exec::stop_on_usr1`).
+    pub warned: bool,
 }
 
 /// Runs the queue with at most `jobs` children at a time. SIGINT/SIGTERM stop launching new
 /// runs and ask the running ones to stop (they checkpoint and can be resumed); SIGHUP is
 /// ignored so a dropped SSH session does not end the sweep.
-fn execute(
-    args: &SweepArgs,
-    base_threads: i32,
+pub fn execute(
+    exec: &Exec,
     dir: &Path,
     plan: &Plan,
     mut queue: VecDeque<(usize, Work)>,
 ) -> Result<Outcome> {
     use tokio::signal::unix::{signal, SignalKind};
     let exe = std::env::current_exe().context("locating the bapw executable")?;
-    // Parallel runs split the cores; a base preset that asks for fewer keeps its number.
-    let threads = (args.jobs > 1).then(|| {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let share = (cores / args.jobs as usize).max(1);
-        match usize::try_from(base_threads) {
-            Ok(t) if t > 0 => t.min(share),
-            _ => share,
-        }
-    });
     std::fs::create_dir_all(dir.join("logs"))?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -378,20 +310,30 @@ fn execute(
         let mut int = signal(SignalKind::interrupt())?;
         let mut term = signal(SignalKind::terminate())?;
         let mut hup = signal(SignalKind::hangup())?;
+        let mut usr1 = exec
+            .stop_on_usr1
+            .then(|| signal(SignalKind::user_defined1()))
+            .transpose()?;
         let mut running = tokio::task::JoinSet::new();
         let mut pids = std::collections::BTreeMap::new();
+        // Which of the `jobs` places each running child holds (its GPU, with several).
+        let mut slots = std::collections::BTreeMap::new();
         let mut out = Outcome {
             failed: 0,
             interrupted: false,
+            warned: false,
         };
         let total = plan.runs.len();
         loop {
-            while !out.interrupted && running.len() < args.jobs as usize {
+            while !out.interrupted && running.len() < exec.jobs as usize {
                 let Some((i, work)) = queue.pop_front() else {
                     break;
                 };
                 let r = &plan.runs[i];
-                let mut cmd = child_command(&exe, dir, r, &work, args.device, threads);
+                let slot = (0..).find(|s| !slots.values().any(|v| v == s)).unwrap_or(0);
+                slots.insert(i, slot);
+                let device = device_for_slot(exec.device, exec.gpus, slot);
+                let mut cmd = child_command(&exe, dir, r, &work, device, exec.threads);
                 let log = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -406,7 +348,12 @@ fn execute(
                     Work::Train => "start ",
                     Work::Resume => "resume",
                 };
-                println!("[{:>3}/{total}] {verb}  {}", i + 1, r.id);
+                let on = if exec.gpus > 1 {
+                    format!(" on {device}")
+                } else {
+                    String::new()
+                };
+                println!("{} {verb}  {}{on}", tag(i, total), r.id);
                 if let Some(pid) = child.id() {
                     pids.insert(i, pid);
                 }
@@ -419,30 +366,39 @@ fn execute(
             if running.is_empty() {
                 break;
             }
+            let usr1_recv = async {
+                match usr1.as_mut() {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 Some(res) = running.join_next() => {
                     let (i, st, took) = res?;
                     pids.remove(&i);
+                    slots.remove(&i);
                     let r = &plan.runs[i];
                     let ok = st.as_ref().is_ok_and(|s| s.success());
                     let rd = run_dir(dir, &r.id);
                     if ok && status(&rd) == RunStatus::Finished {
-                        let row = crate::runs::summarize(&rd).ok();
+                        let row = crate::run::RunDir::open(&rd)
+                            .and_then(|run| crate::run::list::summarize(&run))
+                            .ok();
                         let f = |v: Option<f64>| v.map_or("-".into(), |x| format!("{x:.4}"));
                         println!(
-                            "[{:>3}/{total}] done    {}  acc {}  auc {}  ({:.0} s)",
-                            i + 1, r.id,
+                            "{} done    {}  acc {}  auc {}  ({:.0} s)",
+                            tag(i, total), r.id,
                             f(row.as_ref().and_then(|r| r.test_acc)),
                             f(row.as_ref().and_then(|r| r.auc)),
                             took.as_secs_f64()
                         );
                     } else if out.interrupted {
-                        println!("[{:>3}/{total}] stopped {}", i + 1, r.id);
+                        println!("{} stopped {}", tag(i, total), r.id);
                     } else {
                         out.failed += 1;
                         println!(
-                            "[{:>3}/{total}] FAILED  {} ({}): see {}",
-                            i + 1, r.id,
+                            "{} FAILED  {} ({}): see {}",
+                            tag(i, total), r.id,
                             st.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string()),
                             log_path(dir, &r.id).display()
                         );
@@ -450,6 +406,10 @@ fn execute(
                 }
                 _ = int.recv() => stop_all(&mut out, &pids),
                 _ = term.recv() => stop_all(&mut out, &pids),
+                _ = usr1_recv => {
+                    out.warned = true;
+                    stop_all(&mut out, &pids);
+                }
                 _ = hup.recv() => {}
             }
         }
@@ -472,6 +432,18 @@ fn stop_all(out: &mut Outcome, pids: &std::collections::BTreeMap<usize, u32>) {
     }
 }
 
+/// The device of the child in place `slot` of `jobs`: with several GPUs visible, `auto` and
+/// `cuda` go round them (slot 0 on cuda:0, slot 1 on cuda:1, ...); a CPU or a numbered device
+/// stays as asked.
+pub fn device_for_slot(choice: DeviceChoice, gpus: usize, slot: usize) -> DeviceChoice {
+    match choice {
+        DeviceChoice::Auto | DeviceChoice::Cuda(None) if gpus > 1 => {
+            DeviceChoice::Cuda(Some(slot % gpus))
+        }
+        other => other,
+    }
+}
+
 fn child_command(
     exe: &Path,
     dir: &Path,
@@ -480,12 +452,8 @@ fn child_command(
     device: DeviceChoice,
     threads: Option<usize>,
 ) -> tokio::process::Command {
-    use clap::ValueEnum;
     let mut cmd = tokio::process::Command::new(exe);
-    let device = device
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_else(|| "auto".into());
+    let device = device.to_string();
     match work {
         Work::Train => {
             cmd.arg("train")
@@ -516,4 +484,28 @@ fn child_command(
         }
     }
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parallel_runs_go_round_the_visible_gpus() {
+        let auto = DeviceChoice::Auto;
+        let on: Vec<String> = (0..5)
+            .map(|slot| device_for_slot(auto, 2, slot).to_string())
+            .collect();
+        assert_eq!(on, ["cuda:0", "cuda:1", "cuda:0", "cuda:1", "cuda:0"]);
+        assert_eq!(
+            device_for_slot(DeviceChoice::Cuda(None), 4, 6),
+            DeviceChoice::Cuda(Some(2))
+        );
+        // One GPU or none, the CPU, or a device the user named: as asked.
+        assert_eq!(device_for_slot(auto, 1, 3), auto);
+        assert_eq!(device_for_slot(auto, 0, 3), auto);
+        assert_eq!(device_for_slot(DeviceChoice::Cpu, 4, 3), DeviceChoice::Cpu);
+        let named = DeviceChoice::Cuda(Some(3));
+        assert_eq!(device_for_slot(named, 4, 1), named);
+    }
 }

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::backend::{Backend, SlurmSpec};
 use crate::config::preset::{read_text, toml_problem, Preset, PresetError, Problem};
 
 pub const SWEEP_SCHEMA_VERSION: u32 = 1;
@@ -33,6 +34,12 @@ pub struct SweepFile {
     pub methods: Vec<MethodSpec>,
     #[serde(default)]
     pub report: ReportSpec,
+    /// Where the runs train: "local" (the default) or "slurm" (see `backend`).
+    #[serde(default)]
+    pub backend: Option<String>,
+    /// The Slurm backend's options.
+    #[serde(default)]
+    pub slurm: Option<SlurmSpec>,
 }
 
 fn default_seeds() -> Vec<u64> {
@@ -220,6 +227,14 @@ impl SweepFile {
                 ));
             }
         }
+        if let Some(b) = &self.backend {
+            if let Err(e) = Backend::parse("backend", b) {
+                p.push(e);
+            }
+        }
+        if let Some(s) = &self.slurm {
+            p.extend(super::backend::check(s, |k| format!("slurm.{k}")));
+        }
         let mut pnames = std::collections::BTreeSet::new();
         for (i, pr) in self.processes.iter().enumerate() {
             if let Err(e) = crate::config::paths::check_name("process", &pr.name) {
@@ -233,6 +248,13 @@ impl SweepFile {
             }
         }
         p
+    }
+
+    /// The backend the file names, if any (checked when the file is read).
+    pub fn backend(&self) -> Option<Backend> {
+        self.backend
+            .as_deref()
+            .and_then(|b| Backend::parse("backend", b).ok())
     }
 
     /// The grid, seeds outermost, then sparsity, process and method, so an interrupted sweep

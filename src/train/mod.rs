@@ -1,12 +1,16 @@
-//! Training: the engine thread, its events, the optimisers, the loss and the run folder.
+//! Training: the engine thread and its commands, what one step trains, the optimisers and the
+//! loss. What it reports is `crate::events`; the run folder it writes is `crate::run`.
+pub mod alerts;
 pub mod engine;
-pub mod events;
-pub mod follow;
+pub mod handle;
 pub mod loss;
 pub mod oom;
 pub mod optim;
-pub mod run;
+pub mod sink;
+pub mod spec;
 pub mod step;
+pub mod trainer;
 
-pub use engine::{spawn, Command, DeviceChoice, EngineHandle, RunSpec};
-pub use events::Event;
+pub use crate::events::Event;
+pub use handle::{spawn, Command, EngineHandle};
+pub use spec::RunSpec;

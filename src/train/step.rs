@@ -3,7 +3,8 @@
 //!
 //! - `natural`: no adversarial examples.
 //! - `adversarial`: a uniform L-inf budget `adv.eps`, FGSM or PGD (the adversarial-pruning
-//!   baseline).
+//!   baseline), on the cross-entropy of the model's own predictions (`adv.labels =
+//!   "predicted"`, the authors' behaviour) or of the true labels (`"true"`).
 //! - `bap`: DeepFool (`adv.deepfool_iters`, `adv.candidates`, `adv.overshoot`), then
 //!   cutoff-scale (`adv.cutoff`, `adv.delta`, `adv.rho`): each example's budget is
 //!   rho * min(d_i, δ) with d_i its DeepFool distance.
@@ -17,15 +18,15 @@
 //! attack maximise that KL from x + 0.001 N(0, I), as TRADES does.
 //!
 //! `StepKit::new` only copies settings, so live changes (`Command::Set`) rebuild it for free.
+use crate::events::{self, Distribution, Eval, Event};
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
-use super::events::{Distribution, Event};
 use crate::attack::{
     self, cutoff, Budget, Cut, CutoffScale, DeepFool, Linearization, Model, Norm, Objective, Pgd,
     Start,
 };
-use crate::config::preset::{AdvCfg, AdvLoss, Cutoff, Mode, Preset, UniformAttack};
+use crate::config::preset::{AdvCfg, AdvLabels, AdvLoss, Cutoff, Mode, Preset, UniformAttack};
 use crate::data::Dataset;
 use crate::eval::{self, EvalSpec};
 use crate::model::Net;
@@ -65,7 +66,7 @@ pub struct BudgetStats {
 impl BudgetStats {
     pub fn into_event(self, step: usize) -> Event {
         let dist = |v: &[f64]| Distribution::from_values(v, 0.0, self.hist_max, BUDGET_BINS);
-        Event::Budget {
+        Event::Budget(events::Budget {
             step,
             mode: self.mode.as_str().into(),
             distances: self.distances.as_deref().map(dist),
@@ -74,7 +75,7 @@ impl BudgetStats {
             rho: self.rho,
             cut_fraction: self.cut_fraction,
             flip_rate: self.flip_rate,
-        }
+        })
     }
 }
 
@@ -130,13 +131,26 @@ impl StepKit {
         // FGSM's gradient and TRADES' clean probabilities need a forward at x. Run with the
         // weights' graph, that forward also gives the clean loss; the reference runs it twice.
         let at_x = (a.attack == UniformAttack::Fgsm || trades).then(|| net.record(x, true));
+        // The FGSM/PGD labels: the model's own predictions (the authors' code: no label
+        // leaking) or the true ones. Where the forward at x exists, its logits give them.
+        let predicted;
+        let labels = match a.labels {
+            AdvLabels::True => y,
+            AdvLabels::Predicted => {
+                predicted = match &at_x {
+                    Some(rec) => rec.logits().detach().argmax(-1, false),
+                    None => tch::no_grad(|| model.logits(x).argmax(-1, false)),
+                };
+                &predicted
+            }
+        };
         let clean_probs;
         let objective = match (a.loss, &at_x) {
             (AdvLoss::Trades, Some(rec)) => {
-                clean_probs = rec.logits().softmax(-1, Kind::Float);
+                clean_probs = rec.logits().detach().softmax(-1, Kind::Float);
                 Objective::Kl(&clean_probs)
             }
-            _ => Objective::CrossEntropy(y),
+            _ => Objective::CrossEntropy(labels),
         };
         let x_adv = match (a.attack, trades, &at_x) {
             (UniformAttack::Fgsm, false, Some(rec)) => attack::fgsm_at(rec, x, &objective, &eps)?,
@@ -253,8 +267,8 @@ impl StepKit {
         }
     }
 
-    /// Robustness of the current weights on the first `eval.subset` test images, as an
-    /// `eval` event.
+    /// Robustness of the current weights on `eval.subset` test images (class-stratified,
+    /// seeded by `eval.subset_seed`), as an `eval` event.
     pub fn evaluate(
         &self,
         net: &Net,
@@ -264,22 +278,27 @@ impl StepKit {
         epoch: usize,
     ) -> Result<Option<Event>> {
         let spec = EvalSpec::from_preset(preset)?;
-        let n_test = data.n_test();
-        let n = match preset.eval.subset {
-            0 => n_test,
-            s => s.min(n_test),
-        } as i64;
-        let x = data.test_x.narrow(0, 0, n);
-        let y = data.test_y.narrow(0, 0, n);
-        let r = eval::evaluate(net, &x, &y, &spec)?;
-        Ok(Some(Event::Eval {
+        let e = &preset.eval;
+        let (r, subset) = eval::evaluate_test_set(
+            net,
+            &data.test_x,
+            &data.test_y,
+            e.subset,
+            e.subset_seed,
+            &spec,
+        )?;
+        Ok(Some(Event::Eval(Eval {
             step,
             epoch,
             examples: r.examples,
             clean_acc: r.clean_acc,
             curves: r.curves,
             seconds: r.seconds,
-        }))
+            subset: Some(subset),
+            settings: Some(r.settings),
+            worst_case: r.worst_case,
+            flags: r.flags,
+        })))
     }
 }
 

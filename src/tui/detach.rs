@@ -5,20 +5,14 @@
 //! closing the terminal sends it no SIGHUP, and its output goes to `<run>/headless.log`.
 use std::fs::OpenOptions;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use clap::ValueEnum;
 
-use crate::train::engine::DeviceChoice;
-use crate::train::run::RunLock;
-
-/// Where the background process writes its progress lines and errors.
-pub fn log_path(run_dir: &Path) -> PathBuf {
-    run_dir.join("headless.log")
-}
+use super::run_folder;
+use crate::device::DeviceChoice;
 
 /// How long the background process may take to lock the run before it counts as failed.
 const TAKE_OVER: Duration = Duration::from_secs(30);
@@ -26,16 +20,13 @@ const TAKE_OVER: Duration = Duration::from_secs(30);
 /// Starts `bapw resume <run_dir> --headless` detached from this terminal.
 pub fn spawn_resume(run_dir: &Path, device: DeviceChoice) -> Result<Child> {
     let exe = std::env::current_exe().context("finding the bapw executable")?;
-    let log_file = log_path(run_dir);
+    let log_file = run_folder::headless_log(run_dir);
     let log = OpenOptions::new()
         .create(true)
         .append(true)
         .open(&log_file)
         .with_context(|| format!("opening {}", log_file.display()))?;
-    let device = device
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_else(|| "auto".into());
+    let device = device.to_string();
     let mut cmd = Command::new(exe);
     cmd.arg("resume")
         .arg(run_dir)
@@ -72,7 +63,7 @@ pub async fn taken_over(child: &mut Child, run_dir: &Path) -> Result<()> {
                 log_tail(run_dir)
             );
         }
-        if RunLock::is_held(run_dir) {
+        if run_folder::writer_alive(run_dir) {
             return Ok(());
         }
         if tokio::time::Instant::now() > deadline {
@@ -80,7 +71,7 @@ pub async fn taken_over(child: &mut Child, run_dir: &Path) -> Result<()> {
                 "the background process (pid {}) has not taken the run over after {}s; see {}",
                 child.id(),
                 TAKE_OVER.as_secs(),
-                log_path(run_dir).display()
+                run_folder::headless_log(run_dir).display()
             );
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -89,7 +80,7 @@ pub async fn taken_over(child: &mut Child, run_dir: &Path) -> Result<()> {
 
 /// The last non-empty line of the background log.
 fn log_tail(run_dir: &Path) -> String {
-    std::fs::read_to_string(log_path(run_dir))
+    std::fs::read_to_string(run_folder::headless_log(run_dir))
         .ok()
         .and_then(|t| {
             t.lines()
@@ -98,4 +89,18 @@ fn log_tail(run_dir: &Path) -> String {
                 .map(str::to_string)
         })
         .unwrap_or_else(|| "no output".into())
+}
+
+/// What to print once the terminal is back after a hand-over: where the run went and the
+/// two commands that find it again.
+pub fn farewell(name: &str, arg: &str, pid: u32, log: &Path) -> String {
+    let watch = format!("bapw watch {arg}");
+    let kill = format!("kill {pid}");
+    let w = watch.len().max(kill.len()) + 2;
+    format!(
+        "bapw: run {name} continues in the background (pid {pid}; output in {})\n  \
+         {watch:<w$}reattach the workbench\n  \
+         {kill:<w$}stop it (a checkpoint is written; `bapw resume {arg}` goes on)",
+        log.display()
+    )
 }

@@ -1,8 +1,33 @@
 //! Keys to actions. The normal-mode table is data, so the help popup is generated from the
-//! same table that maps the keys and cannot drift from it.
+//! same table that maps the keys and cannot drift from it. The panes are named here, as the
+//! focus keys reach them; what each one is and where it sits is `panes.rs`.
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::app::Pane;
+/// The panes, in focus order (Tab, and the number keys).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pane {
+    Schedule,
+    Loss,
+    Budget,
+    Robustness,
+}
+
+impl Pane {
+    pub const ALL: [Pane; 4] = [Pane::Schedule, Pane::Loss, Pane::Budget, Pane::Robustness];
+
+    /// Its number key and the number in its title.
+    pub fn number(self) -> usize {
+        self as usize + 1
+    }
+
+    pub fn next(self) -> Pane {
+        Pane::ALL[(self as usize + 1) % Pane::ALL.len()]
+    }
+
+    pub fn prev(self) -> Pane {
+        Pane::ALL[(self as usize + Pane::ALL.len() - 1) % Pane::ALL.len()]
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {

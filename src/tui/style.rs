@@ -1,7 +1,9 @@
 //! Styles derived from the theme. Every place that means something by colour also sets a
 //! modifier (bold, reversed, underline), so the monochrome `NO_COLOR` screen says the same.
 use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
 
+use super::model::{Level, LogEntry};
 use crate::config::theme::{Slot, Theme};
 
 pub struct Styles<'a> {
@@ -116,5 +118,32 @@ impl<'a> Styles<'a> {
         } else {
             self.fg(Slot::Error)
         }
+    }
+
+    /// A message by its level.
+    pub fn level(&self, level: Level) -> Style {
+        match level {
+            Level::Info => self.text(),
+            Level::Warn => self.warn(),
+            Level::Error => self.error(),
+        }
+    }
+
+    /// One log entry as a line: `step 123  text` (the footer and the message log).
+    pub fn log_line<'b>(&self, e: &LogEntry) -> Line<'b> {
+        let mut spans = Vec::new();
+        if let Some(step) = e.step {
+            spans.push(Span::styled(format!("step {step:<6} "), self.dim()));
+        }
+        let tag = match e.level {
+            Level::Info => "",
+            Level::Warn => "warning: ",
+            Level::Error => "error: ",
+        };
+        spans.push(Span::styled(
+            format!("{tag}{}", e.text),
+            self.level(e.level),
+        ));
+        Line::from(spans)
     }
 }

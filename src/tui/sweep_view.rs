@@ -4,10 +4,9 @@
 //! so a sweep running in another process fills in as its runs finish.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use crossterm::event::{Event as TermEvent, EventStream, KeyCode, KeyEvent, KeyModifiers};
 use futures::StreamExt;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -17,11 +16,11 @@ use ratatui::Frame;
 
 use super::style::Styles;
 use crate::config::theme::Theme;
-use crate::runs::RunRow;
+use crate::events::read_events;
+use crate::run::list::RunRow;
+use crate::sweep::folder::{run_dir, status_of, Plan, RunStatus};
 use crate::sweep::report::{aggregate, cell_header, cell_row, f4, result_of, Report, RunResult};
-use crate::sweep::runner::{run_dir, status_of, Plan, RunStatus};
 use crate::sweep::spec::num;
-use crate::train::events::read_events;
 
 pub struct SweepView {
     pub dir: PathBuf,
@@ -34,7 +33,14 @@ pub struct SweepView {
     /// What each run's log said when it was last read: a big sweep is hundreds of logs, and
     /// only those that changed are read again on the next refresh.
     cache: HashMap<String, Cached>,
+    /// For a sweep on Slurm: each run's state with the scheduler's (`queued (Priority)`,
+    /// `running on node7`), and when the queue was last asked.
+    pub slurm: Option<Vec<String>>,
+    slurm_asked: Option<Instant>,
 }
+
+/// How often the view asks Slurm's queue (squeue is a request to the cluster's controller).
+const SLURM_EVERY: Duration = Duration::from_secs(5);
 
 struct Cached {
     /// Length and modification time of `events.jsonl`.
@@ -63,6 +69,8 @@ impl SweepView {
             sparsity_idx: 0,
             selected: 0,
             cache: HashMap::new(),
+            slurm: None,
+            slurm_asked: None,
         };
         v.refresh()?;
         Ok(v)
@@ -90,9 +98,10 @@ impl SweepView {
             if !fresh {
                 // One read of the log serves the state, the row and the numbers.
                 let events = read_events(&d.join("events.jsonl")).ok();
-                let row = events
-                    .as_ref()
-                    .map(|e| crate::runs::summarize_events(&d, e));
+                let row = events.as_ref().and_then(|e| {
+                    let rd = crate::run::RunDir::open(&d).ok()?;
+                    Some(crate::run::list::summarize_events(&rd, e))
+                });
                 let status = row
                     .as_ref()
                     .map_or(RunStatus::Interrupted(false), |x| status_of(&d, &x.state));
@@ -116,6 +125,14 @@ impl SweepView {
         }
         self.runs = runs;
         self.report = aggregate(&self.plan, &results);
+        if self.slurm_asked.is_none_or(|t| t.elapsed() >= SLURM_EVERY) {
+            self.slurm_asked = Some(Instant::now());
+            let st: Vec<RunStatus> = self.runs.iter().map(|(s, _)| *s).collect();
+            // A queue that cannot be read keeps the states it showed last.
+            if let Ok(states) = crate::sweep::slurm::point_states(&self.dir, &self.plan, &st) {
+                self.slurm = states.map(|v| v.iter().map(|p| p.label()).collect());
+            }
+        }
         Ok(())
     }
 
@@ -295,7 +312,8 @@ fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
         .runs
         .iter()
         .zip(&v.runs)
-        .map(|(p, (st, row))| {
+        .enumerate()
+        .map(|(i, (p, (st, row)))| {
             let style = match st {
                 RunStatus::Finished => s.ok(),
                 RunStatus::Running => s.accent(),
@@ -310,7 +328,11 @@ fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
                 .unwrap_or_default();
             Row::new(vec![
                 Cell::from(p.id.clone()),
-                Cell::from(st.label()).style(style),
+                Cell::from(match v.slurm.as_ref().and_then(|l| l.get(i)) {
+                    Some(label) => label.clone(),
+                    None => st.label().to_string(),
+                })
+                .style(style),
                 Cell::from(progress),
                 Cell::from(f4(row.as_ref().and_then(|r| r.test_acc))),
                 Cell::from(f4(row.as_ref().and_then(|r| r.auc))),
@@ -322,7 +344,7 @@ fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
         rows,
         [
             Constraint::Min(20),
-            Constraint::Length(11),
+            Constraint::Length(if v.slurm.is_some() { 28 } else { 11 }),
             Constraint::Length(13),
             Constraint::Length(8),
             Constraint::Length(8),
@@ -341,7 +363,7 @@ fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
 }
 
 /// The view's loop: input, a refresh every second, and the signals that end any TUI.
-async fn run_loop(
+pub async fn run_loop(
     v: &mut SweepView,
     term: &mut super::terminal::Guard,
     theme: &Theme,
@@ -367,28 +389,6 @@ async fn run_loop(
             _ = term_sig.recv() => return Ok(ViewAction::Quit),
             _ = hup.recv() => return Ok(ViewAction::Quit),
             _ = int.recv() => return Ok(ViewAction::Quit),
-        }
-    }
-}
-
-/// Opens the sweep view on `dir`; Enter on a run watches it and comes back on q.
-pub fn open(dir: &Path, opts: super::TuiOptions) -> Result<ExitCode> {
-    let mut v = SweepView::load(dir)?;
-    let theme = super::theme_for(opts.theme.as_deref());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the UI runtime")?;
-    loop {
-        let mut term = super::terminal::Guard::enter()?;
-        let action = rt.block_on(run_loop(&mut v, &mut term, &theme))?;
-        drop(term);
-        match action {
-            ViewAction::Watch(run) => {
-                super::watch(run, dir.join("runs"), opts.clone())?;
-                v.refresh()?;
-            }
-            _ => return Ok(ExitCode::SUCCESS),
         }
     }
 }

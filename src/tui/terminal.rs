@@ -20,8 +20,6 @@ use crossterm::terminal::{
 use ratatui::backend::CrosstermBackend;
 use ratatui::Terminal;
 
-use super::app::App;
-
 /// Whether the screen is currently ours (read by the panic hook).
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 /// The real stderr while it is redirected, else -1.
@@ -56,11 +54,7 @@ impl Guard {
         Ok(Guard { terminal })
     }
 
-    pub fn draw(&mut self, app: &App) -> io::Result<()> {
-        self.terminal.draw(|f| super::draw(f, app)).map(|_| ())
-    }
-
-    /// Draws a screen other than the workbench's (the sweep view).
+    /// Draws a frame with `render`.
     pub fn draw_with(&mut self, render: impl FnOnce(&mut ratatui::Frame)) -> io::Result<()> {
         self.terminal.draw(render).map(|_| ())
     }

@@ -91,11 +91,6 @@ pub fn run_python(py: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// The shared/ folder beside the project (reference scripts live there).
-pub fn shared_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared")
-}
-
 /// Trains a fresh model on the first `n_train` training images for `steps` Adam steps of
 /// batch `batch` (plain cross-entropy, seeded), as a realistic target for the attacks.
 pub fn train(arch: ModelCfg, data: &Dataset, steps: usize, batch: i64, lr: f64, seed: i64) -> Net {

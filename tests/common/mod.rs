@@ -3,6 +3,7 @@
 pub mod datasets;
 pub mod tmux;
 
+use bapw::events::EpochEnd;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -102,7 +103,7 @@ pub fn epoch_test_accs(events: &[bapw::train::Event]) -> Vec<f64> {
     events
         .iter()
         .filter_map(|e| match e {
-            bapw::train::Event::EpochEnd { test_acc, .. } => Some(*test_acc),
+            bapw::train::Event::EpochEnd(EpochEnd { test_acc, .. }) => Some(*test_acc),
             _ => None,
         })
         .collect()

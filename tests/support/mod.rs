@@ -5,11 +5,13 @@
 #![allow(dead_code)]
 
 use bapw::config::preset::Preset;
-use bapw::prune::{ScheduleKind, ScheduleSpec};
-use bapw::train::events::{
-    parse_events, AttackCurve, Distribution, EndState, Event, LayerInfo, LayerSparsity, StepTiming,
+use bapw::config::store::Store;
+use bapw::events::{
+    parse_events, AttackCurve, Budget, Checkpoint, Distribution, EndState, EpochEnd, ErrorReport,
+    Eval, Event, Finished, LayerInfo, MaskUpdate, ParamChanged, RunStarted, Step, StepTiming,
 };
-use bapw::tui::{App, Store};
+use bapw::prune::{LayerSparsity, ScheduleKind, ScheduleSpec};
+use bapw::tui::App;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 
@@ -22,9 +24,12 @@ pub fn smoke_until(step: usize) -> Vec<Event> {
     smoke_events()
         .into_iter()
         .take_while(|e| match e {
-            Event::Step { step: s, .. } | Event::MaskUpdate { step: s, .. } => *s <= step,
-            Event::EpochEnd { step: s, .. } | Event::Checkpoint { step: s, .. } => *s <= step,
-            Event::Finished { .. } => false,
+            Event::Step(Step { step: s, .. }) | Event::MaskUpdate(MaskUpdate { step: s, .. }) => {
+                *s <= step
+            }
+            Event::EpochEnd(EpochEnd { step: s, .. })
+            | Event::Checkpoint(Checkpoint { step: s, .. }) => *s <= step,
+            Event::Finished(Finished { .. }) => false,
             _ => true,
         })
         .collect()
@@ -82,7 +87,7 @@ pub fn budget_at(step: usize) -> Event {
         *c = 0;
     }
     budget_counts[cut_bin.min(23)] += 90;
-    Event::Budget {
+    Event::Budget(Budget {
         step,
         mode: "bap".into(),
         distances: Some(distribution(
@@ -97,7 +102,7 @@ pub fn budget_at(step: usize) -> Event {
         rho,
         cut_fraction: 0.45 - 0.1 * progress,
         flip_rate: 0.7 - 0.2 * progress,
-    }
+    })
 }
 
 /// An evaluation whose accuracies improve with `quality` in [0, 1].
@@ -122,9 +127,10 @@ pub fn eval_at(step: usize, epoch: usize, quality: f64) -> Event {
             grid: grid.clone(),
             accuracy,
             auc,
+            auc_se: None,
         }
     };
-    Event::Eval {
+    Event::Eval(Eval {
         step,
         epoch,
         examples: 256,
@@ -135,7 +141,8 @@ pub fn eval_at(step: usize, epoch: usize, quality: f64) -> Event {
             curve("deepfool", &deltas, 0.08),
         ],
         seconds: 3.5,
-    }
+        ..Default::default()
+    })
 }
 
 /// A BAP run on the smoke data: run_started, steps with adversarial losses, mask updates,
@@ -153,7 +160,7 @@ pub fn bap_events(until: usize) -> Vec<Event> {
         frequency: 4,
         power: 3.0,
     };
-    let mut out = vec![Event::RunStarted {
+    let mut out = vec![Event::RunStarted(RunStarted {
         run_id: "smoke-bap-fixture".into(),
         run_dir: "runs/smoke-bap-fixture".into(),
         preset: "smoke-bap".into(),
@@ -161,6 +168,8 @@ pub fn bap_events(until: usize) -> Vec<Event> {
         dataset: "synthetic".into(),
         model: "mlp".into(),
         device: "cpu".into(),
+        device_model: None,
+        device_memory: None,
         threads: 2,
         epochs: BAP_EPOCHS,
         steps_per_epoch: spe,
@@ -180,12 +189,12 @@ pub fn bap_events(until: usize) -> Vec<Event> {
         ],
         schedule,
         start_step: 0,
-    }];
+    })];
     let mut mask = 0.0;
     for step in 0..until.min(total) {
         if schedule.updates_at(step) {
             mask = schedule.sparsity_at(step);
-            out.push(Event::MaskUpdate {
+            out.push(Event::MaskUpdate(MaskUpdate {
                 step,
                 target_sparsity: mask,
                 sparsity: mask,
@@ -195,13 +204,13 @@ pub fn bap_events(until: usize) -> Vec<Event> {
                     total: 4096,
                     sparsity: mask,
                 }],
-            });
+            }));
         }
         let t = step as f64;
         let wobble = ((step * 37 % 11) as f64 - 5.0) * 0.01;
         let clean = 1.4 * (-t / 40.0).exp() + 0.35 + wobble;
         let adv = clean + 0.5 * (-t / 60.0).exp() + 0.2 + wobble;
-        out.push(Event::Step {
+        out.push(Event::Step(Step {
             step,
             epoch: step / spe,
             loss: 0.5 * (clean + adv),
@@ -216,28 +225,28 @@ pub fn bap_events(until: usize) -> Vec<Event> {
                 train_ms: 4.0,
                 prune_ms: 0.5,
             },
-        });
+        }));
         if step % 4 == 3 {
             out.push(budget_at(step));
         }
         if step == 40 {
-            out.push(Event::ParamChanged {
+            out.push(Event::ParamChanged(ParamChanged {
                 step: 41,
                 key: "adv.rho".into(),
                 old: "1.0".into(),
                 new: "0.8".into(),
-            });
+            }));
         }
         if step == 50 {
-            out.push(Event::Error {
+            out.push(Event::Error(ErrorReport {
                 step: 51,
                 message: "model.arch cannot change during a run".into(),
-            });
+            }));
         }
         if (step + 1) % spe == 0 {
             let epoch = step / spe;
             let end = step + 1;
-            out.push(Event::EpochEnd {
+            out.push(Event::EpochEnd(EpochEnd {
                 epoch,
                 step: end,
                 train_loss: clean,
@@ -245,18 +254,18 @@ pub fn bap_events(until: usize) -> Vec<Event> {
                 test_loss: clean * 1.05,
                 test_acc: 0.80 + 0.025 * epoch as f64,
                 seconds: 2.0,
-            });
+            }));
             out.push(eval_at(end, epoch + 1, end as f64 / total as f64));
         }
     }
     if until >= total {
-        out.push(Event::Finished {
+        out.push(Event::Finished(Finished {
             step: total,
             state: EndState::Finished,
             sparsity: 0.8,
             test_acc: 0.925,
             seconds: 60.0,
-        });
+        }));
     }
     out
 }
@@ -302,46 +311,46 @@ pub fn adversarial_events(until: usize) -> Vec<Event> {
         .into_iter()
         .filter_map(|mut e| {
             match &mut e {
-                Event::RunStarted {
+                Event::RunStarted(RunStarted {
                     run_id,
                     run_dir,
                     preset,
                     mode,
                     ..
-                } => {
+                }) => {
                     *run_id = "smoke-adv-fixture".into();
                     *run_dir = "runs/smoke-adv-fixture".into();
                     *preset = "smoke-adv".into();
                     *mode = "adversarial".into();
                 }
-                Event::Step {
+                Event::Step(Step {
                     loss,
                     clean_loss,
                     adv_loss,
                     ..
-                } => {
+                }) => {
                     *loss *= 1.2;
                     *clean_loss *= 1.2;
                     *adv_loss = adv_loss.map(|a| a * 1.3);
                 }
-                Event::Eval { step, epoch, .. } => {
+                Event::Eval(Eval { step, epoch, .. }) => {
                     let quality = *step as f64 / (BAP_STEPS_PER_EPOCH * BAP_EPOCHS) as f64;
                     return Some(eval_at(*step, *epoch, 0.6 * quality));
                 }
-                Event::EpochEnd {
+                Event::EpochEnd(EpochEnd {
                     train_loss,
                     test_loss,
                     test_acc,
                     ..
-                } => {
+                }) => {
                     *train_loss *= 1.2;
                     *test_loss *= 1.2;
                     *test_acc -= 0.04;
                 }
-                Event::Finished { test_acc, .. } => *test_acc -= 0.04,
-                Event::Budget { .. } | Event::ParamChanged { .. } | Event::Error { .. } => {
-                    return None
-                }
+                Event::Finished(Finished { test_acc, .. }) => *test_acc -= 0.04,
+                Event::Budget(Budget { .. })
+                | Event::ParamChanged(ParamChanged { .. })
+                | Event::Error(ErrorReport { .. }) => return None,
                 _ => {}
             }
             Some(e)

@@ -9,25 +9,55 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::super::app::{App, BudgetSnapshot};
-use super::super::style::Styles;
-use super::chart::{self, Axes, Plot};
-use super::{clip, fmt_num, fmt_short};
+use super::pane::{Context, Exports, PaneComponent, Plot as ExportPlot};
 use crate::config::preset::{Cutoff, Mode};
 use crate::config::theme::Slot;
-use crate::train::events::Distribution;
+use crate::events::{Budget, Distribution};
+use crate::export::Table;
+use crate::tui::chart::{self, Axes, Plot};
+use crate::tui::style::Styles;
+use crate::tui::text::{clip, fmt_num, fmt_short, wrap};
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 
-pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles) {
+/// No state of its own: it shows the latest of the run's budgets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct BudgetPane;
+
+impl PaneComponent for BudgetPane {
+    fn title(&self) -> &'static str {
+        "Budget"
+    }
+
+    fn exports(&self) -> Exports {
+        Exports {
+            tables: &[Table::Budget],
+            plot: ExportPlot::Budget,
+        }
+    }
+
+    fn render(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        block: Block,
+        ctx: &Context,
+        s: &Styles,
+        _focused: bool,
+    ) {
+        draw(frame, area, block, ctx, s);
+    }
+}
+
+fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(b) = &app.budget.latest else {
-        let msg = match app.preset.train.mode {
+    let Some(b) = &ctx.run.budget.latest else {
+        let msg = match ctx.run.preset.train.mode {
             Mode::Natural => "natural training: no adversarial examples, so no budgets".into(),
             _ => format!(
                 "no budget yet: the engine reports one every {} steps",
-                app.preset.adv.budget_every
+                ctx.run.preset.adv.budget_every
             ),
         };
         centered_text(frame, inner, &msg, s);
@@ -35,16 +65,16 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
     };
     let [summary, body] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-    frame.render_widget(Paragraph::new(summary_line(app, b, s)), summary);
+    frame.render_widget(Paragraph::new(summary_line(ctx, b, s)), summary);
     match &b.distances {
-        Some(d) => bap(frame, body, app, b, d, s),
-        None => uniform(frame, body, app, b, s),
+        Some(d) => bap(frame, body, ctx, b, d, s),
+        None => uniform(frame, body, ctx, b, s),
     }
 }
 
 /// A note in the middle of the pane, wrapped to its width.
 fn centered_text(frame: &mut Frame, area: Rect, msg: &str, s: &Styles) {
-    let lines: Vec<Line> = super::wrap(msg, area.width as usize, area.height as usize)
+    let lines: Vec<Line> = wrap(msg, area.width as usize, area.height as usize)
         .into_iter()
         .map(|l| Line::from(Span::styled(l, s.dim())))
         .collect();
@@ -61,12 +91,12 @@ fn pct(v: f64) -> String {
     format!("{:.0}%", v * 100.0)
 }
 
-fn summary_line<'a>(app: &App, b: &BudgetSnapshot, s: &Styles) -> Line<'a> {
+fn summary_line<'a>(ctx: &Context, b: &Budget, s: &Styles) -> Line<'a> {
     let mut parts = vec![format!("step {}", b.step)];
     if b.distances.is_some() {
         match b.delta {
             Some(d) => {
-                let how = match app.preset.adv.cutoff {
+                let how = match ctx.run.preset.adv.cutoff {
                     Cutoff::BatchMean => " (batch mean)",
                     Cutoff::Fixed => " (fixed)",
                     Cutoff::None => "",
@@ -84,7 +114,7 @@ fn summary_line<'a>(app: &App, b: &BudgetSnapshot, s: &Styles) -> Line<'a> {
     Line::from(Span::styled(parts.join(" · "), s.text()))
 }
 
-fn bap(frame: &mut Frame, area: Rect, app: &App, b: &BudgetSnapshot, d: &Distribution, s: &Styles) {
+fn bap(frame: &mut Frame, area: Rect, ctx: &Context, b: &Budget, d: &Distribution, s: &Styles) {
     let [hists, strip] = Layout::vertical([Constraint::Fill(3), Constraint::Fill(2)]).areas(area);
     let [left, right] = Layout::horizontal([Constraint::Fill(1), Constraint::Fill(1)]).areas(hists);
     histogram_block(
@@ -105,12 +135,12 @@ fn bap(frame: &mut Frame, area: Rect, app: &App, b: &BudgetSnapshot, d: &Distrib
         Slot::Budgets,
         s,
     );
-    spread_strip(frame, strip, app, s);
+    spread_strip(frame, strip, ctx, s);
 }
 
-fn uniform(frame: &mut Frame, area: Rect, app: &App, b: &BudgetSnapshot, s: &Styles) {
+fn uniform(frame: &mut Frame, area: Rect, ctx: &Context, b: &Budget, s: &Styles) {
     let [text, strip] = Layout::vertical([Constraint::Length(2), Constraint::Fill(1)]).areas(area);
-    let attack = toml::Value::try_from(app.preset.adv.attack)
+    let attack = toml::Value::try_from(ctx.run.preset.adv.attack)
         .ok()
         .and_then(|v| v.as_str().map(str::to_uppercase))
         .unwrap_or_default();
@@ -136,12 +166,12 @@ fn uniform(frame: &mut Frame, area: Rect, app: &App, b: &BudgetSnapshot, s: &Sty
         Paragraph::new(Span::styled("flip rate over the run", s.dim())),
         title,
     );
-    let x = [0.0, app.total_steps().max(1) as f64];
+    let x = [0.0, ctx.run.total_steps().max(1) as f64];
     chart::draw(
         frame,
         plot,
         &[Plot::line(
-            app.budget.flip_rate.points(),
+            ctx.run.budget.flip_rate.points(),
             s.series(Slot::AdvLoss),
         )],
         Axes {
@@ -312,12 +342,12 @@ fn histogram(
     }
 }
 
-fn spread_strip(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
+fn spread_strip(frame: &mut Frame, area: Rect, ctx: &Context, s: &Styles) {
     if area.height < 3 {
         return;
     }
     let [title, plot] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
-    let b = &app.budget;
+    let b = &ctx.run.budget;
     let latest = b.p50.last().map(|(_, v)| fmt_num(v)).unwrap_or_default();
     frame.render_widget(
         Paragraph::new(Line::from(vec![
@@ -328,7 +358,7 @@ fn spread_strip(frame: &mut Frame, area: Rect, app: &App, s: &Styles) {
         ])),
         title,
     );
-    let x = [0.0, app.total_steps().max(1) as f64];
+    let x = [0.0, ctx.run.total_steps().max(1) as f64];
     let hi = b.p75.y_range().map(|(_, h)| h).unwrap_or(1.0).max(1e-6) * 1.1;
     chart::draw(
         frame,

@@ -6,13 +6,14 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Wrap};
 use ratatui::Frame;
 
-use super::super::app::{App, SeriesId};
-use super::super::compare::Compared;
-use super::super::history::{ema_into, y_range};
-use super::super::style::Styles;
-use super::chart::{self, Axes, Plot};
-use super::fmt_num;
+use super::pane::{Context, Exports, Handled, PaneComponent, Plot as ExportPlot};
 use crate::config::theme::Slot;
+use crate::export::Table;
+use crate::tui::chart::{self, Axes, Plot};
+use crate::tui::keymap::Action;
+use crate::tui::model::{ema_into, y_range, RunModel, SeriesId};
+use crate::tui::style::Styles;
+use crate::tui::text::{fmt_num, wrapped_rows};
 
 /// EMA weight when smoothing is on (per stored point).
 const SMOOTHING: f64 = 0.8;
@@ -28,8 +29,69 @@ fn slot(id: SeriesId) -> Slot {
     }
 }
 
-pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles, focused: bool) {
-    let ui = &app.ui.loss;
+/// The pane's view of the series: smoothing, log scale, which series are hidden, and the
+/// legend entry the cursor is on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LossPane {
+    pub smooth: bool,
+    pub log_scale: bool,
+    pub hidden: [bool; 6],
+    pub cursor: usize,
+}
+
+impl PaneComponent for LossPane {
+    fn title(&self) -> &'static str {
+        "Loss & sparsity"
+    }
+
+    fn exports(&self) -> Exports {
+        Exports {
+            tables: &[Table::Steps, Table::Epochs],
+            plot: ExportPlot::LossSparsity,
+        }
+    }
+
+    /// `m` and `L` work from any pane; the legend keys only when it is focused.
+    fn on_action(&mut self, a: Action, _ctx: &Context, focused: bool) -> Handled {
+        let n = SeriesId::ALL.len();
+        match a {
+            Action::ToggleSmoothing => self.smooth = !self.smooth,
+            Action::ToggleLogScale => self.log_scale = !self.log_scale,
+            _ if !focused => return Handled::No,
+            Action::Up | Action::Left => self.cursor = (self.cursor + n - 1) % n,
+            Action::Down | Action::Right => self.cursor = (self.cursor + 1) % n,
+            Action::Enter | Action::ToggleSeries => {
+                self.hidden[self.cursor] = !self.hidden[self.cursor]
+            }
+            // The field keys of the Schedule pane mean nothing here.
+            Action::PageUp | Action::PageDown => {}
+            _ => return Handled::No,
+        }
+        Handled::Yes
+    }
+
+    fn render(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        block: Block,
+        ctx: &Context,
+        s: &Styles,
+        focused: bool,
+    ) {
+        draw(self, frame, area, block, ctx, s, focused);
+    }
+}
+
+fn draw(
+    ui: &LossPane,
+    frame: &mut Frame,
+    area: Rect,
+    block: Block,
+    ctx: &Context,
+    s: &Styles,
+    focused: bool,
+) {
     let flags = format!(
         " EMA {} · log {} ",
         if ui.smooth { "on" } else { "off" },
@@ -44,10 +106,10 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
     }
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    if app.metrics.get(SeriesId::CleanLoss).is_empty() {
-        let msg = if app.state.is_active() {
+    if ctx.run.metrics.get(SeriesId::CleanLoss).is_empty() {
+        let msg = if ctx.run.state.is_active() {
             "waiting for the first training step…"
-        } else if app.watching {
+        } else if ctx.watching {
             "no training steps yet"
         } else {
             "no training steps yet: s starts the run"
@@ -61,11 +123,11 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
         frame.render_widget(Paragraph::new(msg).style(s.dim()).centered(), mid);
         return;
     }
-    let mut legend_lines = vec![legend(app, s, focused)];
-    let mut legend_h = super::wrapped_rows(&legend_lines[0], inner.width).min(3);
-    if let Some(c) = &app.compare {
-        let line = ghost_legend(c, app, s);
-        legend_h += super::wrapped_rows(&line, inner.width).min(2);
+    let mut legend_lines = vec![legend(ui, ctx.run, s, focused)];
+    let mut legend_h = wrapped_rows(&legend_lines[0], inner.width).min(3);
+    if let Some(c) = ctx.compare {
+        let line = ghost_legend(c, ctx.run, s);
+        legend_h += wrapped_rows(&line, inner.width).min(2);
         legend_lines.push(line);
     }
     let [top, bottom, legend_area] = Layout::vertical([
@@ -74,38 +136,37 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
         Constraint::Length(legend_h),
     ])
     .areas(inner);
-    let total = app
+    let total = ctx
         .compare
-        .as_ref()
-        .map_or(0, |c| c.total_steps)
-        .max(app.total_steps());
+        .map_or(0, |c| c.total_steps())
+        .max(ctx.run.total_steps());
     let x = [0.0, total.max(1) as f64];
-    losses(frame, top, app, s, x);
-    fractions(frame, bottom, app, s, x);
+    losses(frame, top, ui, ctx, s, x);
+    fractions(frame, bottom, ui, ctx, s, x);
     frame.render_widget(
         Paragraph::new(legend_lines).wrap(Wrap { trim: true }),
         legend_area,
     );
 }
 
-fn shown(app: &App, id: SeriesId) -> bool {
-    !app.ui.loss.hidden[id as usize]
+fn shown(ui: &LossPane, id: SeriesId) -> bool {
+    !ui.hidden[id as usize]
 }
 
 /// The compared run's points of `id`, when it is shown.
-fn ghost(app: &App, id: SeriesId) -> Option<&[(f64, f64)]> {
-    let pts = app.compare.as_ref()?.metrics.get(id).points();
-    (shown(app, id) && !pts.is_empty()).then_some(pts)
+fn ghost<'a>(ui: &LossPane, ctx: &Context<'a>, id: SeriesId) -> Option<&'a [(f64, f64)]> {
+    let pts = ctx.compare?.metrics.get(id).points();
+    (shown(ui, id) && !pts.is_empty()).then_some(pts)
 }
 
 /// What the dim curves are: the compared run and its latest numbers.
-fn ghost_legend<'a>(c: &Compared, app: &App, s: &Styles) -> Line<'a> {
-    let value = |id: SeriesId| c.last(id).map_or_else(|| "—".into(), fmt_num);
-    let robust = format!("robust@{}", fmt_num(app.preset.eval.robust_eps));
+fn ghost_legend<'a>(c: &RunModel, run: &RunModel, s: &Styles) -> Line<'a> {
+    let value = |id: SeriesId| c.metrics.last(id).map_or_else(|| "—".into(), fmt_num);
+    let robust = format!("robust@{}", fmt_num(run.preset.eval.robust_eps));
     let text = format!(
         "vs\u{a0}{} ({}): loss\u{a0}{}  test\u{a0}acc\u{a0}{}  {robust}\u{a0}{}  sparsity\u{a0}{}",
-        c.name,
-        c.mode,
+        c.label,
+        c.mode(),
         value(SeriesId::CleanLoss),
         value(SeriesId::TestAcc),
         value(SeriesId::RobustAcc),
@@ -117,8 +178,7 @@ fn ghost_legend<'a>(c: &Compared, app: &App, s: &Styles) -> Line<'a> {
     ])
 }
 
-fn losses(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
-    let ui = &app.ui.loss;
+fn losses(frame: &mut Frame, area: Rect, ui: &LossPane, ctx: &Context, s: &Styles, x: [f64; 2]) {
     let transform = |pts: &[(f64, f64)]| {
         let mut v = Vec::with_capacity(pts.len());
         if ui.smooth {
@@ -138,11 +198,11 @@ fn losses(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
     let mut ghosts: Vec<Vec<(f64, f64)>> = Vec::new();
     let mut data: Vec<(SeriesId, Vec<(f64, f64)>)> = Vec::new();
     for id in [SeriesId::CleanLoss, SeriesId::AdvLoss] {
-        if let Some(pts) = ghost(app, id) {
+        if let Some(pts) = ghost(ui, ctx, id) {
             ghosts.push(transform(pts));
         }
-        let pts = app.metrics.get(id).points();
-        if !shown(app, id) || pts.is_empty() {
+        let pts = ctx.run.metrics.get(id).points();
+        if !shown(ui, id) || pts.is_empty() {
             continue;
         }
         data.push((id, transform(pts)));
@@ -189,7 +249,7 @@ fn losses(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
     );
 }
 
-fn fractions(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) {
+fn fractions(frame: &mut Frame, area: Rect, ui: &LossPane, ctx: &Context, s: &Styles, x: [f64; 2]) {
     let ids = [
         SeriesId::TestAcc,
         SeriesId::RobustAcc,
@@ -198,7 +258,7 @@ fn fractions(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) 
     ];
     let sparse = |id: &SeriesId| matches!(id, SeriesId::TestAcc | SeriesId::RobustAcc);
     let ghosts = ids.iter().filter_map(|id| {
-        let pts = ghost(app, *id)?;
+        let pts = ghost(ui, ctx, *id)?;
         Some(if sparse(id) {
             Plot::dots(pts, s.dim())
         } else {
@@ -206,8 +266,8 @@ fn fractions(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) 
         })
     });
     let plots: Vec<Plot> = ghosts
-        .chain(ids.iter().filter(|id| shown(app, **id)).map(|id| {
-            let pts = app.metrics.get(*id).points();
+        .chain(ids.iter().filter(|id| shown(ui, **id)).map(|id| {
+            let pts = ctx.run.metrics.get(*id).points();
             let st = s.series(slot(*id));
             if sparse(id) {
                 Plot::dots(pts, st)
@@ -230,22 +290,22 @@ fn fractions(frame: &mut Frame, area: Rect, app: &App, s: &Styles, x: [f64; 2]) 
     );
 }
 
-fn legend<'a>(app: &App, s: &Styles, focused: bool) -> Line<'a> {
+fn legend<'a>(ui: &LossPane, run: &RunModel, s: &Styles, focused: bool) -> Line<'a> {
     let mut spans = Vec::new();
     for (i, id) in SeriesId::ALL.into_iter().enumerate() {
-        let on = shown(app, id);
-        let value = app
+        let on = shown(ui, id);
+        let value = run
             .metrics
             .get(id)
             .last()
             .map(|(_, v)| fmt_num(v))
             .unwrap_or_else(|| "—".into());
         let name = match id {
-            SeriesId::RobustAcc => format!("robust@{}", fmt_num(app.preset.eval.robust_eps)),
+            SeriesId::RobustAcc => format!("robust@{}", fmt_num(run.preset.eval.robust_eps)),
             _ => id.label().replace(' ', "\u{a0}"),
         };
         let mark = if on { "━" } else { "·" };
-        let text_style = if focused && i == app.ui.loss.cursor {
+        let text_style = if focused && i == ui.cursor {
             s.selected()
         } else if on {
             s.text()

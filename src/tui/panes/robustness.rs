@@ -10,12 +10,15 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
 use ratatui::Frame;
 
-use super::super::app::{curve_at, App, EvalSnapshot};
-use super::super::style::Styles;
-use super::chart::{self, Axes, Plot};
-use super::{clip, fmt_num};
+use super::pane::{Context, Exports, PaneComponent, Plot as ExportPlot};
 use crate::config::theme::Slot;
+use crate::events::Eval;
+use crate::export::Table;
 use crate::headless::fmt_secs;
+use crate::tui::chart::{self, Axes, Plot};
+use crate::tui::model::{curve_at, Curves};
+use crate::tui::style::Styles;
+use crate::tui::text::{clip, fmt_num};
 
 const LABEL_W: usize = 7;
 const ACC_W: usize = 6;
@@ -26,16 +29,45 @@ const GAP: u16 = 3;
 #[derive(Clone, Copy)]
 struct Cols<'a> {
     /// The compared run's evaluation: its accuracy in a column of its own.
-    other: Option<&'a EvalSnapshot>,
+    other: Option<&'a Eval>,
     /// The change from the baseline.
     delta: bool,
 }
 
-pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles) {
+/// No state of its own: it shows the latest of the run's evaluations.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RobustnessPane;
+
+impl PaneComponent for RobustnessPane {
+    fn title(&self) -> &'static str {
+        "Robustness"
+    }
+
+    fn exports(&self) -> Exports {
+        Exports {
+            tables: &[Table::Robustness],
+            plot: ExportPlot::Robustness,
+        }
+    }
+
+    fn render(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        block: Block,
+        ctx: &Context,
+        s: &Styles,
+        _focused: bool,
+    ) {
+        draw(frame, area, block, ctx, s);
+    }
+}
+
+fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
-    let Some(latest) = &app.evals.latest else {
-        let every = match app.preset.eval.every {
+    let Some(latest) = &ctx.run.evals.latest else {
+        let every = match ctx.run.preset.eval.every {
             0 => "scheduled at the end of the run".to_string(),
             1 => "scheduled after every epoch".to_string(),
             n => format!("scheduled every {n} epochs"),
@@ -44,11 +76,11 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
             Line::from(Span::styled("no evaluation yet", s.dim())),
             Line::from(Span::styled(every, s.dim())),
             Line::from(Span::styled(
-                if app.watching && app.state.is_active() {
+                if ctx.watching && ctx.run.state.is_active() {
                     "evaluations come from the process that runs it"
-                } else if app.watching {
+                } else if ctx.watching {
                     "this run recorded none"
-                } else if app.state.is_active() {
+                } else if ctx.run.state.is_active() {
                     "e evaluates now, between steps"
                 } else {
                     "e evaluates now during a run"
@@ -65,16 +97,16 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
         frame.render_widget(Paragraph::new(lines).centered(), mid);
         return;
     };
-    let baseline = app.evals.baseline();
-    let compared = app.compare.as_ref();
-    let other = compared.and_then(|c| c.eval.as_ref());
+    let baseline = ctx.run.evals.baseline();
+    let compared = ctx.compare;
+    let other = compared.and_then(|c| c.evals.latest.as_ref());
     // Against a compared run, the Δs are this run minus that one.
     let base = other.or(baseline.map(|(b, _)| b));
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     let mut summary = format!("step {} · epoch {}", latest.step, latest.epoch);
     match (compared, other) {
-        (Some(c), Some(o)) => summary.push_str(&format!(" · vs {} step {}", c.name, o.step)),
-        (Some(c), None) => summary.push_str(&format!(" · {} has no evaluation", c.name)),
+        (Some(c), Some(o)) => summary.push_str(&format!(" · vs {} step {}", c.label, o.step)),
+        (Some(c), None) => summary.push_str(&format!(" · {} has no evaluation", c.label)),
         (None, _) => {
             summary.push_str(&format!(
                 " · {} images · {}",
@@ -92,7 +124,7 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
         Paragraph::new(Span::styled(clip(&summary, head.width as usize), s.dim())),
         head,
     );
-    let robust_eps = app.preset.eval.robust_eps;
+    let robust_eps = ctx.run.preset.eval.robust_eps;
     let blocks = |cols: Cols| {
         let eps = eps_block(latest, base, cols, robust_eps, s);
         let delta = delta_block(latest, base, cols, s);
@@ -141,7 +173,7 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
                     Constraint::Fill(1),
                 ])
                 .areas(p);
-                let base_label = compared.map_or("baseline", |c| c.name.as_str());
+                let base_label = compared.map_or("baseline", |c| c.label.as_str());
                 curves(frame, l, latest, base, base_label, &["fgsm", "pgd"], "ε", s);
                 curves(frame, r, latest, base, base_label, &["deepfool"], "δ", s);
             }
@@ -162,8 +194,8 @@ pub fn render(frame: &mut Frame, area: Rect, block: Block, app: &App, s: &Styles
 fn curves(
     frame: &mut Frame,
     area: Rect,
-    latest: &EvalSnapshot,
-    base: Option<&EvalSnapshot>,
+    latest: &Eval,
+    base: Option<&Eval>,
     base_label: &str,
     attacks: &[&str],
     budget: &str,
@@ -174,7 +206,7 @@ fn curves(
         "pgd" => Slot::RobustAcc,
         _ => Slot::Distances,
     };
-    let points = |e: &EvalSnapshot, a: &str| -> Vec<(f64, f64)> {
+    let points = |e: &Eval, a: &str| -> Vec<(f64, f64)> {
         e.curve(a)
             .map(|c| {
                 c.grid
@@ -275,8 +307,8 @@ fn header(label: &str, names: &[&str], cols: Cols, s: &Styles) -> Line<'static> 
 
 /// FGSM and PGD over the ε grid, then clean accuracy and the AUCs.
 fn eps_block(
-    latest: &EvalSnapshot,
-    base: Option<&EvalSnapshot>,
+    latest: &Eval,
+    base: Option<&Eval>,
     cols: Cols,
     robust_eps: f64,
     s: &Styles,
@@ -295,9 +327,8 @@ fn eps_block(
     let names: Vec<String> = attacks.iter().map(|a| a.to_uppercase()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut lines = vec![header("ε L∞", &names, cols, s)];
-    let at = |e: Option<&EvalSnapshot>, a: &str, g: f64| {
-        e.and_then(|e| e.curve(a)).and_then(|c| curve_at(c, g))
-    };
+    let at =
+        |e: Option<&Eval>, a: &str, g: f64| e.and_then(|e| e.curve(a)).and_then(|c| curve_at(c, g));
     for &g in grid {
         let robust = (g - robust_eps).abs() < 1e-9;
         let label = format!("{}{}", if robust { "▸" } else { " " }, fmt_num(g));
@@ -324,7 +355,7 @@ fn eps_block(
     ));
     lines.push(Line::from(clean));
     let mut auc = vec![Span::styled(format!("{:<LABEL_W$}", "AUC"), s.title(false))];
-    let auc_of = |e: Option<&EvalSnapshot>, a: &str| e.and_then(|e| e.curve(a)).map(|c| c.auc);
+    let auc_of = |e: Option<&Eval>, a: &str| e.and_then(|e| e.curve(a)).map(|c| c.auc);
     for a in &attacks {
         let (v, o, b) = (
             auc_of(Some(latest), a),
@@ -338,12 +369,7 @@ fn eps_block(
 }
 
 /// DeepFool-cut accuracy over its own δ grid.
-fn delta_block(
-    latest: &EvalSnapshot,
-    base: Option<&EvalSnapshot>,
-    cols: Cols,
-    s: &Styles,
-) -> Vec<Line<'static>> {
+fn delta_block(latest: &Eval, base: Option<&Eval>, cols: Cols, s: &Styles) -> Vec<Line<'static>> {
     let Some(curve) = latest.curve("deepfool") else {
         return Vec::new();
     };
