@@ -18,7 +18,7 @@ DATA=${BAPW_MNIST_DIR:-$($BAPW data list | awk '$1=="mnist"{print $NF}')}
 out=benches/results.md
 tmp=$(mktemp)
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
-field() { python3 -c "import json,sys; print(json.loads(sys.stdin.readline())['$1'])"; }
+field() { python3 -c "import json,sys; print(round(json.loads(sys.stdin.readline())['$1'], 1))"; }
 {
   echo "# bapw vs its PyTorch peer"
   echo

@@ -84,11 +84,11 @@ pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
         net.load_tensors(&t, &ck.display().to_string())?;
     }
     crate::run::checkpoint::write_tensors_atomic(weights.path(), &net.named_params())?;
-    let model = |t: &Tensor| net.forward(t);
+    let model: &dyn crate::attack::Classifier = &net;
     let mut spec = crate::eval::EvalSpec::from_preset(&p)?;
     spec.deepfool_iters = 100;
     let t0 = Instant::now();
-    crate::eval::evaluate(&model, &ds.test_x, &ds.test_y, &spec)?;
+    crate::eval::evaluate(model, &ds.test_x, &ds.test_y, &spec)?;
     let eval_seconds = t0.elapsed().as_secs_f64();
 
     let df = DeepFool::default();
@@ -102,7 +102,7 @@ pub fn run_eval(a: &BenchArgs) -> Result<EvalBenchResult> {
     while i < n {
         let len = 128.min(n - i);
         let x = ds.test_x.narrow(0, i, len);
-        let r = df.run(&model, &x)?;
+        let r = df.run(model, &x)?;
         let _ = cs.apply(&x, &r.x_adv);
         i += len;
     }

@@ -7,7 +7,7 @@
 mod attack_support;
 use attack_support as common;
 
-use bapw::attack::{self, cut_linf, Budget, Norm, Objective, Pgd, Start};
+use bapw::attack::{self, cut_linf, Budget, Model, Norm, Objective, Pgd, Start};
 use bapw::config::preset::SyntheticCfg;
 use bapw::data::Dataset;
 use bapw::eval::{evaluate, evaluate_test_set, stats, EvalSpec, ATTACKS};
@@ -64,10 +64,10 @@ fn spec(seed: i64) -> EvalSpec {
 fn fgsm_curve_from_one_huge_step_is_fgsm_at_each_eps() {
     let _rng = common::rng_lock();
     let (data, net) = trained();
-    let model = |t: &Tensor| net.forward(t);
+    let model: Model = &net;
     let (x, y) = (&data.test_x, &data.test_y);
     let obj = Objective::CrossEntropy(y);
-    let huge = attack::fgsm(&model, x, &obj, &Budget::Scalar(100.0)).unwrap();
+    let huge = attack::fgsm(model, x, &obj, &Budget::Scalar(100.0)).unwrap();
     // Every pixel saturates along the gradient sign (or stays where the sign is 0).
     let sat = huge
         .eq(0.0)
@@ -76,7 +76,7 @@ fn fgsm_curve_from_one_huge_step_is_fgsm_at_each_eps() {
     assert!(bool::try_from(sat.all()).unwrap());
     for eps in [0.0, 0.01, 0.05, 0.1, 0.2, 0.5] {
         let cut = cut_linf(x, &huge, &Budget::Scalar(eps));
-        let direct = attack::fgsm(&model, x, &obj, &Budget::Scalar(eps)).unwrap();
+        let direct = attack::fgsm(model, x, &obj, &Budget::Scalar(eps)).unwrap();
         // x + min(1 - x, ε) vs min(x + ε, 1): equal up to one float rounding.
         let diff = (&cut - &direct).abs().max().double_value(&[]);
         assert!(diff <= 1e-7, "ε {eps}: {diff}");
@@ -95,10 +95,10 @@ fn fgsm_curve_from_one_huge_step_is_fgsm_at_each_eps() {
         eps: vec![0.0, 0.05, 0.1, 0.2],
         ..spec(1)
     };
-    let r = evaluate(&model, x, y, &spec).unwrap();
+    let r = evaluate(model, x, y, &spec).unwrap();
     let mut alive = correct(&net, x, y);
     for (i, &eps) in spec.eps.iter().enumerate() {
-        let direct = attack::fgsm(&model, x, &obj, &Budget::Scalar(eps)).unwrap();
+        let direct = attack::fgsm(model, x, &obj, &Budget::Scalar(eps)).unwrap();
         alive = alive.logical_and(&correct(&net, &direct, y));
         let want = alive
             .to_kind(Kind::Float)
@@ -112,13 +112,13 @@ fn fgsm_curve_from_one_huge_step_is_fgsm_at_each_eps() {
 fn pgd_never_does_worse_than_fgsm_on_a_trained_model() {
     let _rng = common::rng_lock();
     let (data, net) = trained();
-    let model = |t: &Tensor| net.forward(t);
+    let model: Model = &net;
     let (x, y) = (&data.test_x, &data.test_y);
     let obj = Objective::CrossEntropy(y);
     let clean = acc(&net, x, y);
     assert!(clean > 0.8, "the test needs a trained model: {clean}");
     for eps in [0.02, 0.05, 0.1, 0.2] {
-        let f = attack::fgsm(&model, x, &obj, &Budget::Scalar(eps)).unwrap();
+        let f = attack::fgsm(model, x, &obj, &Budget::Scalar(eps)).unwrap();
         let pgd = Pgd {
             norm: Norm::Linf,
             steps: 20,
@@ -126,7 +126,7 @@ fn pgd_never_does_worse_than_fgsm_on_a_trained_model() {
             start: Start::Clean,
             restarts: 1,
         };
-        let p = pgd.run(&model, x, &obj, &Budget::Scalar(eps)).unwrap();
+        let p = pgd.run(model, x, &obj, &Budget::Scalar(eps)).unwrap();
         let (af, ap) = (acc(&net, &f, y), acc(&net, &p, y));
         assert!(ap <= af, "ε {eps}: PGD accuracy {ap} > FGSM accuracy {af}");
         assert!(af < clean || eps < 0.05, "ε {eps}: FGSM did nothing");
@@ -144,9 +144,9 @@ fn pgd_never_does_worse_than_fgsm_on_a_trained_model() {
         ..one.clone()
     };
     tch::manual_seed(9);
-    let a1 = acc(&net, &one.run(&model, x, &obj, &eps).unwrap(), y);
+    let a1 = acc(&net, &one.run(model, x, &obj, &eps).unwrap(), y);
     tch::manual_seed(9);
-    let a3 = acc(&net, &three.run(&model, x, &obj, &eps).unwrap(), y);
+    let a3 = acc(&net, &three.run(model, x, &obj, &eps).unwrap(), y);
     assert!(a3 <= a1, "restarts {a3} vs one run {a1}");
 }
 
@@ -154,7 +154,7 @@ fn pgd_never_does_worse_than_fgsm_on_a_trained_model() {
 fn evaluation_curves_are_consistent_and_repeatable() {
     let _rng = common::rng_lock();
     let (data, net) = trained();
-    let model = |t: &Tensor| net.forward(t);
+    let model: Model = &net;
     let (x, y) = (&data.test_x, &data.test_y);
     let spec = EvalSpec {
         attacks: vec!["deepfool".into(), "pgd".into(), "fgsm".into()],
@@ -172,7 +172,7 @@ fn evaluation_curves_are_consistent_and_repeatable() {
     .checked()
     .unwrap();
     assert_eq!(spec.eps, vec![0.0, 0.05, 0.1]);
-    let r = evaluate(&model, x, y, &spec).unwrap();
+    let r = evaluate(model, x, y, &spec).unwrap();
     assert_eq!(r.examples, 256);
     assert_eq!(r.clean_acc, acc(&net, x, y));
     let names: Vec<&str> = r.curves.iter().map(|c| c.attack.as_str()).collect();
@@ -193,7 +193,7 @@ fn evaluation_curves_are_consistent_and_repeatable() {
     assert_eq!(d.counts.iter().sum::<u64>(), 256);
     assert!(d.p50 > 0.0);
     // Same seed, same numbers.
-    let again = evaluate(&model, x, y, &spec).unwrap();
+    let again = evaluate(model, x, y, &spec).unwrap();
     for (a, b) in r.curves.iter().zip(&again.curves) {
         assert_eq!(a.accuracy, b.accuracy, "{}", a.attack);
     }

@@ -6,7 +6,8 @@
 mod attack_support;
 
 use bapw::attack::{
-    self, cut_l2_rms, cut_linf, cutoff::rms, Apgd, Budget, DeepFool, Norm, Objective, Pgd, Start,
+    self, cut_l2_rms, cut_linf, cutoff::rms, Apgd, Budget, DeepFool, Model, Norm, Objective, Pgd,
+    Start,
 };
 use bapw::config::preset::ModelCfg;
 use bapw::model::Net;
@@ -272,14 +273,17 @@ fn attacks_leave_weights_and_gradients_alone() {
     let net = Net::new(&cfg, (1, 6, 6), 3, Device::Cpu).unwrap();
     let x = Tensor::rand([8, 1, 6, 6], F32);
     let y = Tensor::randint(3, [8], (Kind::Int64, Device::Cpu));
+    // Through autograd (a closure) and through the net's own input gradients.
     let run_all = || {
-        let model = |t: &Tensor| net.forward(t);
-        let obj = Objective::CrossEntropy(&y);
-        let eps = Budget::Scalar(0.1);
-        let _ = attack::fgsm(&model, &x, &obj, &eps).unwrap();
-        let _ = Pgd::default().run(&model, &x, &obj, &eps).unwrap();
-        let _ = DeepFool::default().run(&model, &x).unwrap();
-        let _ = Apgd::default().ce(&model, &x, &y, 0.1).unwrap();
+        let closure = |t: &Tensor| net.forward(t);
+        for model in [&closure as Model, &net as Model] {
+            let obj = Objective::CrossEntropy(&y);
+            let eps = Budget::Scalar(0.1);
+            let _ = attack::fgsm(model, &x, &obj, &eps).unwrap();
+            let _ = Pgd::default().run(model, &x, &obj, &eps).unwrap();
+            let _ = DeepFool::default().run(model, &x).unwrap();
+            let _ = Apgd::default().ce(model, &x, &y, 0.1).unwrap();
+        }
     };
     let params = |net: &Net| -> Vec<Tensor> {
         net.named_params()
@@ -306,20 +310,22 @@ fn attacks_leave_weights_and_gradients_alone() {
         assert!(p.grad().equal(g), "{name}'s gradient changed");
     }
     // And the returned examples carry no graph.
-    let model = |t: &Tensor| net.forward(t);
-    let adv = attack::fgsm(
-        &model,
-        &x,
-        &Objective::CrossEntropy(&y),
-        &Budget::Scalar(0.1),
-    )
-    .unwrap();
-    assert!(!adv.requires_grad());
-    assert!(!DeepFool::default()
-        .run(&model, &x)
-        .unwrap()
-        .x_adv
-        .requires_grad());
+    let closure = |t: &Tensor| net.forward(t);
+    for model in [&closure as Model, &net as Model] {
+        let adv = attack::fgsm(
+            model,
+            &x,
+            &Objective::CrossEntropy(&y),
+            &Budget::Scalar(0.1),
+        )
+        .unwrap();
+        assert!(!adv.requires_grad());
+        assert!(!DeepFool::default()
+            .run(model, &x)
+            .unwrap()
+            .x_adv
+            .requires_grad());
+    }
 }
 
 #[test]

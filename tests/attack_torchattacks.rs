@@ -5,7 +5,7 @@
 mod attack_support;
 use attack_support as common;
 
-use bapw::attack::{self, Budget, Norm, Objective, Pgd, Start};
+use bapw::attack::{self, Budget, Model, Norm, Objective, Pgd, Start};
 use tch::Tensor;
 
 const IMAGES: i64 = 200;
@@ -54,37 +54,43 @@ fn fgsm_and_pgd_agree_with_torchattacks() {
         ],
     );
     let theirs: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    let model = |t: &Tensor| net.forward(t);
+    let closure = |t: &Tensor| net.forward(t);
     let acc = |t: &Tensor| attack::accuracy(&tch::no_grad(|| net.forward(t)), &y);
     let obj = Objective::CrossEntropy(&y);
     let one = 1.0 / IMAGES as f64 + 1e-9;
     assert!((theirs["clean"].as_f64().unwrap() - acc(&x)).abs() <= one);
-    let mut spread = Vec::new();
-    for eps in FGSM_EPS {
-        let ours = acc(&attack::fgsm(&model, &x, &obj, &Budget::Scalar(eps)).unwrap());
-        let t = theirs["fgsm"][eps.to_string()].as_f64().unwrap();
-        eprintln!("FGSM ε {eps}: bapw {ours:.4}, torchattacks {t:.4}");
-        assert!((ours - t).abs() <= one, "FGSM ε {eps}: {ours} vs {t}");
-        spread.push(ours);
+    // Through autograd (a closure) and through the net's own input gradients.
+    for (path, model) in [("autograd", &closure as Model), ("net", &net as Model)] {
+        let mut spread = Vec::new();
+        for eps in FGSM_EPS {
+            let ours = acc(&attack::fgsm(model, &x, &obj, &Budget::Scalar(eps)).unwrap());
+            let t = theirs["fgsm"][eps.to_string()].as_f64().unwrap();
+            eprintln!("{path}: FGSM ε {eps}: bapw {ours:.4}, torchattacks {t:.4}");
+            assert!(
+                (ours - t).abs() <= one,
+                "{path}: FGSM ε {eps}: {ours} vs {t}"
+            );
+            spread.push(ours);
+        }
+        for eps in PGD_EPS {
+            let pgd = Pgd {
+                norm: Norm::Linf,
+                steps: PGD_STEPS,
+                step_size: Some(2.5 * eps / PGD_STEPS as f64),
+                start: Start::Clean,
+                restarts: 1,
+            };
+            let ours = acc(&pgd.run(model, &x, &obj, &Budget::Scalar(eps)).unwrap());
+            let t = theirs["pgd"][eps.to_string()].as_f64().unwrap();
+            eprintln!("{path}: PGD ε {eps}: bapw {ours:.4}, torchattacks {t:.4}");
+            assert!(
+                (ours - t).abs() <= 0.01 + 1e-9,
+                "{path}: PGD ε {eps}: {ours} vs {t}"
+            );
+        }
+        // The comparison means something only if the attacks move the accuracy.
+        assert!(spread[0] > spread[2] + 0.1, "FGSM accuracies {spread:?}");
     }
-    for eps in PGD_EPS {
-        let pgd = Pgd {
-            norm: Norm::Linf,
-            steps: PGD_STEPS,
-            step_size: Some(2.5 * eps / PGD_STEPS as f64),
-            start: Start::Clean,
-            restarts: 1,
-        };
-        let ours = acc(&pgd.run(&model, &x, &obj, &Budget::Scalar(eps)).unwrap());
-        let t = theirs["pgd"][eps.to_string()].as_f64().unwrap();
-        eprintln!("PGD ε {eps}: bapw {ours:.4}, torchattacks {t:.4}");
-        assert!(
-            (ours - t).abs() <= 0.01 + 1e-9,
-            "PGD ε {eps}: {ours} vs {t}"
-        );
-    }
-    // The comparison means something only if the attacks move the accuracy.
-    assert!(spread[0] > spread[2] + 0.1, "FGSM accuracies {spread:?}");
 }
 
 /// Images and budgets of the APGD cross-check (issue 12: 500 MNIST test images, ε 0.1-0.3 in

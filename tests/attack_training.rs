@@ -1,7 +1,7 @@
 //! The adversarial training modes end to end through the real binary on the `smoke` preset
 //! (synthetic data, seconds): every mode and loss trains, `budget` and `eval` events are in
-//! the run's log with sensible numbers, and `bapw eval` on the final checkpoint reproduces the
-//! run's last evaluation exactly.
+//! the run's log with sensible numbers, `bapw eval` on the final checkpoint reproduces the
+//! run's last evaluation exactly, and BAP on a convolutional net keeps a flat resident size.
 mod common;
 
 use bapw::events::{read_events, Budget, EndState, Eval, Event, Finished, Step};
@@ -224,4 +224,94 @@ fn bap_trains_with_nonuniform_budgets_and_eval_reproduces_from_the_checkpoint() 
     );
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown attack"));
+}
+
+/// Resident size of a process, KiB.
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The last step in a growing event log (its last complete lines).
+fn last_step(log: &Path) -> usize {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let tail = &text[text.len().saturating_sub(4096)..];
+    let start = tail.find('\n').map_or(0, |i| i + 1);
+    bapw::train::events::parse_events(&tail[start..])
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step { step, .. } => Some(*step),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn bap_on_a_convolutional_net_keeps_its_memory_flat() {
+    // LeNet-5 on the smoke preset's 8x8 images: DeepFool through the convolutional input
+    // gradients and the clean forward shared with the update, 2,000 steps.
+    let home = tempfile::tempdir().unwrap();
+    let runs = home.path().join("runs");
+    let mut child = common::bapw()
+        .args(["train", "--preset", "smoke", "--headless", "--name", "long"])
+        .arg("--runs-dir")
+        .arg(&runs)
+        .args([
+            "--set",
+            "train.mode=\"bap\"",
+            "--set",
+            "model.arch=\"lenet5\"",
+        ])
+        .args(["--set", "train.epochs=130", "--set", "eval.every=0"])
+        .args(["--set", "checkpoint.every=5000"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let log = runs.join("long/events.jsonl");
+    let (mut early, mut late) = (None, None);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
+    while late.is_none() {
+        assert!(std::time::Instant::now() < deadline, "too slow");
+        let step = last_step(&log);
+        if step >= 400 && early.is_none() {
+            early = rss_kib(child.id());
+        }
+        if step >= 2000 {
+            late = rss_kib(child.id());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert!(child.wait().unwrap().success());
+    let (a, b) = (early.unwrap(), late.unwrap());
+    eprintln!("RSS at step 400: {a} KiB, at step 2000: {b} KiB");
+    assert!(
+        b <= a + a / 20,
+        "resident size grew from {a} KiB to {b} KiB"
+    );
+    let events = read_events(&log).unwrap();
+    assert!(matches!(
+        events.last(),
+        Some(Event::Finished {
+            state: EndState::Finished,
+            ..
+        })
+    ));
+    let losses: Vec<(f64, Option<f64>)> = events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Step { loss, adv_loss, .. } => Some((*loss, *adv_loss)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(losses.len(), 130 * 16);
+    assert!(losses
+        .iter()
+        .all(|(l, a)| l.is_finite() && a.is_some_and(f64::is_finite)));
 }

@@ -462,23 +462,20 @@ pub fn dlr_targeted(logits: &Tensor, y: &Tensor, target: &Tensor) -> Tensor {
 
 /// The model's logits, without a graph. Every plain forward of APGD goes through here.
 fn logits(model: Model, x: &Tensor) -> Tensor {
-    tch::no_grad(|| model(x))
+    model.logits(x)
 }
 
 /// Per-example loss `[M]`, the gradient of its sum with respect to `x`, and the logits, all
-/// detached. Every gradient of APGD goes through here.
+/// detached. Every gradient of APGD goes through here: the classifier's own input gradient
+/// (`model::input_grad` for bapw's networks), the loss differentiated on the logits alone.
 fn loss_and_grad(
     model: Model,
     x: &Tensor,
     loss: impl Fn(&Tensor) -> Tensor,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    tch::with_grad(|| {
-        let xg = x.detach().set_requires_grad(true);
-        let z = model(&xg);
-        let l = loss(&z);
-        let g = super::grad_of(&l.sum(l.kind()), &xg, false)?;
-        Ok((l.detach(), g, z.detach()))
-    })
+    let (g, z) = model.loss_grad(x, &|z: &Tensor| loss(z))?;
+    let l = tch::no_grad(|| loss(&z));
+    Ok((l.detach(), g, z))
 }
 
 #[cfg(test)]

@@ -9,14 +9,16 @@
 //! - x_adv = clip(x + r_tot) after every iteration; the result is clip(x + (1 + overshoot) r_tot).
 //!
 //! Speed (a BAP training step runs this on every batch): the K-1 gradients of f_k - f_0 are
-//! taken directly (one backward pass each, sharing one forward), and only the examples still
+//! taken directly, as K-1 cotangents of one linearisation ([`Linearization::diff_grads`]: for a
+//! `Net`, one forward and one batched backward without autograd), and only the examples still
 //! classified as `orig` are forwarded and back-propagated. Frozen examples cannot thaw, since
 //! their r_tot no longer changes, so dropping them gives the same result as the reference,
-//! which keeps computing them.
+//! which keeps computing them. The reference also takes K gradients (f_0's too) and subtracts;
+//! the K-1 differences are the same vectors.
 use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
-use super::Model;
+use super::{Linearization, Model};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeepFool {
@@ -49,13 +51,34 @@ pub struct DeepFoolResult {
 
 impl DeepFool {
     pub fn run(&self, model: Model, x: &Tensor) -> Result<DeepFoolResult> {
+        self.run_from(model, x, None)
+    }
+
+    /// As [`DeepFool::run`], with the first iteration's forward already done: `first` is
+    /// `model` linearised at x (a training step that needs x's logits anyway shares it).
+    pub fn run_from(
+        &self,
+        model: Model,
+        x: &Tensor,
+        first: Option<&dyn Linearization>,
+    ) -> Result<DeepFoolResult> {
         if self.candidates < 2 || self.max_iter == 0 {
             bail!("DeepFool needs at least 2 candidate classes and 1 iteration");
         }
-        tch::with_grad(|| self.run_inner(model, x))
+        if let Some(l) = first {
+            if l.logits().size()[0] != x.size()[0] {
+                bail!("DeepFool's first linearisation is of another batch");
+            }
+        }
+        tch::no_grad(|| self.run_inner(model, x, first))
     }
 
-    fn run_inner(&self, model: Model, x: &Tensor) -> Result<DeepFoolResult> {
+    fn run_inner(
+        &self,
+        model: Model,
+        x: &Tensor,
+        first: Option<&dyn Linearization>,
+    ) -> Result<DeepFoolResult> {
         let x = x.detach();
         let n = x.size()[0];
         let device = x.device();
@@ -75,12 +98,19 @@ impl DeepFool {
             });
         }
         for it in 0..self.max_iter {
-            let mut xa = x_adv.index_select(0, &active).set_requires_grad(true);
-            let mut logits = model(&xa);
-            // Rows of `logits`/`xa` whose gradients are wanted (None = all of them).
+            let fresh;
+            let lin: &dyn Linearization = match first {
+                Some(l) if it == 0 => l,
+                _ => {
+                    fresh = model.linearize(&x_adv.index_select(0, &active))?;
+                    fresh.as_ref()
+                }
+            };
+            let logits = lin.logits();
+            // Rows of `logits` whose gradients are wanted (None = all of them).
             let mut rows: Option<Tensor> = None;
             if it == 0 {
-                orig = logits.argmax(-1, false).detach();
+                orig = logits.argmax(-1, false);
             } else {
                 let still = logits
                     .argmax(-1, false)
@@ -94,51 +124,29 @@ impl DeepFool {
                 if kept < before {
                     let keep = still.nonzero().squeeze_dim(1);
                     active = active.index_select(0, &keep);
-                    let k = self.k(&logits);
-                    // A backward pass costs about a forward one. Re-running the forward on the
-                    // survivors alone pays once they are fewer than (K-1)/K of the rows.
-                    if kept * k < before * (k - 1) {
-                        xa = x_adv.index_select(0, &active).set_requires_grad(true);
-                        logits = model(&xa);
-                    } else {
-                        rows = Some(keep);
-                    }
+                    rows = Some(keep);
                 }
             }
             history.push(active.size()[0]);
-            let k = self.k(&logits);
-            let (v, _) = logits.topk(k, 1, true, true);
-            let v = match &rows {
-                Some(r) => v.index_select(0, r),
-                None => v,
+            let k = self.k(logits);
+            let kept_logits = match &rows {
+                Some(r) => logits.index_select(0, r),
+                None => logits.shallow_clone(),
             };
-            let v0 = v.select(1, 0);
+            let (v, classes) = kept_logits.topk(k, 1, true, true);
             // Gradients of f_k - f_0 for k = 1..K-1, flattened: [A, K-1, D].
-            let grads = (1..k)
-                .map(|j| {
-                    let target = (v.select(1, j) - &v0).sum(v.kind());
-                    let g = super::grad_of(&target, &xa, j < k - 1)?;
-                    let g = match &rows {
-                        Some(r) => g.index_select(0, r),
-                        None => g,
-                    };
-                    Ok(g.flatten(1, -1))
-                })
-                .collect::<Result<Vec<Tensor>>>()?;
-            let w = Tensor::stack(&grads, 1);
-            let f = (v.narrow(1, 1, k - 1) - v.narrow(1, 0, 1)).detach();
+            let w = lin.diff_grads(&classes, rows.as_ref())?;
+            let f = v.narrow(1, 1, k - 1) - v.narrow(1, 0, 1);
             let mut shape = x.size();
             shape[0] = active.size()[0];
-            let r = tch::no_grad(|| step(&w, &f)).view(shape.as_slice());
-            tch::no_grad(|| {
-                let updated = r_tot.index_select(0, &active) + r;
-                let _ = r_tot.index_copy_(0, &active, &updated);
-                let moved = (x.index_select(0, &active) + updated).clamp(0.0, 1.0);
-                let _ = x_adv.index_copy_(0, &active, &moved);
-            });
+            let r = step(&w, &f).view(shape.as_slice());
+            let updated = r_tot.index_select(0, &active) + r;
+            let _ = r_tot.index_copy_(0, &active, &updated);
+            let moved = (x.index_select(0, &active) + updated).clamp(0.0, 1.0);
+            let _ = x_adv.index_copy_(0, &active, &moved);
             iterations += 1;
         }
-        let x_adv = tch::no_grad(|| (&x + r_tot * (1.0 + self.overshoot)).clamp(0.0, 1.0)).detach();
+        let x_adv = (&x + r_tot * (1.0 + self.overshoot)).clamp(0.0, 1.0);
         Ok(DeepFoolResult {
             x_adv,
             orig,

@@ -2,12 +2,25 @@
 use anyhow::Result;
 use tch::Tensor;
 
-use super::{input_grad, Budget, Model, Objective};
+use super::{input_grad, Budget, Linearization, Model, Objective};
 
 /// One signed-gradient step of size `eps` (scalar or per example), clipped to [0, 1].
 pub fn fgsm(model: Model, x: &Tensor, objective: &Objective, eps: &Budget) -> Result<Tensor> {
     eps.check(x.size()[0])?;
     let (g, _) = input_grad(model, x, objective)?;
+    Ok(step_sign(x, &g, eps))
+}
+
+/// FGSM from a model already linearised at x (a training step shares that forward with its
+/// clean loss).
+pub fn fgsm_at(
+    lin: &dyn Linearization,
+    x: &Tensor,
+    objective: &Objective,
+    eps: &Budget,
+) -> Result<Tensor> {
+    eps.check(x.size()[0])?;
+    let g = lin.loss_grad(&|logits| objective.per_example(logits))?;
     Ok(step_sign(x, &g, eps))
 }
 

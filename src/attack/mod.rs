@@ -1,16 +1,19 @@
 //! Adversarial attacks on batches of images in [0, 1] (NCHW or any `[N, ...]` layout).
 //!
-//! The model is only a closure from inputs to logits, so the attacks know nothing of `Net`,
-//! masks or devices. Gradients are taken with respect to the *input* only
-//! (`Tensor::run_backward` with the input as the one target), which never touches the
-//! parameters' `.grad`; every returned tensor is detached.
+//! The model is a [`Classifier`]: logits, and gradients with respect to the *input* only,
+//! never the parameters (their `.grad` is never touched); every returned tensor is detached.
+//! Any closure from inputs to logits is one (through autograd), so the attacks know nothing of
+//! `Net`, masks or devices; `Net` implements it with a faster backward of its own
+//! (`model::input_grad`).
 //!
+//! - [`classifier`]: the `Classifier` and `Linearization` traits and the autograd version.
 //! - [`fgsm`]: one signed-gradient step (L-inf).
 //! - [`pgd`]: projected gradient descent, L-inf or L2, random starts and restarts.
 //! - [`deepfool`]: the minimal-perturbation L2 attack, cleverhans 3.0.1 batch semantics.
 //! - [`apgd`]: APGD-CE and APGD-T (AutoAttack's gradient attacks), L-inf or L2.
 //! - [`cutoff`]: BAP's cutoff-scale step and the budget cuts used by the evaluation curves.
 pub mod apgd;
+pub mod classifier;
 pub mod cutoff;
 pub mod deepfool;
 pub mod fgsm;
@@ -20,13 +23,15 @@ use anyhow::{bail, Result};
 use tch::{Kind, Tensor};
 
 pub use apgd::{Apgd, ApgdResult, APGD_TARGETS};
+pub use classifier::{Classifier, Linearization};
 pub use cutoff::{cut_l2_rms, cut_linf, rms_norms, Cut, CutoffScale, Scaled};
 pub use deepfool::{DeepFool, DeepFoolResult};
-pub use fgsm::fgsm;
+pub use fgsm::{fgsm, fgsm_at};
 pub use pgd::{Norm, Pgd, Start};
 
-/// A classifier as the attacks see it: images `[N, ...]` to logits `[N, classes]`.
-pub type Model<'a> = &'a dyn Fn(&Tensor) -> Tensor;
+/// A classifier as the attacks see it: images `[N, ...]` to logits `[N, classes]`, with input
+/// gradients.
+pub type Model<'a> = &'a dyn Classifier;
 
 /// A perturbation budget: one value for the whole batch, or one per example (`[N]`).
 #[derive(Debug)]
@@ -128,32 +133,9 @@ impl Objective<'_> {
 }
 
 /// Gradient of the summed objective with respect to the input, and the logits (both
-/// detached). Works inside `no_grad` callers: gradients are switched on here.
+/// detached). Works inside `no_grad` callers.
 pub fn input_grad(model: Model, x: &Tensor, objective: &Objective) -> Result<(Tensor, Tensor)> {
-    tch::with_grad(|| {
-        let xg = x.detach().set_requires_grad(true);
-        let logits = model(&xg);
-        let loss = objective.per_example(&logits).sum(logits.kind());
-        let g = grad_of(&loss, &xg, false)?;
-        Ok((g, logits.detach()))
-    })
-}
-
-/// d target / d input for a scalar `target`, without touching any parameter's `.grad`
-/// (the autograd engine is asked for this one input only). Errors, instead of panicking, when
-/// the model's output does not depend on its input.
-pub(crate) fn grad_of(target: &Tensor, input: &Tensor, keep_graph: bool) -> Result<Tensor> {
-    // LibTorch crashes (not errs) on a root without a graph, so check first.
-    if !target.requires_grad() {
-        bail!("the model's output does not depend on its input: no gradient to attack with");
-    }
-    let g = Tensor::f_run_backward(&[target], &[input], keep_graph, false)
-        .map_err(|e| anyhow::anyhow!("input gradient: {e}"))?
-        .swap_remove(0);
-    if !g.defined() {
-        bail!("the model's output does not depend on its input: no gradient to attack with");
-    }
-    Ok(g.detach())
+    model.loss_grad(x, &|logits| objective.per_example(logits))
 }
 
 /// Fraction of rows of `logits` whose argmax equals `y`.

@@ -74,7 +74,7 @@ impl Pgd {
             return Ok(best);
         }
         let score = |adv: &Tensor| {
-            let logits = tch::no_grad(|| model(adv));
+            let logits = model.logits(adv);
             (objective.fooled(&logits), objective.per_example(&logits))
         };
         let (mut best_fooled, mut best_loss) = score(&best);

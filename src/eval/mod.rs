@@ -246,12 +246,13 @@ pub fn evaluate(model: Model, x: &Tensor, y: &Tensor, spec: &EvalSpec) -> Result
         let len = (spec.batch_size as i64).min(n - start);
         let xb = x.narrow(0, start, len).detach();
         let yb = y.narrow(0, start, len);
-        let z = tch::no_grad(|| model(&xb));
+        let obj = Objective::CrossEntropy(&yb);
+        // One forward at x gives the clean predictions and the input gradient (FGSM's
+        // direction and the zero-gradient check).
+        let (g, z) = attack::input_grad(model, &xb, &obj)?;
         classes = z.size()[1];
         let clean_b = z.argmax(-1, false).eq_tensor(&yb);
         clean.extend(bools(&clean_b)?);
-        let obj = Objective::CrossEntropy(&yb);
-        let (g, _) = attack::input_grad(model, &xb, &obj)?;
         zero_gradients += g
             .flatten(1, -1)
             .abs()
@@ -259,7 +260,7 @@ pub fn evaluate(model: Model, x: &Tensor, y: &Tensor, spec: &EvalSpec) -> Result
             .eq(0.0)
             .sum(Kind::Int64)
             .int64_value(&[]) as usize;
-        let correct = |adv: &Tensor| tch::no_grad(|| model(adv)).argmax(-1, false).eq_tensor(&yb);
+        let correct = |adv: &Tensor| model.logits(adv).argmax(-1, false).eq_tensor(&yb);
         let mut df_x: Option<Tensor> = None;
         for t in &mut tallies {
             match t.attack.as_str() {

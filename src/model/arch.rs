@@ -61,6 +61,8 @@ impl<'a> Builder<'a> {
         );
         self.layers.push(Layer::Conv {
             conv,
+            stride,
+            padding,
             pad: explicit,
         });
         self.layers.push(Layer::Relu);

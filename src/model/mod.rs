@@ -3,6 +3,7 @@
 //! checkpoint loads into the equivalent `torch.nn.Module` with `load_state_dict`.
 //! Keras defaults as in the authors' code: Glorot-uniform kernels, zero biases.
 mod arch;
+mod input_grad;
 
 use anyhow::{bail, Result};
 use tch::{nn, Device, Tensor};
@@ -10,14 +11,19 @@ use tch::{nn, Device, Tensor};
 use crate::config::preset::ModelCfg;
 
 pub use arch::build_layers;
+pub use input_grad::NetLinearization;
 
 /// One step of the forward pass.
 #[derive(Debug)]
 pub enum Layer {
-    /// Convolution with optional explicit (left, right, top, bottom) zero padding for TF "same"
-    /// padding when it is asymmetric.
+    /// Convolution (square kernel, dilation 1, one group) with its stride and symmetric zero
+    /// padding, and optional explicit (left, right, top, bottom) zero padding before it for TF
+    /// "same" padding when that is asymmetric. The geometry is kept here because the input
+    /// gradients (`input_grad`) need it and `nn::Conv2D` keeps its own private.
     Conv {
         conv: nn::Conv2D,
+        stride: i64,
+        padding: i64,
         pad: Option<[i64; 4]>,
     },
     Linear(nn::Linear),
@@ -58,24 +64,7 @@ impl Net {
 
     /// Logits `[N, classes]` for images `[N, C, H, W]`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let mut h = x.shallow_clone();
-        for layer in &self.layers {
-            h = match layer {
-                Layer::Conv { conv, pad } => {
-                    let input = match pad {
-                        Some(p) => h.constant_pad_nd(p.as_slice()),
-                        None => h,
-                    };
-                    input.apply(conv)
-                }
-                Layer::Linear(l) => h.apply(l),
-                Layer::Relu => h.relu(),
-                Layer::MaxPool(k) => h.max_pool2d([*k, *k], [*k, *k], [0, 0], [1, 1], false),
-                Layer::GlobalMaxPool => h.amax([2, 3], false),
-                Layer::Flatten => h.flatten(1, -1),
-            };
-        }
-        h
+        input_grad::forward(self, x, None)
     }
 
     /// Every parameter by PyTorch name, sorted by name.

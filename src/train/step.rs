@@ -10,7 +10,10 @@
 //!   rho * min(d_i, δ) with d_i its DeepFool distance.
 //!
 //! The examples are made from the current (masked) weights on every batch and are constants
-//! for the update. `adv.loss = "mix"` gives w CE(clean) + (1 - w) CE(adv) with the training's
+//! for the update. When the attack's first forward is at x itself (FGSM, TRADES' clean
+//! probabilities, DeepFool's first iteration), it runs with the weights' graph and its logits
+//! are the clean logits of the update ([`StepKit::logits`]), so the clean batch is forwarded
+//! once per step, not twice as in the reference; the values are the same. `adv.loss = "mix"` gives w CE(clean) + (1 - w) CE(adv) with the training's
 //! smoothed labels; `"trades"` gives CE(clean) + β KL(f(x) || f(x')) and makes the uniform
 //! attack maximise that KL from x + 0.001 N(0, I), as TRADES does.
 //!
@@ -20,7 +23,8 @@ use anyhow::Result;
 use tch::{Kind, Tensor};
 
 use crate::attack::{
-    self, cutoff, Budget, Cut, CutoffScale, DeepFool, Model, Norm, Objective, Pgd, Start,
+    self, cutoff, Budget, Cut, CutoffScale, DeepFool, Linearization, Model, Norm, Objective, Pgd,
+    Start,
 };
 use crate::config::preset::{AdvCfg, AdvLabels, AdvLoss, Cutoff, Mode, Preset, UniformAttack};
 use crate::data::Dataset;
@@ -38,6 +42,10 @@ pub enum AdvOutcome {
     Examples {
         x_adv: Tensor,
         budget: Option<BudgetStats>,
+        /// The clean logits, with autograd's graph to the weights, when the attack's own
+        /// forward at x gave them (FGSM, TRADES, DeepFool's first iteration): the update then
+        /// forwards only `x_adv`.
+        clean_logits: Option<Tensor>,
     },
 }
 
@@ -87,41 +95,69 @@ impl StepKit {
     /// Adversarial examples for the batch (x, y), or none in natural mode. Budget statistics
     /// come with every `adv.budget_every`-th step (counting from 1, like the progress lines).
     pub fn examples(&self, net: &Net, x: &Tensor, y: &Tensor, step: usize) -> Result<AdvOutcome> {
-        let model = |t: &Tensor| net.forward(t);
         let every = self.adv.budget_every;
         let due = every > 0 && (step + 1).is_multiple_of(every);
         match self.mode {
             Mode::Natural => Ok(AdvOutcome::None),
-            Mode::Adversarial => self.uniform(&model, x, y, due),
-            Mode::Bap => self.bap(&model, x, due),
+            Mode::Adversarial => self.uniform(net, x, y, due),
+            Mode::Bap => self.bap(net, x, due),
         }
     }
 
-    fn uniform(&self, model: Model, x: &Tensor, y: &Tensor, due: bool) -> Result<AdvOutcome> {
+    /// The clean and adversarial logits of the update, with autograd's graphs to the weights.
+    pub fn logits(&self, net: &Net, x: &Tensor, adv: &AdvOutcome) -> (Tensor, Option<Tensor>) {
+        match adv {
+            AdvOutcome::None => (net.forward(x), None),
+            AdvOutcome::Examples {
+                x_adv,
+                clean_logits: Some(clean),
+                ..
+            } => (clean.shallow_clone(), Some(net.forward(x_adv))),
+            // Clean and adversarial examples go through one forward of the concatenated batch
+            // (no batch-dependent layers, so the logits are the same as two passes).
+            AdvOutcome::Examples { x_adv, .. } => {
+                let n = x.size()[0];
+                let both = net.forward(&Tensor::cat(&[x, x_adv], 0));
+                (both.narrow(0, 0, n), Some(both.narrow(0, n, n)))
+            }
+        }
+    }
+
+    fn uniform(&self, net: &Net, x: &Tensor, y: &Tensor, due: bool) -> Result<AdvOutcome> {
+        let model: Model = net;
         let a = &self.adv;
         let eps = Budget::Scalar(a.eps);
-        let clean_probs;
+        let trades = a.loss == AdvLoss::Trades;
+        // FGSM's gradient and TRADES' clean probabilities need a forward at x. Run with the
+        // weights' graph, that forward also gives the clean loss; the reference runs it twice.
+        let at_x = (a.attack == UniformAttack::Fgsm || trades).then(|| net.record(x, true));
+        // The FGSM/PGD labels: the model's own predictions (the authors' code: no label
+        // leaking) or the true ones. Where the forward at x exists, its logits give them.
         let predicted;
         let labels = match a.labels {
             AdvLabels::True => y,
             AdvLabels::Predicted => {
-                predicted = tch::no_grad(|| model(x).argmax(-1, false));
+                predicted = match &at_x {
+                    Some(rec) => rec.logits().detach().argmax(-1, false),
+                    None => tch::no_grad(|| model.logits(x).argmax(-1, false)),
+                };
                 &predicted
             }
         };
-        let objective = match a.loss {
-            AdvLoss::Mix => Objective::CrossEntropy(labels),
-            AdvLoss::Trades => {
-                clean_probs = tch::no_grad(|| model(x).softmax(-1, Kind::Float));
+        let clean_probs;
+        let objective = match (a.loss, &at_x) {
+            (AdvLoss::Trades, Some(rec)) => {
+                clean_probs = rec.logits().detach().softmax(-1, Kind::Float);
                 Objective::Kl(&clean_probs)
             }
+            _ => Objective::CrossEntropy(labels),
         };
-        let trades = a.loss == AdvLoss::Trades;
-        let x_adv = match (a.attack, trades) {
-            (UniformAttack::Fgsm, false) => attack::fgsm(model, x, &objective, &eps)?,
+        let x_adv = match (a.attack, trades, &at_x) {
+            (UniformAttack::Fgsm, false, Some(rec)) => attack::fgsm_at(rec, x, &objective, &eps)?,
+            (UniformAttack::Fgsm, false, None) => attack::fgsm(model, x, &objective, &eps)?,
             // The KL objective has a zero gradient at x itself, so FGSM under TRADES is one
             // PGD step of size ε from the Gaussian start.
-            (UniformAttack::Fgsm, true) => Pgd {
+            (UniformAttack::Fgsm, true, _) => Pgd {
                 norm: Norm::Linf,
                 steps: 1,
                 step_size: Some(a.eps),
@@ -129,7 +165,7 @@ impl StepKit {
                 restarts: 1,
             }
             .run(model, x, &objective, &eps)?,
-            (UniformAttack::Pgd, _) => Pgd {
+            (UniformAttack::Pgd, _, _) => Pgd {
                 norm: Norm::Linf,
                 steps: a.pgd_steps,
                 step_size: (a.pgd_step_size > 0.0).then_some(a.pgd_step_size),
@@ -145,7 +181,10 @@ impl StepKit {
             .run(model, x, &objective, &eps)?,
         };
         let budget = due.then(|| {
-            let clean_pred = tch::no_grad(|| model(x).argmax(-1, false));
+            let clean_pred = match &at_x {
+                Some(rec) => rec.logits().argmax(-1, false),
+                None => model.logits(x).argmax(-1, false),
+            };
             BudgetStats {
                 mode: self.mode,
                 distances: None,
@@ -157,17 +196,23 @@ impl StepKit {
                 hist_max: a.budget_hist_max,
             }
         });
-        Ok(AdvOutcome::Examples { x_adv, budget })
+        Ok(AdvOutcome::Examples {
+            x_adv,
+            budget,
+            clean_logits: at_x.and_then(|r| r.graph_logits().map(Tensor::shallow_clone)),
+        })
     }
 
-    fn bap(&self, model: Model, x: &Tensor, due: bool) -> Result<AdvOutcome> {
+    fn bap(&self, net: &Net, x: &Tensor, due: bool) -> Result<AdvOutcome> {
         let a = &self.adv;
+        // DeepFool's first forward is at x: with the weights' graph it is the clean loss's too.
+        let at_x = net.record(x, true);
         let df = DeepFool {
             max_iter: a.deepfool_iters,
             candidates: a.candidates,
             overshoot: a.overshoot,
         }
-        .run(model, x)?;
+        .run_from(net, x, Some(&at_x))?;
         let cut = match a.cutoff {
             Cutoff::BatchMean => Cut::BatchMean,
             Cutoff::Fixed => Cut::Fixed(Budget::Scalar(a.delta)),
@@ -186,7 +231,7 @@ impl StepKit {
                 },
                 rho: a.rho,
                 cut_fraction: scaled.cut_fraction(),
-                flip_rate: flip_rate(model, &scaled.x_adv, &df.orig),
+                flip_rate: flip_rate(net, &scaled.x_adv, &df.orig),
                 hist_max: a.budget_hist_max,
             })
         } else {
@@ -195,6 +240,7 @@ impl StepKit {
         Ok(AdvOutcome::Examples {
             x_adv: scaled.x_adv,
             budget,
+            clean_logits: at_x.graph_logits().map(Tensor::shallow_clone),
         })
     }
 
@@ -232,10 +278,9 @@ impl StepKit {
         epoch: usize,
     ) -> Result<Option<Event>> {
         let spec = EvalSpec::from_preset(preset)?;
-        let model = |t: &Tensor| net.forward(t);
         let e = &preset.eval;
         let (r, subset) = eval::evaluate_test_set(
-            &model,
+            net,
             &data.test_x,
             &data.test_y,
             e.subset,
@@ -271,14 +316,13 @@ fn flip_rate(model: Model, x_adv: &Tensor, clean_pred: &Tensor) -> f64 {
     if x_adv.size()[0] == 0 {
         return 0.0;
     }
-    tch::no_grad(|| {
-        model(x_adv)
-            .argmax(-1, false)
-            .ne_tensor(clean_pred)
-            .to_kind(Kind::Float)
-            .mean(Kind::Float)
-            .double_value(&[])
-    })
+    model
+        .logits(x_adv)
+        .argmax(-1, false)
+        .ne_tensor(clean_pred)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[])
 }
 
 fn to_vec(t: &Tensor) -> Result<Vec<f64>> {

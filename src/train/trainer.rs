@@ -169,16 +169,7 @@ impl Trainer {
         let t_attack = t1.elapsed();
         let t2 = Instant::now();
         self.opt.zero_grad();
-        // Clean and adversarial examples go through one forward/backward of the concatenated
-        // batch (no batch-dependent layers, so the logits are the same as two passes).
-        let (logits, adv_logits) = match &adv {
-            AdvOutcome::None => (self.net.forward(&x), None),
-            AdvOutcome::Examples { x_adv, .. } => {
-                let n = x.size()[0];
-                let both = self.net.forward(&Tensor::cat(&[&x, x_adv], 0));
-                (both.narrow(0, 0, n), Some(both.narrow(0, n, n)))
-            }
-        };
+        let (logits, adv_logits) = self.kit.logits(&self.net, &x, &adv);
         let clean_loss = smoothed_ce(&logits, &y, smoothing);
         let (loss, adv_loss) = match adv_logits {
             None => (clean_loss.shallow_clone(), None),
