@@ -373,3 +373,60 @@ fn watching_a_finished_run_120x40() {
     }
     snap!("watching_finished_120x40", app, 120, 40);
 }
+
+/// Issue 17 item 4 and issue 12: a compared run evaluated on a coarser ε grid shows only the
+/// points it measured (no interpolated 0.05, 0.15, 0.25), no AUC of another span beside this
+/// run's, and the summary says the grids differ; gradient-masking flags sit under the tables.
+#[test]
+fn compare_on_different_grids_shows_measured_points_only() {
+    use bapw::events::{Event, MaskingFlag};
+    let coarse = |events: Vec<Event>| -> Vec<Event> {
+        events
+            .into_iter()
+            .map(|e| match e {
+                Event::Eval(mut ev) => {
+                    for c in ev.curves.iter_mut().chain(ev.worst_case.iter_mut()) {
+                        if c.grid.len() == 7 {
+                            // ε 0, 0.1, 0.2, 0.3 of the seven-point grid.
+                            let keep = [0, 2, 4, 6];
+                            c.grid = keep.iter().map(|&i| c.grid[i]).collect();
+                            c.accuracy = keep.iter().map(|&i| c.accuracy[i]).collect();
+                        }
+                    }
+                    ev.flags = vec![MaskingFlag {
+                        check: "fgsm_above_pgd".into(),
+                        message: "FGSM 0.528 is 14.0 points above PGD's 0.388 at ε 0.1".into(),
+                    }];
+                    Event::Eval(ev)
+                }
+                e => e,
+            })
+            .collect()
+    };
+    let other = bapw::tui::model::RunModel::replay(
+        adversarial_preset(),
+        "smoke-adv-fixture",
+        &coarse(adversarial_events(BAP_STEPS_PER_EPOCH * BAP_EPOCHS)),
+    );
+    let mut app = app_with(
+        bap_preset(),
+        "smoke-bap",
+        &bap_events(BAP_STEPS_PER_EPOCH * BAP_EPOCHS),
+    );
+    app.compare_loaded(Ok(other));
+    let app = focus(app, Pane::Robustness);
+    let screen = snapshot(&app, 120, 40);
+    assert!(screen.contains("grids differ"), "{screen}");
+    // The row at ε 0.05 has this run's numbers and empty compared cells.
+    let row = screen
+        .lines()
+        .find(|l| l.contains(" 0.05 "))
+        .expect("an ε 0.05 row");
+    assert_eq!(row.matches('—').count(), 4, "{row}");
+    snap!("compare_coarser_grid_120x40", app, 120, 40);
+    // This run's own flags are shown under its tables.
+    let mut flagged = app_with(bap_preset(), "smoke-bap", &coarse(bap_events(60)));
+    flagged.handle(Action::Focus(Pane::Robustness));
+    let screen = snapshot(&flagged, 80, 24);
+    assert!(screen.contains("⚑ fgsm_above_pgd: FGSM 0.528"), "{screen}");
+}

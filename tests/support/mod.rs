@@ -138,7 +138,13 @@ pub fn eval_at(step: usize, epoch: usize, quality: f64) -> Event {
         curves: vec![
             curve("fgsm", &eps, 0.2),
             curve("pgd", &eps, 0.12),
+            curve("apgd", &eps, 0.1),
             curve("deepfool", &deltas, 0.08),
+        ],
+        // Below every attack's curve, as a worst case over images is.
+        worst_case: vec![
+            curve("worst-linf", &eps, 0.09),
+            curve("worst-l2", &deltas, 0.075),
         ],
         seconds: 3.5,
         ..Default::default()

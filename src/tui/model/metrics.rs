@@ -157,19 +157,9 @@ impl Evals {
     }
 }
 
-/// Accuracy of `curve` at budget `x`: exact at a grid point, linear between two.
+/// Accuracy of `curve` measured at budget `x`; None off the grid (a value interpolated
+/// between two budgets would be drawn as if it had been measured).
 pub fn curve_at(curve: &AttackCurve, x: f64) -> Option<f64> {
-    let pts: Vec<(f64, f64)> = curve
-        .grid
-        .iter()
-        .copied()
-        .zip(curve.accuracy.iter().copied())
-        .collect();
-    if let Some(&(_, a)) = pts.iter().find(|(g, _)| (g - x).abs() < 1e-9) {
-        return Some(a);
-    }
-    pts.windows(2).find_map(|w| {
-        let ((x0, y0), (x1, y1)) = (w[0], w[1]);
-        (x0 < x && x < x1).then(|| y0 + (y1 - y0) * (x - x0) / (x1 - x0))
-    })
+    let i = curve.grid.iter().position(|g| (g - x).abs() < 1e-9)?;
+    curve.accuracy.get(i).copied()
 }

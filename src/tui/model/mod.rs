@@ -340,7 +340,14 @@ impl RunModel {
 
     fn evaluated(&mut self, e: &Eval) {
         let eps = self.preset.eval.robust_eps;
-        if let Some(r) = e.curve("pgd").and_then(|c| curve_at(c, eps)) {
+        // The robust accuracy series: the worst case over the L∞ attacks where the evaluation
+        // has one (older logs: PGD), at the preset's budget when it was measured.
+        let curve = e
+            .worst_case
+            .iter()
+            .find(|c| c.attack == "worst-linf")
+            .or_else(|| e.curve("pgd"));
+        if let Some(r) = curve.and_then(|c| curve_at(c, eps)) {
             self.metrics.push(SeriesId::RobustAcc, e.step, r);
         }
         self.progress.eval_secs = Some(e.seconds);

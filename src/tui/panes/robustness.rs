@@ -1,9 +1,13 @@
-//! Robustness pane: the latest evaluation as tables. FGSM and PGD share the L∞ ε grid; the
-//! DeepFool-cut curve has its own RMS-L2 δ grid, so it gets its own block beside (or below)
-//! rather than pretending the budgets are comparable. Each accuracy sits next to its change
-//! from the previous evaluation, or from the pinned one (`P`). With another run pinned for
-//! comparison (`c`), its accuracy gets a column beside each of this run's, and the change is
-//! taken against it (when the pane has room for both).
+//! Robustness pane: the latest evaluation as one table per threat model (`eval::view`): rows
+//! are budgets, columns the attacks and then the worst case over them (an image counts there
+//! only if it survives every attack at that budget), then clean accuracy and the AUCs. The L∞
+//! and RMS-L2 tables sit beside each other when the pane is wide enough, else one under the
+//! other: their budgets are not comparable. Gradient-masking flags follow the tables. Each
+//! accuracy sits next to its change from the previous evaluation, or from the pinned one (`P`);
+//! with another run compared (`c`), its accuracy gets a column beside each of this run's and the
+//! change is taken against it. Only measured points are shown: where the other evaluation has
+//! no such budget the cell is empty and the summary says the grids differ (an interpolated
+//! number would read as measured).
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::{Line, Span};
@@ -12,13 +16,13 @@ use ratatui::Frame;
 
 use super::pane::{Context, Exports, PaneComponent, Plot as ExportPlot};
 use crate::config::theme::Slot;
-use crate::events::Eval;
+use crate::eval::view::{self, Table as ViewTable};
+use crate::events::{AttackCurve, Eval};
 use crate::export::Table;
 use crate::headless::fmt_secs;
 use crate::tui::chart::{self, Axes, Plot};
-use crate::tui::model::{curve_at, Curves};
 use crate::tui::style::Styles;
-use crate::tui::text::{clip, fmt_num};
+use crate::tui::text::{clip, fmt_num, wrap};
 
 const LABEL_W: usize = 7;
 const ACC_W: usize = 6;
@@ -63,6 +67,39 @@ impl PaneComponent for RobustnessPane {
     }
 }
 
+/// An attack's curve or a worst case, by id.
+fn find<'a>(e: &'a Eval, attack: &str) -> Option<&'a AttackCurve> {
+    e.curves
+        .iter()
+        .chain(e.worst_case.iter())
+        .find(|c| c.attack == attack)
+}
+
+/// The accuracy measured at exactly this budget; None where the grid has no such point.
+fn measured(e: Option<&Eval>, attack: &str, g: f64) -> Option<f64> {
+    let c = find(e?, attack)?;
+    let i = c.grid.iter().position(|x| (x - g).abs() < 1e-9)?;
+    c.accuracy.get(i).copied()
+}
+
+/// Whether some attack both evaluations ran was run on different budgets.
+fn grids_differ(a: &Eval, b: &Eval) -> bool {
+    a.curves
+        .iter()
+        .any(|c| find(b, &c.attack).is_some_and(|o| o.grid != c.grid))
+}
+
+/// A column header that fits the accuracy cells.
+fn short(attack: &str) -> &'static str {
+    match attack {
+        "fgsm" => "FGSM",
+        "pgd" => "PGD",
+        "apgd" | "apgd-l2" => "APGD",
+        "deepfool" => "DF-cut",
+        _ => "worst",
+    }
+}
+
 fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) {
     let inner = block.inner(area);
     frame.render_widget(block, area);
@@ -103,13 +140,15 @@ fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) 
     // Against a compared run, the Δs are this run minus that one.
     let base = other.or(baseline.map(|(b, _)| b));
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-    let mut summary = format!("step {} · epoch {}", latest.step, latest.epoch);
+    let mut summary = format!("step {}", latest.step);
     match (compared, other) {
+        // The compared run's name is long; the epoch can go.
         (Some(c), Some(o)) => summary.push_str(&format!(" · vs {} step {}", c.label, o.step)),
         (Some(c), None) => summary.push_str(&format!(" · {} has no evaluation", c.label)),
         (None, _) => {
             summary.push_str(&format!(
-                " · {} images · {}",
+                " · epoch {} · {} images · {}",
+                latest.epoch,
                 latest.examples,
                 fmt_secs(latest.seconds)
             ));
@@ -120,94 +159,124 @@ fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) 
             }
         }
     }
+    if base.is_some_and(|b| grids_differ(latest, b)) {
+        summary.push_str(" · grids differ: measured points only");
+    }
     frame.render_widget(
         Paragraph::new(Span::styled(clip(&summary, head.width as usize), s.dim())),
         head,
     );
+    let v = view::from_eval(latest);
     let robust_eps = ctx.run.preset.eval.robust_eps;
-    let blocks = |cols: Cols| {
-        let eps = eps_block(latest, base, cols, robust_eps, s);
-        let delta = delta_block(latest, base, cols, s);
-        let eps_w = eps.iter().map(Line::width).max().unwrap_or(0) as u16;
-        let delta_w = delta.iter().map(Line::width).max().unwrap_or(0) as u16;
-        let fits = eps_w + GAP + delta_w < body.width;
-        (eps, delta, eps_w, fits)
+    let blocks = |cols: Cols| -> Vec<Vec<Line<'static>>> {
+        v.tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| table_block(t, latest, base, cols, (i == 0).then_some(robust_eps), s))
+            .collect()
     };
+    let width = |b: &[Line]| b.iter().map(Line::width).max().unwrap_or(0) as u16;
+    let total = |bs: &[Vec<Line>]| bs.iter().map(|b| width(b) + GAP).sum::<u16>();
     let mut cols = Cols { other, delta: true };
-    let (mut eps, mut delta, mut eps_w, mut side_by_side) = blocks(cols);
-    if !side_by_side && other.is_some() {
-        // The compared run's column matters more than the Δs.
+    let mut tables = blocks(cols);
+    let widest = tables.iter().map(|b| width(b)).max().unwrap_or(0);
+    if widest > body.width && cols.delta {
+        // Too narrow for the Δs: the accuracies (and the compared run's) matter more.
         cols.delta = false;
-        (eps, delta, eps_w, side_by_side) = blocks(cols);
+        tables = blocks(cols);
     }
-    match (eps.is_empty(), delta.is_empty()) {
-        (false, false) if side_by_side => {
-            let rows = eps.len().max(delta.len()) as u16;
-            // With room to spare (a zoomed pane), the curves under their tables.
-            let (tables, plots) = if body.height >= rows + 7 {
-                let [t, _, p] = Layout::vertical([
-                    Constraint::Length(rows),
-                    Constraint::Length(1),
-                    Constraint::Fill(1),
-                ])
-                .areas(body);
-                (t, Some(p))
-            } else {
-                (body, None)
-            };
-            let cols = |r: Rect| {
-                Layout::horizontal([
-                    Constraint::Length(eps_w),
-                    Constraint::Length(GAP),
-                    Constraint::Fill(1),
-                ])
-                .areas::<3>(r)
-            };
-            let [l, _, r] = cols(tables);
-            frame.render_widget(Paragraph::new(eps), l);
-            frame.render_widget(Paragraph::new(delta), r);
-            if let Some(p) = plots {
-                let [l, _, r] = Layout::horizontal([
-                    Constraint::Fill(1),
-                    Constraint::Length(GAP),
-                    Constraint::Fill(1),
-                ])
-                .areas(p);
-                let base_label = compared.map_or("baseline", |c| c.label.as_str());
-                curves(frame, l, latest, base, base_label, &["fgsm", "pgd"], "ε", s);
-                curves(frame, r, latest, base, base_label, &["deepfool"], "δ", s);
-            }
+    let side_by_side = tables.len() > 1 && total(&tables) <= body.width + GAP;
+    let rows = if side_by_side {
+        tables.iter().map(Vec::len).max().unwrap_or(0)
+    } else {
+        tables
+            .iter()
+            .map(|b| b.len() + 1)
+            .sum::<usize>()
+            .saturating_sub(1)
+    } as u16;
+    let flag_lines = flags(&v.flags, body.width as usize, s);
+    let flag_rows = flag_lines.len() as u16;
+    // With room to spare (a zoomed pane), the curves under the tables and flags.
+    let spare = body.height.saturating_sub(rows + flag_rows + 1);
+    let [table_area, flag_area, plot_area] = Layout::vertical([
+        Constraint::Length(rows),
+        Constraint::Length(flag_rows + u16::from(flag_rows > 0)),
+        Constraint::Fill(1),
+    ])
+    .areas(body);
+    if side_by_side {
+        let mut constraints = Vec::new();
+        for b in &tables {
+            constraints.push(Constraint::Length(width(b)));
+            constraints.push(Constraint::Length(GAP));
         }
-        _ => {
-            let mut all = eps;
-            if !all.is_empty() && !delta.is_empty() {
+        let areas = Layout::horizontal(constraints).split(table_area);
+        for (i, b) in tables.into_iter().enumerate() {
+            frame.render_widget(Paragraph::new(b), areas[2 * i]);
+        }
+    } else {
+        let mut all: Vec<Line> = Vec::new();
+        for b in tables {
+            if !all.is_empty() {
                 all.push(Line::default());
             }
-            all.extend(delta);
-            frame.render_widget(Paragraph::new(all), body);
+            all.extend(b);
+        }
+        frame.render_widget(Paragraph::new(all), table_area);
+    }
+    if flag_rows > 0 {
+        let [_, f] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(flag_area);
+        frame.render_widget(Paragraph::new(flag_lines), f);
+    }
+    if spare >= 6 && !v.tables.is_empty() {
+        let [_, p] =
+            Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(plot_area);
+        let n = v.tables.len() as u32;
+        let mut constraints = Vec::new();
+        for i in 0..n {
+            if i > 0 {
+                constraints.push(Constraint::Length(GAP));
+            }
+            constraints.push(Constraint::Ratio(1, n));
+        }
+        let areas = Layout::horizontal(constraints).split(p);
+        let base_label = compared.map_or("baseline", |c| c.label.as_str());
+        for (i, t) in v.tables.iter().enumerate() {
+            curves(frame, areas[2 * i], latest, base, base_label, t, s);
         }
     }
 }
 
-/// Accuracy over the budget grid: the latest curves, and the baseline's dimmed.
-#[allow(clippy::too_many_arguments)]
+/// Each flag as `⚑ check: message`, wrapped to the pane (at most two rows each).
+fn flags(flags: &[String], width: usize, s: &Styles) -> Vec<Line<'static>> {
+    flags
+        .iter()
+        .flat_map(|f| wrap(&format!("⚑ {f}"), width.max(8), 2))
+        .map(|l| Line::from(Span::styled(l, s.warn())))
+        .collect()
+}
+
+/// Robust accuracy over one table's budget grid: the latest curves, and the baseline's dimmed.
 fn curves(
     frame: &mut Frame,
     area: Rect,
     latest: &Eval,
     base: Option<&Eval>,
     base_label: &str,
-    attacks: &[&str],
-    budget: &str,
+    table: &ViewTable,
     s: &Styles,
 ) {
     let slot = |a: &str| match a {
         "fgsm" => Slot::CleanLoss,
         "pgd" => Slot::RobustAcc,
-        _ => Slot::Distances,
+        "apgd" | "apgd-l2" => Slot::AdvLoss,
+        "deepfool" => Slot::Distances,
+        _ => Slot::Warn,
     };
     let points = |e: &Eval, a: &str| -> Vec<(f64, f64)> {
-        e.curve(a)
+        find(e, a)
             .map(|c| {
                 c.grid
                     .iter()
@@ -219,28 +288,25 @@ fn curves(
     };
     let mut data: Vec<(Vec<(f64, f64)>, Style)> = Vec::new();
     let mut legend = Vec::new();
-    for a in attacks {
+    for c in &table.columns {
+        let a = c.attack.as_str();
         if let Some(b) = base {
             data.push((points(b, a), s.dim()));
         }
         data.push((points(latest, a), s.series(slot(a))));
         legend.push(Span::styled("━\u{a0}", s.series(slot(a))));
-        let name = if *a == "deepfool" {
-            "DF-cut".to_string()
-        } else {
-            a.to_uppercase()
-        };
-        legend.push(Span::styled(format!("{name}  "), s.dim()));
+        legend.push(Span::styled(format!("{} ", short(a)), s.dim()));
     }
     if base.is_some() {
         legend.push(Span::styled("━\u{a0}", s.dim()));
         legend.push(Span::styled(base_label.to_string(), s.dim()));
     }
-    let hi = data
-        .iter()
-        .flat_map(|(d, _)| d.iter().map(|p| p.0))
-        .fold(0.0, f64::max)
-        .max(1e-9);
+    let hi = table.grid.last().copied().unwrap_or(0.0).max(1e-9);
+    let budget = if table.unit.contains('ε') {
+        "ε"
+    } else {
+        "δ"
+    };
     let [title, plot] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
     frame.render_widget(Paragraph::new(Line::from(legend)), title);
     let plots: Vec<Plot> = data.iter().map(|(d, st)| Plot::line(d, *st)).collect();
@@ -305,40 +371,39 @@ fn header(label: &str, names: &[&str], cols: Cols, s: &Styles) -> Line<'static> 
     Line::from(spans)
 }
 
-/// FGSM and PGD over the ε grid, then clean accuracy and the AUCs.
-fn eps_block(
+/// One threat model: a row per budget (the report's budget marked ▸ when `mark` is on the
+/// grid), then clean accuracy (under the first column) and each column's AUC.
+fn table_block(
+    t: &ViewTable,
     latest: &Eval,
     base: Option<&Eval>,
     cols: Cols,
-    robust_eps: f64,
+    mark: Option<f64>,
     s: &Styles,
 ) -> Vec<Line<'static>> {
-    let attacks: Vec<&str> = ["fgsm", "pgd"]
-        .into_iter()
-        .filter(|a| latest.curve(a).is_some())
-        .collect();
-    let Some(grid) = attacks
-        .first()
-        .and_then(|a| latest.curve(a))
-        .map(|c| &c.grid)
-    else {
-        return Vec::new();
+    let names: Vec<&str> = t.columns.iter().map(|c| short(&c.attack)).collect();
+    let unit = if t.unit.contains('ε') {
+        "ε L∞"
+    } else {
+        "δ RMS"
     };
-    let names: Vec<String> = attacks.iter().map(|a| a.to_uppercase()).collect();
-    let names: Vec<&str> = names.iter().map(String::as_str).collect();
-    let mut lines = vec![header("ε L∞", &names, cols, s)];
-    let at =
-        |e: Option<&Eval>, a: &str, g: f64| e.and_then(|e| e.curve(a)).and_then(|c| curve_at(c, g));
-    for &g in grid {
-        let robust = (g - robust_eps).abs() < 1e-9;
-        let label = format!("{}{}", if robust { "▸" } else { " " }, fmt_num(g));
+    let mut lines = vec![header(unit, &names, cols, s)];
+    for &g in &t.grid {
+        let marked = mark.is_some_and(|m| (g - m).abs() < 1e-9);
+        let label = format!("{}{}", if marked { "▸" } else { " " }, fmt_num(g));
         let mut spans = vec![Span::styled(
             format!("{label:<LABEL_W$}"),
-            if robust { s.accent() } else { s.text() },
+            if marked { s.accent() } else { s.text() },
         )];
-        for a in &attacks {
-            let (v, o, b) = (at(Some(latest), a, g), at(cols.other, a, g), at(base, a, g));
-            spans.extend(acc_cells(v, o, b, cols, s));
+        for c in &t.columns {
+            let a = c.attack.as_str();
+            spans.extend(acc_cells(
+                measured(Some(latest), a, g),
+                measured(cols.other, a, g),
+                measured(base, a, g),
+                cols,
+                s,
+            ));
         }
         lines.push(Line::from(spans));
     }
@@ -355,49 +420,23 @@ fn eps_block(
     ));
     lines.push(Line::from(clean));
     let mut auc = vec![Span::styled(format!("{:<LABEL_W$}", "AUC"), s.title(false))];
-    let auc_of = |e: Option<&Eval>, a: &str| e.and_then(|e| e.curve(a)).map(|c| c.auc);
-    for a in &attacks {
-        let (v, o, b) = (
-            auc_of(Some(latest), a),
+    // An AUC is a mean over its grid: against a run measured on another grid it is not
+    // comparable, so the compared value and the Δ are left out.
+    let auc_of = |e: Option<&Eval>, a: &str| {
+        let mine = find(latest, a)?;
+        let c = find(e?, a)?;
+        (c.grid == mine.grid).then_some(c.auc)
+    };
+    for c in &t.columns {
+        let a = c.attack.as_str();
+        auc.extend(acc_cells(
+            Some(c.auc.value),
             auc_of(cols.other, a),
             auc_of(base, a),
-        );
-        auc.extend(acc_cells(v, o, b, cols, s));
-    }
-    lines.push(Line::from(auc));
-    lines
-}
-
-/// DeepFool-cut accuracy over its own δ grid.
-fn delta_block(latest: &Eval, base: Option<&Eval>, cols: Cols, s: &Styles) -> Vec<Line<'static>> {
-    let Some(curve) = latest.curve("deepfool") else {
-        return Vec::new();
-    };
-    let base_curve = base.and_then(|b| b.curve("deepfool"));
-    let other_curve = cols.other.and_then(|o| o.curve("deepfool"));
-    let mut lines = vec![header("δ RMS", &["DF-cut"], cols, s)];
-    for &g in &curve.grid {
-        let mut spans = vec![Span::styled(
-            format!(" {:<w$}", fmt_num(g), w = LABEL_W - 1),
-            s.text(),
-        )];
-        spans.extend(acc_cells(
-            curve_at(curve, g),
-            other_curve.and_then(|c| curve_at(c, g)),
-            base_curve.and_then(|c| curve_at(c, g)),
             cols,
             s,
         ));
-        lines.push(Line::from(spans));
     }
-    let mut auc = vec![Span::styled(format!("{:<LABEL_W$}", "AUC"), s.title(false))];
-    auc.extend(acc_cells(
-        Some(curve.auc),
-        other_curve.map(|c| c.auc),
-        base_curve.map(|c| c.auc),
-        cols,
-        s,
-    ));
     lines.push(Line::from(auc));
     lines
 }
