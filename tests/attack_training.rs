@@ -242,11 +242,11 @@ fn last_step(log: &Path) -> usize {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let tail = &text[text.len().saturating_sub(4096)..];
     let start = tail.find('\n').map_or(0, |i| i + 1);
-    bapw::train::events::parse_events(&tail[start..])
+    bapw::events::parse_events(&tail[start..])
         .unwrap_or_default()
         .iter()
         .filter_map(|e| match e {
-            Event::Step { step, .. } => Some(*step),
+            Event::Step(Step { step, .. }) => Some(*step),
             _ => None,
         })
         .max()
@@ -298,15 +298,15 @@ fn bap_on_a_convolutional_net_keeps_its_memory_flat() {
     let events = read_events(&log).unwrap();
     assert!(matches!(
         events.last(),
-        Some(Event::Finished {
+        Some(Event::Finished(Finished {
             state: EndState::Finished,
             ..
-        })
+        }))
     ));
     let losses: Vec<(f64, Option<f64>)> = events
         .iter()
         .filter_map(|e| match e {
-            Event::Step { loss, adv_loss, .. } => Some((*loss, *adv_loss)),
+            Event::Step(Step { loss, adv_loss, .. }) => Some((*loss, *adv_loss)),
             _ => None,
         })
         .collect();
