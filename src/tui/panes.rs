@@ -23,6 +23,7 @@ pub mod schedule;
 use super::keymap::{Action, Pane};
 use super::popups::{Popup, PopupContext};
 use super::style::Styles;
+use super::widgets::gpu_strip::{GpuStrip, StripContext};
 use super::widgets::{footer, header};
 use budget::BudgetPane;
 use loss::LossPane;
@@ -46,6 +47,8 @@ pub struct Ui {
     pub loss: LossPane,
     pub budget: BudgetPane,
     pub robustness: RobustnessPane,
+    /// Under the progress bar: the GPUs the run uses, or this process's CPU (`g`).
+    pub gpu: GpuStrip,
 }
 
 impl Default for Ui {
@@ -58,6 +61,7 @@ impl Default for Ui {
             loss: LossPane::default(),
             budget: BudgetPane,
             robustness: RobustnessPane,
+            gpu: GpuStrip::default(),
         }
     }
 }
@@ -156,14 +160,24 @@ pub fn render(frame: &mut Frame, ui: &Ui, ctx: &Context, popup: &PopupContext, s
         return;
     }
     frame.render_widget(Block::new().style(s.base()), area);
-    let [head, gauge, body, foot] = Layout::vertical([
+    let strip_ctx = StripContext {
+        device: ctx.run.started.as_ref().map(|r| r.device.as_str()),
+        watching: ctx.watching,
+    };
+    // The strip never takes more than a quarter of the screen (eight GPUs on 24 rows).
+    let strip_h = ui.gpu.height(strip_ctx).min(area.height / 4);
+    let [head, gauge, strip, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
+        Constraint::Length(strip_h),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
     .areas(area);
     header::render(frame, head, gauge, ctx, s);
+    if strip_h > 0 {
+        ui.gpu.render(frame, strip, strip_ctx, s);
+    }
     let grid = !ui.zoom && area.width >= GRID_WIDTH && area.height >= GRID_HEIGHT;
     if grid {
         let [top, bottom] =

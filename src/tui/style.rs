@@ -4,15 +4,25 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use super::model::{Level, LogEntry};
+use crate::config::settings::ChartStyle;
 use crate::config::theme::{Slot, Theme};
 
 pub struct Styles<'a> {
     pub theme: &'a Theme,
+    /// The characters charts are drawn with (`--charts`).
+    pub charts: ChartStyle,
 }
 
 impl<'a> Styles<'a> {
     pub fn new(theme: &'a Theme) -> Self {
-        Styles { theme }
+        Styles {
+            theme,
+            charts: ChartStyle::default(),
+        }
+    }
+
+    pub fn with_charts(self, charts: ChartStyle) -> Self {
+        Styles { charts, ..self }
     }
 
     fn fg(&self, slot: Slot) -> Style {

@@ -1,4 +1,5 @@
 //! The parts of the screen that are not panes: the header (what runs where, the progress
-//! bar) and the message line.
+//! bar), the GPU strip and the message line.
 pub mod footer;
+pub mod gpu_strip;
 pub mod header;
