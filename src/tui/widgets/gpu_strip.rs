@@ -140,7 +140,7 @@ impl GpuStrip {
             p.add(
                 9,
                 vec![Span::styled(
-                    "the run trains in another process: its CPU use is not sampled here",
+                    "the run trains in another process: its CPU is not sampled here",
                     s.dim(),
                 )],
             );
@@ -280,11 +280,13 @@ impl<'a> Pieces<'a> {
 
     fn line(mut self, width: usize) -> Line<'a> {
         const SEP: &str = "  ";
+        // A leading blank, the pieces, and a separator between each two.
         let len = |items: &[(u8, Vec<Span>)]| -> usize {
-            1 + items
+            let text: usize = items
                 .iter()
-                .map(|(_, sp)| SEP.len() + sp.iter().map(Span::width).sum::<usize>())
-                .sum::<usize>()
+                .map(|(_, sp)| sp.iter().map(Span::width).sum::<usize>())
+                .sum();
+            1 + text + SEP.len() * items.len().saturating_sub(1)
         };
         while len(&self.items) > width && self.items.len() > 1 {
             let lowest = (0..self.items.len())
