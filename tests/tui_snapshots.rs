@@ -381,8 +381,8 @@ use bapw::monitor::{GpuSample, ProcessSample, Sample};
 /// Utilisation as NVML reported it every second on an H100 while a BAP run trained: DeepFool's
 /// bursts of small kernels, then the training pass.
 const UTIL: [u32; 30] = [
-    0, 12, 64, 88, 91, 97, 95, 62, 40, 93, 98, 99, 97, 71, 55, 96, 98, 99, 99, 85, 60, 94, 97,
-    98, 99, 100, 97, 78, 90, 96,
+    0, 12, 64, 88, 91, 97, 95, 62, 40, 93, 98, 99, 97, 71, 55, 96, 98, 99, 99, 85, 60, 94, 97, 98,
+    99, 100, 97, 78, 90, 96,
 ];
 
 fn gpu_sample(i: usize, util: u32) -> Sample {
@@ -452,21 +452,44 @@ fn with_cpu_samples(mut app: App) -> App {
 
 #[test]
 fn gpu_strip_80x24_and_120x40() {
-    snap!("gpu_strip_80x24", with_gpu_samples(bap_on("cuda:0")), 80, 24);
-    snap!("gpu_strip_120x40", with_gpu_samples(bap_on("cuda:0")), 120, 40);
+    snap!(
+        "gpu_strip_80x24",
+        with_gpu_samples(bap_on("cuda:0")),
+        80,
+        24
+    );
+    snap!(
+        "gpu_strip_120x40",
+        with_gpu_samples(bap_on("cuda:0")),
+        120,
+        40
+    );
 }
 
 #[test]
 fn gpu_strip_cpu_fallback_80x24_and_120x40() {
-    snap!("gpu_strip_cpu_80x24", with_cpu_samples(bap_on("cpu")), 80, 24);
-    snap!("gpu_strip_cpu_120x40", with_cpu_samples(bap_on("cpu")), 120, 40);
+    snap!(
+        "gpu_strip_cpu_80x24",
+        with_cpu_samples(bap_on("cpu")),
+        80,
+        24
+    );
+    snap!(
+        "gpu_strip_cpu_120x40",
+        with_cpu_samples(bap_on("cpu")),
+        120,
+        40
+    );
 }
 
 #[test]
 fn gpu_strip_hidden_by_g_gives_the_rows_back() {
     let mut app = with_gpu_samples(bap_on("cuda:0"));
     let with = screen(&app, 80, 24);
-    assert!(with.contains(" cuda:0  ") && with.contains("util  96%"), "{with}");
+    assert!(
+        with.contains(" cuda:0  ") && with.contains("util  96%"),
+        "{with}"
+    );
     app.handle(Action::ToggleGpuStrip);
     let without = screen(&app, 80, 24);
     assert!(!without.contains("util"), "{without}");

@@ -279,7 +279,7 @@ pub const NORMAL: &[Binding] = &[
         keys: &[ch('g')],
         label: "g",
         action: Action::ToggleGpuStrip,
-        help: "GPU strip on/off (the CPU line without a GPU)",
+        help: "GPU strip on/off (CPU without a GPU)",
     },
     Binding {
         keys: &[ch('t')],

@@ -24,7 +24,7 @@ use super::keymap::{Action, Pane};
 use super::popups::{Popup, PopupContext};
 use super::style::Styles;
 use super::widgets::gpu_strip::{GpuStrip, StripContext};
-use super::widgets::{footer, header};
+use super::widgets::{alert_banner, footer, header};
 use budget::BudgetPane;
 use loss::LossPane;
 use pane::{Context, Exports, Handled, PaneComponent};
@@ -166,15 +166,18 @@ pub fn render(frame: &mut Frame, ui: &Ui, ctx: &Context, popup: &PopupContext, s
     };
     // The strip never takes more than a quarter of the screen (eight GPUs on 24 rows).
     let strip_h = ui.gpu.height(strip_ctx).min(area.height / 4);
-    let [head, gauge, strip, body, foot] = Layout::vertical([
+    let banner_h = alert_banner::height(ctx.run, ctx.watching, area.width);
+    let [head, gauge, banner, strip, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
+        Constraint::Length(banner_h),
         Constraint::Length(strip_h),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
     .areas(area);
     header::render(frame, head, gauge, ctx, s);
+    alert_banner::render(frame, banner, ctx.run, ctx.watching, s);
     if strip_h > 0 {
         ui.gpu.render(frame, strip, strip_ctx, s);
     }
