@@ -301,7 +301,7 @@ fn an_alert_pauses_with_the_rule_and_its_numbers_on_the_message_line() {
     assert_eq!(
         e.text,
         "alert (diverging): loss diverging: 10 steps in a row above 4 x its moving average \
-         0.3127 (now 9.8812 at step 19); the run is paused: change a setting, p resumes, x stops"
+         0.3127 (now 9.8812 at step 19); the run is paused"
     );
     assert!(!app.run.log.entries().any(|e| e.text == "paused"));
     // The whole line in the message log.
@@ -315,6 +315,45 @@ fn an_alert_pauses_with_the_rule_and_its_numbers_on_the_message_line() {
     assert!(!screen(&app, 80, 24).contains("⚠ alert"));
     app.apply(&Event::Paused(Paused { step: 21 }));
     assert_eq!(app.run.log.latest().unwrap().text, "paused");
+}
+
+/// Watched from another window, the banner says who can resume the run; a headless run that
+/// an alert stopped keeps its banner with what to do next.
+#[test]
+fn the_alert_banner_in_a_watching_window_and_after_a_headless_stop() {
+    let mut app = running();
+    app.watching = true;
+    diverging_alert(&mut app);
+    // The banner's lines joined, as a reader takes them in.
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let s = words(&screen(&app, 120, 40));
+    assert!(
+        s.contains("(now 9.8812 at step 19) — paused until its own window resumes it"),
+        "{s}"
+    );
+    assert!(!s.contains("p resumes"), "{s}");
+
+    let mut app = running();
+    app.apply(&Event::Alert(Alert {
+        step: 19,
+        rule: "collapse".into(),
+        message: "accuracy collapse: training accuracy fell from 0.910 to 0.250".into(),
+    }));
+    app.apply(&Event::Finished(Finished {
+        step: 20,
+        state: EndState::Stopped,
+        sparsity: 0.5,
+        test_acc: 0.25,
+        seconds: 3.0,
+    }));
+    let s = words(&screen(&app, 120, 40));
+    assert!(
+        s.contains(
+            "⚠ alert (collapse): accuracy collapse: training accuracy fell from 0.910 to 0.250 — \
+             the run stopped with a checkpoint (bapw resume continues it)"
+        ),
+        "{s}"
+    );
 }
 
 #[test]
@@ -335,7 +374,7 @@ fn a_stall_alert_whose_pause_comes_later_repeats_the_numbers() {
     assert_eq!(
         e.text,
         "paused by alert (stall): stalled: step 20 has not finished after 3 s \
-         (alerts.stall_seconds 2); the run is paused: change a setting, p resumes, x stops"
+         (alerts.stall_seconds 2); the run is paused"
     );
 }
 

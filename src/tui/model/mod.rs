@@ -298,7 +298,8 @@ impl RunModel {
             }
             Event::Paused(Paused { step }) => {
                 self.state = RunState::Paused;
-                const NEXT: &str = "the run is paused: change a setting, p resumes, x stops";
+                // What to do next is the banner's (a watching window cannot resume).
+                const NEXT: &str = "the run is paused";
                 let alert_line =
                     |e: &LogEntry| e.level == Level::Error && e.text.starts_with("alert (");
                 match &self.alert {
