@@ -10,32 +10,34 @@ use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
 use ratatui::Frame;
 
 use crate::config::settings::ChartStyle;
-use crate::tui::style::Styles;
-
-/// ASCII mode: the character of the n-th plot of a chart, so lines differ without colour.
-pub const ASCII_MARKS: [char; 6] = ['*', '+', 'o', 'x', '#', '%'];
+use crate::config::theme::Slot;
+use crate::tui::style::{ascii_mark, Styles};
 
 pub struct Plot<'a> {
     pub data: &'a [(f64, f64)],
     pub style: Style,
     /// Few points (one per epoch or evaluation): dots, so a single one still shows.
     pub sparse: bool,
+    /// Which series it is: its character under `--charts ascii` (and in its legend).
+    pub slot: Slot,
 }
 
 impl<'a> Plot<'a> {
-    pub fn line(data: &'a [(f64, f64)], style: Style) -> Plot<'a> {
+    pub fn line(data: &'a [(f64, f64)], style: Style, slot: Slot) -> Plot<'a> {
         Plot {
             data,
             style,
             sparse: false,
+            slot,
         }
     }
 
-    pub fn dots(data: &'a [(f64, f64)], style: Style) -> Plot<'a> {
+    pub fn dots(data: &'a [(f64, f64)], style: Style, slot: Slot) -> Plot<'a> {
         Plot {
             data,
             style,
             sparse: true,
+            slot,
         }
     }
 }
@@ -62,9 +64,8 @@ pub fn draw(frame: &mut Frame, area: Rect, plots: &[Plot], axes: Axes, s: &Style
     }
     let datasets: Vec<Dataset> = plots
         .iter()
-        .enumerate()
-        .filter(|(_, p)| !p.data.is_empty())
-        .map(|(i, p)| {
+        .filter(|p| !p.data.is_empty())
+        .map(|p| {
             let scatter = p.sparse || p.data.len() < 2;
             let kind = if scatter {
                 GraphType::Scatter
@@ -75,7 +76,7 @@ pub fn draw(frame: &mut Frame, area: Rect, plots: &[Plot], axes: Axes, s: &Style
                 ChartStyle::Braille if scatter => Marker::Dot,
                 ChartStyle::Braille => Marker::Braille,
                 ChartStyle::Block => Marker::HalfBlock,
-                ChartStyle::Ascii => Marker::Custom(ASCII_MARKS[i % ASCII_MARKS.len()]),
+                ChartStyle::Ascii => Marker::Custom(ascii_mark(p.slot)),
             };
             Dataset::default()
                 .marker(marker)

@@ -176,6 +176,7 @@ fn uniform(frame: &mut Frame, area: Rect, ctx: &Context, b: &Budget, s: &Styles)
         &[Plot::line(
             ctx.run.budget.flip_rate.points(),
             s.series(Slot::AdvLoss),
+            Slot::AdvLoss,
         )],
         Axes {
             x,
@@ -361,9 +362,12 @@ fn spread_strip(frame: &mut Frame, area: Rect, ctx: &Context, s: &Styles) {
     let latest = b.p50.last().map(|(_, v)| fmt_num(v)).unwrap_or_default();
     frame.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled("━ ", s.series(Slot::Budgets)),
+            Span::styled(
+                format!("{} ", s.mark(Slot::Budgets)),
+                s.series(Slot::Budgets),
+            ),
             Span::styled(format!("median ε {latest}  "), s.dim()),
-            Span::styled("━ ", s.series(Slot::Target)),
+            Span::styled(format!("{} ", s.mark(Slot::Target)), s.series(Slot::Target)),
             Span::styled("p25-p75, over the run", s.dim()),
         ])),
         title,
@@ -374,9 +378,9 @@ fn spread_strip(frame: &mut Frame, area: Rect, ctx: &Context, s: &Styles) {
         frame,
         plot,
         &[
-            Plot::line(b.p25.points(), s.series(Slot::Target)),
-            Plot::line(b.p75.points(), s.series(Slot::Target)),
-            Plot::line(b.p50.points(), s.series(Slot::Budgets)),
+            Plot::line(b.p25.points(), s.series(Slot::Target), Slot::Target),
+            Plot::line(b.p75.points(), s.series(Slot::Target), Slot::Target),
+            Plot::line(b.p50.points(), s.series(Slot::Budgets), Slot::Budgets),
         ],
         Axes {
             x,

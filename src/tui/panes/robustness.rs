@@ -217,14 +217,17 @@ fn curves(
             })
             .unwrap_or_default()
     };
-    let mut data: Vec<(Vec<(f64, f64)>, Style)> = Vec::new();
+    let mut data: Vec<(Vec<(f64, f64)>, Style, Slot)> = Vec::new();
     let mut legend = Vec::new();
     for a in attacks {
         if let Some(b) = base {
-            data.push((points(b, a), s.dim()));
+            data.push((points(b, a), s.dim(), Slot::Dim));
         }
-        data.push((points(latest, a), s.series(slot(a))));
-        legend.push(Span::styled("━\u{a0}", s.series(slot(a))));
+        data.push((points(latest, a), s.series(slot(a)), slot(a)));
+        legend.push(Span::styled(
+            format!("{}\u{a0}", s.mark(slot(a))),
+            s.series(slot(a)),
+        ));
         let name = if *a == "deepfool" {
             "DF-cut".to_string()
         } else {
@@ -233,17 +236,23 @@ fn curves(
         legend.push(Span::styled(format!("{name}  "), s.dim()));
     }
     if base.is_some() {
-        legend.push(Span::styled("━\u{a0}", s.dim()));
+        legend.push(Span::styled(
+            format!("{}\u{a0}", s.mark(Slot::Dim)),
+            s.dim(),
+        ));
         legend.push(Span::styled(base_label.to_string(), s.dim()));
     }
     let hi = data
         .iter()
-        .flat_map(|(d, _)| d.iter().map(|p| p.0))
+        .flat_map(|(d, _, _)| d.iter().map(|p| p.0))
         .fold(0.0, f64::max)
         .max(1e-9);
     let [title, plot] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
     frame.render_widget(Paragraph::new(Line::from(legend)), title);
-    let plots: Vec<Plot> = data.iter().map(|(d, st)| Plot::line(d, *st)).collect();
+    let plots: Vec<Plot> = data
+        .iter()
+        .map(|(d, st, slot)| Plot::line(d, *st, *slot))
+        .collect();
     chart::draw(
         frame,
         plot,
