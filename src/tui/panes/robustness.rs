@@ -217,7 +217,9 @@ fn curves(
             })
             .unwrap_or_default()
     };
-    let mut data: Vec<(Vec<(f64, f64)>, Style, Slot)> = Vec::new();
+    // A curve: its points, its style, and which series it is (its ASCII character).
+    type Curve = (Vec<(f64, f64)>, Style, Slot);
+    let mut data: Vec<Curve> = Vec::new();
     let mut legend = Vec::new();
     for a in attacks {
         if let Some(b) = base {
