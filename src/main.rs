@@ -17,6 +17,10 @@ struct Cli {
     /// Colour theme of the workbench (shipped: dark, light, high-contrast, ansi16).
     #[arg(long, global = true)]
     theme: Option<String>,
+    /// Characters the workbench draws charts with: braille (finest), block (half blocks) or
+    /// ascii (for fonts without either); remembered for the next sessions.
+    #[arg(long, global = true, value_enum, value_name = "STYLE")]
+    charts: Option<bapw::config::settings::ChartStyle>,
 }
 
 #[derive(Subcommand)]
@@ -95,7 +99,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
     if let Some(t) = &cli.theme {
         bapw::config::check_theme_choice(t)?;
     }
-    let tui = TuiOptions { theme: cli.theme };
+    let tui = TuiOptions {
+        theme: cli.theme,
+        charts: cli.charts,
+    };
     let done = |r: Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
         None => bapw::tui::open(tui),

@@ -4,7 +4,9 @@ mod support;
 
 use bapw::config::store::Store;
 use bapw::config::theme::Slot;
-use bapw::events::{EndState, ErrorReport, Event, Finished, ParamChanged, Paused, Resumed, Step};
+use bapw::events::{
+    Alert, EndState, ErrorReport, Event, Finished, ParamChanged, Paused, Resumed, Step,
+};
 use bapw::train::Command;
 use bapw::tui::keymap::Pane;
 use bapw::tui::keymap::{Action, Mode};
@@ -256,6 +258,124 @@ fn pause_resume_eval_follow_the_run_state() {
     );
     app.apply(&Event::Resumed(Resumed { step: 20 }));
     assert_eq!(app.run.state, RunState::Running);
+}
+
+/// What the engine sends when the diverging rule fires in the workbench: the alert, then the
+/// pause it causes (`train::engine::faults`), at the next step.
+fn diverging_alert(app: &mut App) {
+    app.apply(&Event::Alert(Alert {
+        step: 19,
+        rule: "diverging".into(),
+        message: "loss diverging: 10 steps in a row above 4 x its moving average 0.3127 \
+                  (now 9.8812 at step 19)"
+            .into(),
+    }));
+    app.apply(&Event::Paused(Paused { step: 20 }));
+}
+
+#[test]
+fn an_alert_pauses_with_the_rule_and_its_numbers_on_the_message_line() {
+    let mut app = running();
+    diverging_alert(&mut app);
+    assert_eq!(app.run.state, RunState::Paused);
+    let screen80 = screen(&app, 80, 24);
+    assert!(screen80.contains("● paused"), "{screen80}");
+    // The banner under the progress bar has it all, wrapped at 80 columns.
+    let rows: Vec<&str> = screen80.lines().collect();
+    assert_eq!(
+        rows[2..5],
+        [
+            " ⚠ alert (diverging): loss diverging: 10 steps in a row above 4 x its moving    ",
+            " average 0.3127 (now 9.8812 at step 19) — paused: change a setting, p resumes,  ",
+            " x stops                                                                        ",
+        ],
+        "{screen80}"
+    );
+    // The message line (the last row) starts with the rule.
+    let last = rows.last().unwrap();
+    assert!(last.contains("alert (diverging): lo"), "{last}");
+    assert!(last.contains("p resume"), "{last}");
+    // One log entry says it all: which rule, the numbers, and that the run waits.
+    let e = app.run.log.latest().unwrap();
+    assert_eq!((e.step, e.level), (Some(19), Level::Error));
+    assert_eq!(
+        e.text,
+        "alert (diverging): loss diverging: 10 steps in a row above 4 x its moving average \
+         0.3127 (now 9.8812 at step 19); the run is paused"
+    );
+    assert!(!app.run.log.entries().any(|e| e.text == "paused"));
+    // The whole line in the message log.
+    key(&mut app, KeyCode::Char('!'));
+    let log = screen(&app, 120, 40);
+    assert!(log.contains("now 9.8812 at step 19"), "{log}");
+    // Resumed, the alert is over: a later pause of the user's is a plain one.
+    key(&mut app, KeyCode::Esc);
+    app.apply(&Event::Resumed(Resumed { step: 20 }));
+    assert!(app.run.alert.is_none());
+    assert!(!screen(&app, 80, 24).contains("⚠ alert"));
+    app.apply(&Event::Paused(Paused { step: 21 }));
+    assert_eq!(app.run.log.latest().unwrap().text, "paused");
+}
+
+/// Watched from another window, the banner says who can resume the run; a headless run that
+/// an alert stopped keeps its banner with what to do next.
+#[test]
+fn the_alert_banner_in_a_watching_window_and_after_a_headless_stop() {
+    let mut app = running();
+    app.watching = true;
+    diverging_alert(&mut app);
+    // The banner's lines joined, as a reader takes them in.
+    let words = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let s = words(&screen(&app, 120, 40));
+    assert!(
+        s.contains("(now 9.8812 at step 19) — paused until its own window resumes it"),
+        "{s}"
+    );
+    assert!(!s.contains("p resumes"), "{s}");
+
+    let mut app = running();
+    app.apply(&Event::Alert(Alert {
+        step: 19,
+        rule: "collapse".into(),
+        message: "accuracy collapse: training accuracy fell from 0.910 to 0.250".into(),
+    }));
+    app.apply(&Event::Finished(Finished {
+        step: 20,
+        state: EndState::Stopped,
+        sparsity: 0.5,
+        test_acc: 0.25,
+        seconds: 3.0,
+    }));
+    let s = words(&screen(&app, 120, 40));
+    assert!(
+        s.contains(
+            "⚠ alert (collapse): accuracy collapse: training accuracy fell from 0.910 to 0.250 — \
+             the run stopped with a checkpoint (bapw resume continues it)"
+        ),
+        "{s}"
+    );
+}
+
+#[test]
+fn a_stall_alert_whose_pause_comes_later_repeats_the_numbers() {
+    let mut app = running();
+    app.apply(&Event::Alert(Alert {
+        step: 20,
+        rule: "stall".into(),
+        message: "stalled: step 20 has not finished after 3 s (alerts.stall_seconds 2)".into(),
+    }));
+    app.apply(&Event::Message(bapw::events::Message {
+        step: 20,
+        text: "checkpoint written".into(),
+    }));
+    app.apply(&Event::Paused(Paused { step: 21 }));
+    let e = app.run.log.latest().unwrap();
+    assert_eq!(e.level, Level::Warn);
+    assert_eq!(
+        e.text,
+        "paused by alert (stall): stalled: step 20 has not finished after 3 s \
+         (alerts.stall_seconds 2); the run is paused"
+    );
 }
 
 #[test]

@@ -369,3 +369,70 @@ fn a_run_kept_in_the_background_outlives_its_terminal() {
     let log = std::fs::read_to_string(dir.join("headless.log")).unwrap();
     assert!(log.contains("stopped at step"), "{log}");
 }
+
+/// A diverging run in the workbench, drawn with `--charts ascii`: the run pauses with the
+/// banner naming the rule and its numbers; the strip under the progress bar shows this
+/// process's CPU (no GPU here) until `g` hides it; both choices are remembered.
+#[test]
+fn an_alert_pauses_the_workbench_run_and_the_strip_and_charts_follow_their_settings() {
+    if !tmux_or_skip() {
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let command = format!(
+        "env -u NO_COLOR BAPW_DATA_DIR={} BAPW_CONFIG_DIR={} {} train --preset smoke \
+         --charts ascii --set train.lr=1.0 --set alerts.warmup_steps=0 \
+         --set alerts.diverge_steps=3 --set eval.every=0 --name diverges; \
+         echo {EXIT_MARKER}$?; exec sleep 600",
+        quote(data.path()),
+        quote(config.path()),
+        quote(Path::new(env!("CARGO_BIN_EXE_bapw"))),
+    );
+    let tmux = Tmux::start(&command);
+    let s = tmux.wait_for("⚠ alert (diverging): loss diverging: 3 steps in a row above 4 x");
+    assert!(s.contains("● paused"), "{s}");
+    assert!(s.contains("p resumes, x stops"), "{s}");
+    // The strip: this process's CPU, threads and resident memory.
+    let s = tmux.wait_until("the CPU strip", |s| {
+        s.lines()
+            .any(|l| l.starts_with(" cpu  bapw") && l.contains("threads") && l.contains("resident"))
+    });
+    // ASCII charts: no braille anywhere on the screen.
+    assert!(
+        !s.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)),
+        "{s}"
+    );
+    tmux.keys(&["g"]);
+    tmux.wait_until("the strip to go", |s| !s.contains("threads"));
+    tmux.keys(&["q"]);
+    tmux.wait_for("Stop the run and quit");
+    tmux.keys(&["y"]);
+    let s = tmux.wait_for(EXIT_MARKER);
+    assert!(s.contains(&format!("{EXIT_MARKER}0")), "{s}");
+    let settings = std::fs::read_to_string(config.path().join("settings.toml")).unwrap();
+    assert!(settings.contains("charts = \"ascii\""), "{settings}");
+    assert!(settings.contains("gpu_strip = false"), "{settings}");
+    let events = std::fs::read_to_string(data.path().join("runs/diverges/events.jsonl")).unwrap();
+    assert!(events.contains("\"rule\":\"diverging\""));
+}
+
+/// `--charts` takes braille, block or ascii on every command that opens the workbench; any
+/// other value is a usage error (exit 2) that lists the three.
+#[test]
+fn charts_refuses_an_unknown_style() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [&["train"][..], &["resume", "x"], &["watch", "x"]] {
+        let cmd = args[0];
+        let mut args = args.to_vec();
+        args.extend(["--charts", "dots"]);
+        let out = common::run_bapw(home.path(), &args);
+        assert_eq!(out.status.code(), Some(2), "{cmd}");
+        let err = common::stderr(&out);
+        assert!(
+            err.contains("invalid value 'dots' for '--charts <STYLE>'")
+                && err.contains("[possible values: braille, block, ascii]"),
+            "{cmd}: {err}"
+        );
+    }
+}

@@ -430,3 +430,163 @@ fn compare_on_different_grids_shows_measured_points_only() {
     let screen = snapshot(&flagged, 80, 24);
     assert!(screen.contains("⚑ fgsm_above_pgd: FGSM 0.528"), "{screen}");
 }
+
+// ---- the GPU strip, from recorded monitor samples ----
+
+use bapw::monitor::{GpuSample, ProcessSample, Sample};
+
+/// Utilisation as NVML reported it every second on an H100 while a BAP run trained: DeepFool's
+/// bursts of small kernels, then the training pass.
+const UTIL: [u32; 30] = [
+    0, 12, 64, 88, 91, 97, 95, 62, 40, 93, 98, 99, 97, 71, 55, 96, 98, 99, 99, 85, 60, 94, 97, 98,
+    99, 100, 97, 78, 90, 96,
+];
+
+fn gpu_sample(i: usize, util: u32) -> Sample {
+    Sample {
+        at_ms: i as u64 * 1000,
+        process: Some(ProcessSample {
+            cpu_percent: Some(99.2),
+            threads: 31,
+            rss_bytes: 2_811_939_328,
+        }),
+        gpus: vec![GpuSample {
+            cuda_index: 0,
+            name: "NVIDIA H100 80GB HBM3".into(),
+            utilization_pct: Some(util),
+            memory_used_bytes: Some(9_348 << 20),
+            memory_total_bytes: Some(81_559 << 20),
+            process_memory_bytes: Some(8_830 << 20),
+            power_watts: Some(412.571),
+            temperature_c: Some(47),
+        }],
+        took_us: 910,
+    }
+}
+
+/// CPU use of the engine process (two threads), without NVML.
+const CPU: [f64; 30] = [
+    12.0, 150.0, 197.0, 199.0, 198.5, 187.0, 199.0, 196.0, 120.0, 199.5, 198.0, 199.0, 197.0,
+    180.0, 165.0, 199.0, 198.0, 199.0, 199.0, 190.0, 160.0, 194.0, 197.0, 198.0, 199.0, 200.0,
+    197.0, 178.0, 190.0, 196.0,
+];
+
+fn cpu_sample(i: usize, cpu: f64) -> Sample {
+    Sample {
+        at_ms: i as u64 * 1000,
+        process: Some(ProcessSample {
+            cpu_percent: (i > 0).then_some(cpu),
+            threads: 23,
+            rss_bytes: 611_000_320,
+        }),
+        gpus: vec![],
+        took_us: 84,
+    }
+}
+
+/// The BAP fixture as it would run on `device`.
+fn bap_on(device: &str) -> App {
+    let mut events = bap_events(60);
+    if let bapw::train::Event::RunStarted(r) = &mut events[0] {
+        r.device = device.into();
+    }
+    app_with(bap_preset(), "smoke-bap", &events)
+}
+
+fn with_gpu_samples(mut app: App) -> App {
+    for (i, u) in UTIL.into_iter().enumerate() {
+        app.ui.gpu.push(gpu_sample(i, u));
+    }
+    app
+}
+
+fn with_cpu_samples(mut app: App) -> App {
+    for (i, c) in CPU.into_iter().enumerate() {
+        app.ui.gpu.push(cpu_sample(i, c));
+    }
+    app
+}
+
+#[test]
+fn gpu_strip_80x24_and_120x40() {
+    snap!(
+        "gpu_strip_80x24",
+        with_gpu_samples(bap_on("cuda:0")),
+        80,
+        24
+    );
+    snap!(
+        "gpu_strip_120x40",
+        with_gpu_samples(bap_on("cuda:0")),
+        120,
+        40
+    );
+}
+
+#[test]
+fn gpu_strip_cpu_fallback_80x24_and_120x40() {
+    snap!(
+        "gpu_strip_cpu_80x24",
+        with_cpu_samples(bap_on("cpu")),
+        80,
+        24
+    );
+    snap!(
+        "gpu_strip_cpu_120x40",
+        with_cpu_samples(bap_on("cpu")),
+        120,
+        40
+    );
+}
+
+#[test]
+fn gpu_strip_hidden_by_g_gives_the_rows_back() {
+    let mut app = with_gpu_samples(bap_on("cuda:0"));
+    let with = screen(&app, 80, 24);
+    assert!(
+        with.contains(" cuda:0  ") && with.contains("util  96%"),
+        "{with}"
+    );
+    app.handle(Action::ToggleGpuStrip);
+    let without = screen(&app, 80, 24);
+    assert!(!without.contains("util"), "{without}");
+    assert_eq!(without, screen(&bap_on("cuda:0"), 80, 24));
+}
+
+// ---- chart characters (`--charts`) ----
+
+use bapw::config::settings::ChartStyle;
+
+fn charts(mut app: App, style: ChartStyle, pane: Pane) -> App {
+    app.set_charts(style);
+    focus(app, pane)
+}
+
+#[test]
+fn charts_in_block_characters_80x24() {
+    snap!(
+        "charts_block_loss_80x24",
+        charts(bap_midway(), ChartStyle::Block, Pane::Loss),
+        80,
+        24
+    );
+    snap!(
+        "charts_block_schedule_80x24",
+        charts(bap_midway(), ChartStyle::Block, Pane::Schedule),
+        80,
+        24
+    );
+}
+
+#[test]
+fn charts_in_ascii_80x24() {
+    for (name, pane) in [
+        ("charts_ascii_loss_80x24", Pane::Loss),
+        ("charts_ascii_schedule_80x24", Pane::Schedule),
+        ("charts_ascii_budget_80x24", Pane::Budget),
+        ("charts_ascii_robustness_80x24", Pane::Robustness),
+    ] {
+        let app = charts(bap_midway(), ChartStyle::Ascii, pane);
+        insta::assert_snapshot!(name, snapshot(&app, 80, 24));
+    }
+}

@@ -1,6 +1,6 @@
-//! What the TUI remembers between sessions: the last used preset and the theme, in
-//! `<config>/settings.toml`. A missing or unreadable file is never fatal: the defaults apply
-//! and the caller gets a note to show.
+//! What the TUI remembers between sessions: the last used preset, the theme, the chart
+//! characters and whether the GPU strip shows, in `<config>/settings.toml`. A missing or
+//! unreadable file is never fatal: the defaults apply and the caller gets a note to show.
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +13,34 @@ pub struct Settings {
     pub last_preset: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub theme: Option<String>,
+    /// The characters charts are drawn with (`--charts` sets and remembers it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub charts: Option<ChartStyle>,
+    /// The workbench's GPU strip is shown (`g` toggles and remembers it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu_strip: Option<bool>,
+}
+
+/// How charts draw their lines: Unicode braille (2x4 dots a cell, the finest, but some fonts
+/// lack the braille block and show boxes or nothing), half blocks (2x1 a cell, in every font
+/// with the box-drawing set), or plain ASCII (one character a cell, a different one per line).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ChartStyle {
+    #[default]
+    Braille,
+    Block,
+    Ascii,
+}
+
+impl ChartStyle {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChartStyle::Braille => "braille",
+            ChartStyle::Block => "block",
+            ChartStyle::Ascii => "ascii",
+        }
+    }
 }
 
 pub fn settings_path() -> anyhow::Result<PathBuf> {
@@ -67,9 +95,14 @@ mod tests {
         let s = Settings {
             last_preset: Some("smoke".into()),
             theme: Some("light".into()),
+            charts: Some(ChartStyle::Ascii),
+            gpu_strip: Some(false),
         };
         s.save(&p).unwrap();
         assert_eq!(Settings::load(&p), (s, None));
+        assert!(std::fs::read_to_string(&p)
+            .unwrap()
+            .contains("charts = \"ascii\""));
         std::fs::write(&p, "theme = \"ansi16\"\nfuture_key = 3\n").unwrap();
         assert_eq!(Settings::load(&p).0.theme.as_deref(), Some("ansi16"));
     }

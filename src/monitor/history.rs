@@ -18,7 +18,7 @@ pub enum GpuMetric {
     Temperature,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct History {
     capacity: usize,
     samples: VecDeque<Sample>,

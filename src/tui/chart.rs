@@ -1,5 +1,7 @@
 //! A thin layer over ratatui's `Chart`: line plots with shared axis styling, so every pane's
-//! charts look alike.
+//! charts look alike, in the characters `--charts` chose (braille dots, half blocks, or plain
+//! ASCII with one character per line and ASCII axes, for terminals whose fonts lack the rest).
+use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::style::Style;
 use ratatui::symbols::Marker;
@@ -7,29 +9,35 @@ use ratatui::text::Span;
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType};
 use ratatui::Frame;
 
-use crate::tui::style::Styles;
+use crate::config::settings::ChartStyle;
+use crate::config::theme::Slot;
+use crate::tui::style::{ascii_mark, Styles};
 
 pub struct Plot<'a> {
     pub data: &'a [(f64, f64)],
     pub style: Style,
     /// Few points (one per epoch or evaluation): dots, so a single one still shows.
     pub sparse: bool,
+    /// Which series it is: its character under `--charts ascii` (and in its legend).
+    pub slot: Slot,
 }
 
 impl<'a> Plot<'a> {
-    pub fn line(data: &'a [(f64, f64)], style: Style) -> Plot<'a> {
+    pub fn line(data: &'a [(f64, f64)], style: Style, slot: Slot) -> Plot<'a> {
         Plot {
             data,
             style,
             sparse: false,
+            slot,
         }
     }
 
-    pub fn dots(data: &'a [(f64, f64)], style: Style) -> Plot<'a> {
+    pub fn dots(data: &'a [(f64, f64)], style: Style, slot: Slot) -> Plot<'a> {
         Plot {
             data,
             style,
             sparse: true,
+            slot,
         }
     }
 }
@@ -58,10 +66,17 @@ pub fn draw(frame: &mut Frame, area: Rect, plots: &[Plot], axes: Axes, s: &Style
         .iter()
         .filter(|p| !p.data.is_empty())
         .map(|p| {
-            let (marker, kind) = if p.sparse || p.data.len() < 2 {
-                (Marker::Dot, GraphType::Scatter)
+            let scatter = p.sparse || p.data.len() < 2;
+            let kind = if scatter {
+                GraphType::Scatter
             } else {
-                (Marker::Braille, GraphType::Line)
+                GraphType::Line
+            };
+            let marker = match s.charts {
+                ChartStyle::Braille if scatter => Marker::Dot,
+                ChartStyle::Braille => Marker::Braille,
+                ChartStyle::Block => Marker::HalfBlock,
+                ChartStyle::Ascii => Marker::Custom(ascii_mark(p.slot)),
             };
             Dataset::default()
                 .marker(marker)
@@ -87,6 +102,27 @@ pub fn draw(frame: &mut Frame, area: Rect, plots: &[Plot], axes: Axes, s: &Style
         )
         .legend_position(None);
     frame.render_widget(chart, area);
+    if s.charts == ChartStyle::Ascii {
+        asciify(frame.buffer_mut(), area);
+    }
+}
+
+/// The axes ratatui draws with box-drawing lines, in ASCII.
+fn asciify(buf: &mut Buffer, area: Rect) {
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let Some(cell) = buf.cell_mut((x, y)) else {
+                continue;
+            };
+            let plain = match cell.symbol() {
+                "│" | "┃" => "|",
+                "─" | "━" => "-",
+                "└" | "┌" | "┐" | "┘" | "┼" | "├" | "┤" | "┬" | "┴" => "+",
+                _ => continue,
+            };
+            cell.set_symbol(plain);
+        }
+    }
 }
 
 /// A vertical line at `x` from `y0` to `y1`, drawn as a two-point plot.

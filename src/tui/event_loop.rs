@@ -25,6 +25,7 @@ use super::app::{App, Request};
 use super::detach;
 use super::file_jobs::Jobs;
 use super::model::{Level, RunState};
+use super::monitor_feed::MonitorFeed;
 use super::run_folder;
 use super::terminal;
 use crate::config::preset::Preset;
@@ -97,6 +98,8 @@ pub struct EventLoop {
     engine: Option<EngineHandle>,
     watch: Option<Watch>,
     jobs: Jobs,
+    /// The GPU strip's sampler.
+    monitor: MonitorFeed,
 }
 
 enum Exit {
@@ -135,6 +138,7 @@ impl EventLoop {
             engine: None,
             watch: None,
             jobs: Jobs::default(),
+            monitor: MonitorFeed::default(),
         }
     }
 
@@ -201,6 +205,7 @@ impl EventLoop {
                         }
                     }
                     engine_dirty |= self.follow(app);
+                    engine_dirty |= self.monitor.poll(&mut app.ui.gpu);
                     for done in self.jobs.finished() {
                         done.apply(app);
                         input_dirty = true;

@@ -67,6 +67,8 @@ pub enum Action {
     ToggleSmoothing,
     ToggleLogScale,
     ToggleSeries,
+    /// Show or hide the GPU strip (the CPU line without a GPU).
+    ToggleGpuStrip,
     // Text editing and dialogs.
     Input(char),
     Backspace,
@@ -272,6 +274,12 @@ pub const NORMAL: &[Binding] = &[
         label: "w",
         action: Action::Save,
         help: "save the settings as a user preset",
+    },
+    Binding {
+        keys: &[ch('g')],
+        label: "g",
+        action: Action::ToggleGpuStrip,
+        help: "GPU strip on/off (CPU without a GPU)",
     },
     Binding {
         keys: &[ch('t')],

@@ -11,6 +11,7 @@ pub mod keymap;
 pub mod model;
 #[cfg(test)]
 mod module_graph;
+mod monitor_feed;
 pub mod panes;
 pub mod popups;
 pub mod prefs;
@@ -45,6 +46,8 @@ pub use app::{App, Request};
 pub struct TuiOptions {
     /// `--theme NAME`: wins over the remembered theme.
     pub theme: Option<String>,
+    /// `--charts STYLE`: wins over the remembered choice, and is remembered.
+    pub charts: Option<crate::config::settings::ChartStyle>,
 }
 
 /// Draws the whole screen for `app`, on any ratatui backend (tests draw on a `TestBackend`).
@@ -159,6 +162,9 @@ fn run_with(
         opts.theme.as_deref(),
     );
     app.set_monochrome(std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()));
+    if let Some(c) = opts.charts {
+        app.set_charts(c);
+    }
     if let Some(n) = note {
         app.note(Level::Warn, n);
     }

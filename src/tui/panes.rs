@@ -23,7 +23,8 @@ pub mod schedule;
 use super::keymap::{Action, Pane};
 use super::popups::{Popup, PopupContext};
 use super::style::Styles;
-use super::widgets::{footer, header};
+use super::widgets::gpu_strip::{GpuStrip, StripContext};
+use super::widgets::{alert_banner, footer, header};
 use budget::BudgetPane;
 use loss::LossPane;
 use pane::{Context, Exports, Handled, PaneComponent};
@@ -46,6 +47,8 @@ pub struct Ui {
     pub loss: LossPane,
     pub budget: BudgetPane,
     pub robustness: RobustnessPane,
+    /// Under the progress bar: the GPUs the run uses, or this process's CPU (`g`).
+    pub gpu: GpuStrip,
 }
 
 impl Default for Ui {
@@ -58,6 +61,7 @@ impl Default for Ui {
             loss: LossPane::default(),
             budget: BudgetPane,
             robustness: RobustnessPane,
+            gpu: GpuStrip::default(),
         }
     }
 }
@@ -156,14 +160,27 @@ pub fn render(frame: &mut Frame, ui: &Ui, ctx: &Context, popup: &PopupContext, s
         return;
     }
     frame.render_widget(Block::new().style(s.base()), area);
-    let [head, gauge, body, foot] = Layout::vertical([
+    let strip_ctx = StripContext {
+        device: ctx.run.started.as_ref().map(|r| r.device.as_str()),
+        watching: ctx.watching,
+    };
+    // The strip never takes more than a quarter of the screen (eight GPUs on 24 rows).
+    let strip_h = ui.gpu.height(strip_ctx).min(area.height / 4);
+    let banner_h = alert_banner::height(ctx.run, ctx.watching, area.width);
+    let [head, gauge, banner, strip, body, foot] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Length(1),
+        Constraint::Length(banner_h),
+        Constraint::Length(strip_h),
         Constraint::Fill(1),
         Constraint::Length(1),
     ])
     .areas(area);
     header::render(frame, head, gauge, ctx, s);
+    alert_banner::render(frame, banner, ctx.run, ctx.watching, s);
+    if strip_h > 0 {
+        ui.gpu.render(frame, strip, strip_ctx, s);
+    }
     let grid = !ui.zoom && area.width >= GRID_WIDTH && area.height >= GRID_HEIGHT;
     if grid {
         let [top, bottom] =

@@ -1,11 +1,11 @@
 //! What the workbench remembers between sessions and how it looks: `<config>/settings.toml`
-//! (the preset last trained or opened, the theme) and the themes, read and written through the
+//! (the preset last trained or opened, the theme, the chart characters) and the themes, read and written through the
 //! config store. A file that cannot be read or written never stops the workbench: what went
 //! wrong comes back as a note for the message line.
 use std::borrow::Cow;
 
 use super::model::Level;
-use crate::config::settings::Settings;
+use crate::config::settings::{ChartStyle, Settings};
 use crate::config::store::Store;
 use crate::config::theme::Theme;
 
@@ -91,6 +91,31 @@ impl Prefs {
         let mut notes = self.save();
         notes.push((Level::Info, format!("theme {name}")));
         notes
+    }
+
+    /// The characters charts are drawn with: `--charts`, else the remembered choice.
+    pub fn charts(&self) -> ChartStyle {
+        self.settings.charts.unwrap_or_default()
+    }
+
+    /// `--charts`: used now and remembered for the next sessions.
+    pub fn set_charts(&mut self, charts: ChartStyle) -> Notes {
+        if self.settings.charts == Some(charts) {
+            return Notes::new();
+        }
+        self.settings.charts = Some(charts);
+        self.save()
+    }
+
+    /// Whether the GPU strip is shown (on unless `g` turned it off).
+    pub fn gpu_strip(&self) -> bool {
+        self.settings.gpu_strip.unwrap_or(true)
+    }
+
+    /// `g`: remembered for the next sessions.
+    pub fn set_gpu_strip(&mut self, shown: bool) -> Notes {
+        self.settings.gpu_strip = Some(shown);
+        self.save()
     }
 
     /// The preset `bapw` alone reopens.

@@ -4,15 +4,44 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 
 use super::model::{Level, LogEntry};
+use crate::config::settings::ChartStyle;
 use crate::config::theme::{Slot, Theme};
+
+/// `--charts ascii`: the character of a series, the same in every chart and legend, so lines
+/// differ without colour. Dimmed lines (a compared run, a baseline) are dots.
+pub fn ascii_mark(slot: Slot) -> char {
+    match slot {
+        Slot::CleanLoss => '*',
+        Slot::AdvLoss => '+',
+        Slot::TestAcc => 'o',
+        Slot::RobustAcc => 'x',
+        Slot::Target => '=',
+        Slot::Measured => '#',
+        Slot::Marker => '|',
+        Slot::Preview => '~',
+        Slot::Cutoff => '!',
+        Slot::Distances => '%',
+        Slot::Budgets => '@',
+        _ => '.',
+    }
+}
 
 pub struct Styles<'a> {
     pub theme: &'a Theme,
+    /// The characters charts are drawn with (`--charts`).
+    pub charts: ChartStyle,
 }
 
 impl<'a> Styles<'a> {
     pub fn new(theme: &'a Theme) -> Self {
-        Styles { theme }
+        Styles {
+            theme,
+            charts: ChartStyle::default(),
+        }
+    }
+
+    pub fn with_charts(self, charts: ChartStyle) -> Self {
+        Styles { charts, ..self }
     }
 
     fn fg(&self, slot: Slot) -> Style {
@@ -117,6 +146,15 @@ impl<'a> Styles<'a> {
             self.fg(Slot::Ok)
         } else {
             self.fg(Slot::Error)
+        }
+    }
+
+    /// A series' mark in a legend: a heavy line in its colour, or under `--charts ascii` the
+    /// character its chart draws it with ([`ascii_mark`]).
+    pub fn mark(&self, slot: Slot) -> String {
+        match self.charts {
+            ChartStyle::Ascii => ascii_mark(slot).to_string(),
+            _ => "━".to_string(),
         }
     }
 

@@ -129,6 +129,7 @@ impl App {
             prefs,
             requests: Vec::new(),
         };
+        app.ui.gpu.shown = app.prefs.gpu_strip();
         app.notes(notes);
         app
     }
@@ -151,10 +152,16 @@ impl App {
         self.prefs.theme()
     }
 
+    /// `--charts`: the characters every chart is drawn with, remembered.
+    pub fn set_charts(&mut self, charts: crate::config::settings::ChartStyle) {
+        let notes = self.prefs.set_charts(charts);
+        self.notes(notes);
+    }
+
     /// Draws the whole screen.
     pub fn draw(&self, frame: &mut ratatui::Frame) {
         let theme = self.theme();
-        let s = Styles::new(&theme);
+        let s = Styles::new(&theme).with_charts(self.prefs.charts());
         let ctx = pane_context(
             &self.run,
             self.compare.as_ref(),
@@ -326,6 +333,11 @@ impl App {
             Action::Save => self.open_save_as(),
             Action::CycleTheme => {
                 let notes = self.prefs.cycle_theme();
+                self.notes(notes);
+            }
+            Action::ToggleGpuStrip => {
+                self.ui.gpu.shown = !self.ui.gpu.shown;
+                let notes = self.prefs.set_gpu_strip(self.ui.gpu.shown);
                 self.notes(notes);
             }
             Action::Help => self.ui.popup = Some(Popup::Help(Help::default())),

@@ -35,6 +35,13 @@ impl MessageLog {
         });
     }
 
+    /// Adds `text` to the newest entry (nothing when the log is empty).
+    pub fn amend_latest(&mut self, text: &str) {
+        if let Some(e) = self.entries.back_mut() {
+            e.text.push_str(text);
+        }
+    }
+
     pub fn entries(&self) -> impl DoubleEndedIterator<Item = &LogEntry> + ExactSizeIterator {
         self.entries.iter()
     }

@@ -10,7 +10,7 @@ mod series;
 
 use crate::config::preset::Preset;
 use crate::events::{
-    Checkpoint, EndState, EpochEnd, ErrorReport, Eval, Event, Finished, MaskUpdate, Message,
+    Alert, Checkpoint, EndState, EpochEnd, ErrorReport, Eval, Event, Finished, MaskUpdate, Message,
     ParamChanged, Paused, Resumed, RunStarted, Step,
 };
 use crate::prune::ScheduleSpec;
@@ -100,6 +100,8 @@ pub struct RunModel {
     pub log: MessageLog,
     /// `Set` commands sent and not yet answered: (key, literal).
     pub pending_sets: Vec<(String, String)>,
+    /// The last run-health alert, until the run resumes.
+    pub alert: Option<Alert>,
 }
 
 impl RunModel {
@@ -120,6 +122,7 @@ impl RunModel {
             evals: Evals::default(),
             log: MessageLog::default(),
             pending_sets: Vec::new(),
+            alert: None,
         };
         m.refresh_schedule();
         m
@@ -277,8 +280,10 @@ impl RunModel {
             Event::Eval(e) => self.evaluated(e),
             Event::ParamChanged(c) => self.param_changed(c),
             Event::Alert(a) => {
-                self.log
-                    .push(Some(a.step), Level::Error, format!("alert: {}", a.message));
+                // The rule's name first, as headless prints it; the numbers are in the message.
+                let text = format!("alert ({}): {}", a.rule, a.message);
+                self.log.push(Some(a.step), Level::Error, text);
+                self.alert = Some(a.clone());
             }
             Event::RolledBack(r) => {
                 // Steps after the checkpoint train again: what they reported no longer holds.
@@ -293,9 +298,27 @@ impl RunModel {
             }
             Event::Paused(Paused { step }) => {
                 self.state = RunState::Paused;
-                self.log.push(Some(*step), Level::Info, "paused");
+                // What to do next is the banner's (a watching window cannot resume).
+                const NEXT: &str = "the run is paused";
+                let alert_line =
+                    |e: &LogEntry| e.level == Level::Error && e.text.starts_with("alert (");
+                match &self.alert {
+                    // The pause an alert caused is said on the alert's own line, so the message
+                    // line keeps the rule and its numbers instead of a bare "paused".
+                    Some(_) if self.log.latest().is_some_and(alert_line) => {
+                        self.log.amend_latest(&format!("; {NEXT}"))
+                    }
+                    // A stall pauses once the stuck step ends, maybe after other messages.
+                    Some(a) => self.log.push(
+                        Some(*step),
+                        Level::Warn,
+                        format!("paused by alert ({}): {}; {NEXT}", a.rule, a.message),
+                    ),
+                    None => self.log.push(Some(*step), Level::Info, "paused"),
+                }
             }
             Event::Resumed(Resumed { step }) => {
+                self.alert = None;
                 self.state = RunState::Running;
                 self.log.push(Some(*step), Level::Info, "resumed");
             }

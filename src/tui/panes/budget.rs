@@ -11,6 +11,7 @@ use ratatui::Frame;
 
 use super::pane::{Context, Exports, PaneComponent, Plot as ExportPlot};
 use crate::config::preset::{Cutoff, Mode};
+use crate::config::settings::ChartStyle;
 use crate::config::theme::Slot;
 use crate::events::{Budget, Distribution};
 use crate::export::Table;
@@ -19,6 +20,8 @@ use crate::tui::style::Styles;
 use crate::tui::text::{clip, fmt_num, fmt_short, wrap};
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+/// `--charts ascii`: the same eighths in plain characters (and `|` for the marker's rule).
+const ASCII_BARS: [char; 8] = ['_', '_', '.', '.', ':', ':', '#', '#'];
 
 /// No state of its own: it shows the latest of the run's budgets.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -173,6 +176,7 @@ fn uniform(frame: &mut Frame, area: Rect, ctx: &Context, b: &Budget, s: &Styles)
         &[Plot::line(
             ctx.run.budget.flip_rate.points(),
             s.series(Slot::AdvLoss),
+            Slot::AdvLoss,
         )],
         Axes {
             x,
@@ -222,6 +226,7 @@ fn histogram_block(
         marker_col,
         s.series(slot),
         s.series(Slot::Cutoff),
+        s.charts == ChartStyle::Ascii,
     );
     // Axis: low end, the marker's label under its column, high end.
     let mut axis_text: Vec<char> = vec![' '; w];
@@ -309,7 +314,13 @@ fn histogram(
     marker: Option<usize>,
     style: Style,
     marker_style: Style,
+    ascii: bool,
 ) {
+    let (bars, rule) = if ascii {
+        (&ASCII_BARS, '|')
+    } else {
+        (&BARS, '│')
+    };
     let w = area.width as usize;
     let h = area.height as usize;
     if w == 0 || h == 0 {
@@ -328,10 +339,10 @@ fn histogram(
             // Row 0 is the bottom.
             let filled = eighths.saturating_sub(row * 8).min(8);
             let (sym, st) = match (filled, is_marker) {
-                (0, true) => ('│', marker_style),
+                (0, true) => (rule, marker_style),
                 (0, false) => continue,
-                (f, true) => (BARS[f - 1], marker_style),
-                (f, false) => (BARS[f - 1], style),
+                (f, true) => (bars[f - 1], marker_style),
+                (f, false) => (bars[f - 1], style),
             };
             let x = area.x + c as u16;
             let y = area.y + (h - 1 - row) as u16;
@@ -351,9 +362,12 @@ fn spread_strip(frame: &mut Frame, area: Rect, ctx: &Context, s: &Styles) {
     let latest = b.p50.last().map(|(_, v)| fmt_num(v)).unwrap_or_default();
     frame.render_widget(
         Paragraph::new(Line::from(vec![
-            Span::styled("━ ", s.series(Slot::Budgets)),
+            Span::styled(
+                format!("{} ", s.mark(Slot::Budgets)),
+                s.series(Slot::Budgets),
+            ),
             Span::styled(format!("median ε {latest}  "), s.dim()),
-            Span::styled("━ ", s.series(Slot::Target)),
+            Span::styled(format!("{} ", s.mark(Slot::Target)), s.series(Slot::Target)),
             Span::styled("p25-p75, over the run", s.dim()),
         ])),
         title,
@@ -364,9 +378,9 @@ fn spread_strip(frame: &mut Frame, area: Rect, ctx: &Context, s: &Styles) {
         frame,
         plot,
         &[
-            Plot::line(b.p25.points(), s.series(Slot::Target)),
-            Plot::line(b.p75.points(), s.series(Slot::Target)),
-            Plot::line(b.p50.points(), s.series(Slot::Budgets)),
+            Plot::line(b.p25.points(), s.series(Slot::Target), Slot::Target),
+            Plot::line(b.p75.points(), s.series(Slot::Target), Slot::Target),
+            Plot::line(b.p50.points(), s.series(Slot::Budgets), Slot::Budgets),
         ],
         Axes {
             x,

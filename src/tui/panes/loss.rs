@@ -173,7 +173,7 @@ fn ghost_legend<'a>(c: &RunModel, run: &RunModel, s: &Styles) -> Line<'a> {
         value(SeriesId::Measured),
     );
     Line::from(vec![
-        Span::styled("━\u{a0}", s.dim()),
+        Span::styled(format!("{}\u{a0}", s.mark(Slot::Dim)), s.dim()),
         Span::styled(text, s.dim()),
     ])
 }
@@ -229,10 +229,10 @@ fn losses(frame: &mut Frame, area: Rect, ui: &LossPane, ctx: &Context, s: &Style
     };
     let plots: Vec<Plot> = ghosts
         .iter()
-        .map(|v| Plot::line(v, s.dim()))
+        .map(|v| Plot::line(v, s.dim(), Slot::Dim))
         .chain(
             data.iter()
-                .map(|(id, v)| Plot::line(v, s.series(slot(*id)))),
+                .map(|(id, v)| Plot::line(v, s.series(slot(*id)), slot(*id))),
         )
         .collect();
     chart::draw(
@@ -260,9 +260,9 @@ fn fractions(frame: &mut Frame, area: Rect, ui: &LossPane, ctx: &Context, s: &St
     let ghosts = ids.iter().filter_map(|id| {
         let pts = ghost(ui, ctx, *id)?;
         Some(if sparse(id) {
-            Plot::dots(pts, s.dim())
+            Plot::dots(pts, s.dim(), Slot::Dim)
         } else {
-            Plot::line(pts, s.dim())
+            Plot::line(pts, s.dim(), Slot::Dim)
         })
     });
     let plots: Vec<Plot> = ghosts
@@ -270,9 +270,9 @@ fn fractions(frame: &mut Frame, area: Rect, ui: &LossPane, ctx: &Context, s: &St
             let pts = ctx.run.metrics.get(*id).points();
             let st = s.series(slot(*id));
             if sparse(id) {
-                Plot::dots(pts, st)
+                Plot::dots(pts, st, slot(*id))
             } else {
-                Plot::line(pts, st)
+                Plot::line(pts, st, slot(*id))
             }
         }))
         .collect();
@@ -304,7 +304,7 @@ fn legend<'a>(ui: &LossPane, run: &RunModel, s: &Styles, focused: bool) -> Line<
             SeriesId::RobustAcc => format!("robust@{}", fmt_num(run.preset.eval.robust_eps)),
             _ => id.label().replace(' ', "\u{a0}"),
         };
-        let mark = if on { "━" } else { "·" };
+        let mark = if on { s.mark(slot(id)) } else { "·".into() };
         let text_style = if focused && i == ui.cursor {
             s.selected()
         } else if on {

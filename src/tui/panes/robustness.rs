@@ -270,10 +270,11 @@ fn curves(
 ) {
     let slot = |a: &str| match a {
         "fgsm" => Slot::CleanLoss,
-        "pgd" => Slot::RobustAcc,
+        "pgd" => Slot::TestAcc,
         "apgd" | "apgd-l2" => Slot::AdvLoss,
         "deepfool" => Slot::Distances,
-        _ => Slot::Warn,
+        // The worst case is the robust accuracy the Loss pane plots.
+        _ => Slot::RobustAcc,
     };
     let points = |e: &Eval, a: &str| -> Vec<(f64, f64)> {
         find(e, a)
@@ -286,19 +287,27 @@ fn curves(
             })
             .unwrap_or_default()
     };
-    let mut data: Vec<(Vec<(f64, f64)>, Style)> = Vec::new();
+    // A curve: its points, its style, and which series it is (its ASCII character).
+    type Curve = (Vec<(f64, f64)>, Style, Slot);
+    let mut data: Vec<Curve> = Vec::new();
     let mut legend = Vec::new();
     for c in &table.columns {
         let a = c.attack.as_str();
         if let Some(b) = base {
-            data.push((points(b, a), s.dim()));
+            data.push((points(b, a), s.dim(), Slot::Dim));
         }
-        data.push((points(latest, a), s.series(slot(a))));
-        legend.push(Span::styled("━\u{a0}", s.series(slot(a))));
+        data.push((points(latest, a), s.series(slot(a)), slot(a)));
+        legend.push(Span::styled(
+            format!("{}\u{a0}", s.mark(slot(a))),
+            s.series(slot(a)),
+        ));
         legend.push(Span::styled(format!("{} ", short(a)), s.dim()));
     }
     if base.is_some() {
-        legend.push(Span::styled("━\u{a0}", s.dim()));
+        legend.push(Span::styled(
+            format!("{}\u{a0}", s.mark(Slot::Dim)),
+            s.dim(),
+        ));
         legend.push(Span::styled(base_label.to_string(), s.dim()));
     }
     let hi = table.grid.last().copied().unwrap_or(0.0).max(1e-9);
@@ -309,7 +318,10 @@ fn curves(
     };
     let [title, plot] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(area);
     frame.render_widget(Paragraph::new(Line::from(legend)), title);
-    let plots: Vec<Plot> = data.iter().map(|(d, st)| Plot::line(d, *st)).collect();
+    let plots: Vec<Plot> = data
+        .iter()
+        .map(|(d, st, slot)| Plot::line(d, *st, *slot))
+        .collect();
     chart::draw(
         frame,
         plot,

@@ -382,13 +382,17 @@ impl SchedulePane {
         let measured = run.metrics.get(SeriesId::Measured).points();
         let now = run.progress.steps_done as f64;
         let marker = chart::vline(now, 0.0, 1.0);
-        let mut plots = vec![Plot::line(&target, s.series(Slot::Target))];
+        let mut plots = vec![Plot::line(&target, s.series(Slot::Target), Slot::Target)];
         if let Some(p) = &preview {
-            plots.push(Plot::line(p, s.series(Slot::Preview)));
+            plots.push(Plot::line(p, s.series(Slot::Preview), Slot::Preview));
         }
-        plots.push(Plot::line(measured, s.series(Slot::Measured)));
+        plots.push(Plot::line(
+            measured,
+            s.series(Slot::Measured),
+            Slot::Measured,
+        ));
         if run.started.is_some() {
-            plots.push(Plot::line(&marker, s.series(Slot::Marker)));
+            plots.push(Plot::line(&marker, s.series(Slot::Marker), Slot::Marker));
         }
         chart::draw(
             frame,
@@ -411,15 +415,24 @@ impl SchedulePane {
         let preview = editing.filter(|spec| **spec != run.schedule);
         // No-break spaces keep each mark with its words when the legend wraps.
         let mut spans = vec![
-            Span::styled("━\u{a0}", s.series(Slot::Target)),
+            Span::styled(
+                format!("{}\u{a0}", s.mark(Slot::Target)),
+                s.series(Slot::Target),
+            ),
             Span::styled("target  ", s.dim()),
         ];
         if preview.is_some() {
-            spans.push(Span::styled("━\u{a0}", s.series(Slot::Preview)));
+            spans.push(Span::styled(
+                format!("{}\u{a0}", s.mark(Slot::Preview)),
+                s.series(Slot::Preview),
+            ));
             spans.push(Span::styled("edit  ", s.dim()));
         }
         if let Some((_, m)) = run.metrics.get(SeriesId::Measured).last() {
-            spans.push(Span::styled("━\u{a0}", s.series(Slot::Measured)));
+            spans.push(Span::styled(
+                format!("{}\u{a0}", s.mark(Slot::Measured)),
+                s.series(Slot::Measured),
+            ));
             spans.push(Span::styled(
                 format!("measured\u{a0}{}  ", fmt_num(m)),
                 s.dim(),
