@@ -584,9 +584,18 @@ fn charts_in_ascii_80x24() {
         ("charts_ascii_loss_80x24", Pane::Loss),
         ("charts_ascii_schedule_80x24", Pane::Schedule),
         ("charts_ascii_budget_80x24", Pane::Budget),
-        ("charts_ascii_robustness_80x24", Pane::Robustness),
     ] {
         let app = charts(bap_midway(), ChartStyle::Ascii, pane);
         insta::assert_snapshot!(name, snapshot(&app, 80, 24));
     }
+}
+
+/// The Robustness pane draws its curves under the tables when zoomed with room to spare.
+#[test]
+fn charts_ascii_robustness_zoomed_120x40() {
+    let mut app = charts(bap_midway(), ChartStyle::Ascii, Pane::Robustness);
+    app.handle(Action::Zoom);
+    let screen = snapshot(&app, 120, 40);
+    assert!(!screen.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)));
+    snap!("charts_ascii_robustness_zoomed_120x40", app, 120, 40);
 }
