@@ -48,6 +48,8 @@ pub enum Action {
     PauseResume,
     Stop,
     EvalNow,
+    /// Go back to the last good checkpoint (after a NaN, or any pause).
+    RollBack,
     Zoom,
     Presets,
     Save,
@@ -193,7 +195,7 @@ pub const NORMAL: &[Binding] = &[
         keys: &[(KeyCode::Esc, NONE)],
         label: "Esc",
         action: Action::Cancel,
-        help: "cancel, close, leave zoom",
+        help: "cancel, close, unzoom, dismiss an error",
     },
     Binding {
         keys: &[ch('s')],
@@ -218,6 +220,12 @@ pub const NORMAL: &[Binding] = &[
         label: "e",
         action: Action::EvalNow,
         help: "evaluate robustness now",
+    },
+    Binding {
+        keys: &[ch('R')],
+        label: "R",
+        action: Action::RollBack,
+        help: "roll back to the last good checkpoint",
     },
     Binding {
         keys: &[ch('P')],

@@ -219,7 +219,9 @@ impl App {
     /// dropped, the settings become `preset`'s; the view (focus, zoom, series shown, theme),
     /// the message log and a pinned comparison stay.
     pub fn open_run(&mut self, preset: Preset, label: &str, watching: bool) {
-        let log = std::mem::take(&mut self.run.log);
+        let mut log = std::mem::take(&mut self.run.log);
+        // The old run's errors no longer hold the message line.
+        log.mark_read();
         self.run = RunModel::new(preset, label);
         self.run.log = log;
         self.stop_requested = false;
@@ -250,6 +252,15 @@ impl App {
     pub fn handle(&mut self, a: Action) {
         if a == Action::Interrupt {
             return self.interrupt();
+        }
+        if a == Action::Cancel
+            && self.ui.popup.is_none()
+            && self.ui.capturing().is_none()
+            && !self.ui.zoom
+            && self.run.log.sticky().is_some()
+        {
+            // Esc with nothing else to cancel: the error on the message line has been read.
+            return self.run.log.mark_read();
         }
         if let Some(popup) = self.ui.popup.as_mut() {
             let ctx = popup_context(&self.run, self.compare.as_ref(), &self.prefs, self.watching);
@@ -304,6 +315,11 @@ impl App {
             Action::Start => self.start(),
             Action::PauseResume => match self.run.state {
                 RunState::Running => self.send(Command::Pause),
+                RunState::Paused if self.run.broken.is_some() => {
+                    // The engine would refuse: say what to do instead of asking it.
+                    let why = self.broken_advice();
+                    self.note(Level::Warn, why)
+                }
                 RunState::Paused => self.send(Command::Resume),
                 RunState::Starting => self.note(Level::Warn, "the run is still starting"),
                 _ => self.note(Level::Warn, "no run in progress (s starts one)"),
@@ -321,6 +337,7 @@ impl App {
                     "evaluation needs a run in progress (s starts one)",
                 ),
             },
+            Action::RollBack => self.roll_back(),
             Action::Pin => self.toggle_pin(),
             Action::Presets => self.open_picker(),
             Action::Save => self.open_save_as(),
@@ -329,7 +346,10 @@ impl App {
                 self.notes(notes);
             }
             Action::Help => self.ui.popup = Some(Popup::Help(Help::default())),
-            Action::Messages => self.ui.popup = Some(Popup::Messages(Messages::default())),
+            Action::Messages => {
+                self.run.log.mark_read();
+                self.ui.popup = Some(Popup::Messages(Messages::default()))
+            }
             Action::Runs => self.open_run_list(),
             Action::Compare => self.toggle_compare(),
             Action::Export => self.export_focused(),
@@ -415,6 +435,7 @@ impl App {
             ConfirmKind::Quit => self.request(Request::Quit),
             ConfirmKind::Overwrite { name } => self.save_as(&name),
             ConfirmKind::Resume { name, .. } => self.request(Request::Resume(name)),
+            ConfirmKind::RollBack { .. } => self.send(Command::RollBack),
         }
     }
 
@@ -448,6 +469,54 @@ impl App {
     pub fn resume_here(&mut self) {
         self.run.state = RunState::Starting;
         self.request(Request::StartRun);
+    }
+
+    /// What to do about broken weights, for a refused resume.
+    fn broken_advice(&self) -> String {
+        match &self.run.broken {
+            Some(b) => match b.checkpoint {
+                Some(c) => format!(
+                    "{} at step {}: the weights are broken; R rolls back to step {c} (lower \
+                     the learning rate first if it diverged), then p resumes",
+                    b.what, b.step
+                ),
+                None => format!(
+                    "{} at step {}: the weights are broken and there is no checkpoint to go \
+                     back to; x stops the run",
+                    b.what, b.step
+                ),
+            },
+            None => String::new(),
+        }
+    }
+
+    /// `R`: back to the last good checkpoint. Broken weights go at once (nothing is lost);
+    /// otherwise the steps since the checkpoint would be trained again, so it asks first.
+    fn roll_back(&mut self) {
+        match self.run.state {
+            RunState::Paused => match &self.run.broken {
+                Some(b) => match b.checkpoint {
+                    Some(c) => {
+                        self.send(Command::RollBack);
+                        self.note(Level::Info, format!("rolling back to step {c}…"));
+                    }
+                    None => {
+                        let why = self.broken_advice();
+                        self.note(Level::Warn, why)
+                    }
+                },
+                None => self.confirm(ConfirmKind::RollBack {
+                    from: self.run.progress.steps_done,
+                    to: self.run.progress.last_checkpoint,
+                }),
+            },
+            RunState::Running => self.note(
+                Level::Warn,
+                "pause the run first (p): R rolls a paused run back to its last checkpoint",
+            ),
+            RunState::Starting => self.note(Level::Warn, "the run is still starting"),
+            _ => self.note(Level::Warn, "no run in progress to roll back"),
+        }
     }
 
     fn toggle_pin(&mut self) {
@@ -499,6 +568,7 @@ fn watch_refusal(a: Action) -> Option<&'static str> {
         Action::PauseResume => "pause and resume",
         Action::Stop => "stopping",
         Action::EvalNow => "evaluating",
+        Action::RollBack => "rolling back",
         Action::Presets => "opening a preset",
         _ => return None,
     })

@@ -4,6 +4,7 @@
 //! run of a window, a watched run and a compared run (`c`) are each one [`RunModel`], and
 //! replaying a run's `events.jsonl` into a fresh one rebuilds it exactly (what `bapw watch`
 //! needs). [`RunModel::apply`] is the only way events change it.
+mod broken;
 mod log;
 mod metrics;
 mod series;
@@ -15,6 +16,7 @@ use crate::events::{
 };
 use crate::prune::ScheduleSpec;
 
+pub use broken::Broken;
 pub use log::{Level, LogEntry, MessageLog};
 pub use metrics::{curve_at, BudgetView, Curves, Evals, Metrics, SeriesId};
 pub use series::{ema_into, y_range, Series, DEFAULT_CAP};
@@ -100,6 +102,9 @@ pub struct RunModel {
     pub log: MessageLog,
     /// `Set` commands sent and not yet answered: (key, literal).
     pub pending_sets: Vec<(String, String)>,
+    /// The weights broke (a non-finite loss or update) and the run paused: the engine resumes
+    /// only after a roll-back (`R`).
+    pub broken: Option<Broken>,
 }
 
 impl RunModel {
@@ -120,6 +125,7 @@ impl RunModel {
             evals: Evals::default(),
             log: MessageLog::default(),
             pending_sets: Vec::new(),
+            broken: None,
         };
         m.refresh_schedule();
         m
@@ -290,6 +296,12 @@ impl RunModel {
                     self.progress.epoch = r.to_step / run.steps_per_epoch.max(1);
                 }
                 self.progress.last_checkpoint = Some(r.to_step);
+                self.broken = None;
+                // The engine replays the log up to the checkpoint first (its `run_started`
+                // says running); a rolled-back run stays paused until resumed.
+                if self.state.is_active() {
+                    self.state = RunState::Paused;
+                }
             }
             Event::Paused(Paused { step }) => {
                 self.state = RunState::Paused;
@@ -306,6 +318,9 @@ impl RunModel {
                 // The engine answers commands in order: an error while a change is pending
                 // is that change being refused.
                 self.pending_sets.clear();
+                if let Some(b) = Broken::from_error(*step, message) {
+                    self.broken = Some(b);
+                }
                 self.log.push(Some(*step), Level::Error, message.clone());
             }
             Event::Finished(f) => self.finished(f),
@@ -318,6 +333,7 @@ impl RunModel {
         self.budget = BudgetView::default();
         self.evals = Evals::default();
         self.pending_sets.clear();
+        self.broken = None;
         self.progress = Progress {
             steps_done: r.start_step,
             epoch: r.start_step / r.steps_per_epoch.max(1),
@@ -327,6 +343,15 @@ impl RunModel {
         self.schedule_estimated = false;
         self.run_matches_preset = true;
         self.state = RunState::Running;
+        // A roll-back replays the run from its `run_started`: one line says it started.
+        let again = self
+            .started
+            .as_ref()
+            .is_some_and(|s| s.run_id == r.run_id && s.start_step == r.start_step);
+        if again {
+            self.started = Some(r.clone());
+            return;
+        }
         self.log.push(
             Some(r.start_step),
             Level::Info,
@@ -392,6 +417,7 @@ impl RunModel {
             EndState::Failed => RunState::Failed,
         };
         self.pending_sets.clear();
+        self.broken = None;
         if sparsity.is_finite() {
             self.progress.final_sparsity = Some(*sparsity);
         }

@@ -1,5 +1,5 @@
 //! A question with buttons: stop the run, quit (background, stop, cancel), overwrite a user
-//! preset, resume a run. Cancel is selected first, so a stray Enter never stops a run.
+//! preset, resume a run, roll one back. Cancel is selected first, so a stray Enter never stops a run.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
@@ -16,6 +16,11 @@ pub enum ConfirmKind {
     Quit,
     Overwrite {
         name: String,
+    },
+    /// Go back to the newest checkpoint of a paused run; the steps after it train again.
+    RollBack {
+        from: usize,
+        to: Option<usize>,
     },
     /// Continue a stopped or interrupted run (chosen in the run list) in this window.
     Resume {
@@ -74,6 +79,7 @@ impl Confirm {
             ],
             ConfirmKind::Overwrite { .. } => vec![yes("Overwrite it"), cancel],
             ConfirmKind::Resume { .. } => vec![yes("Resume it here"), cancel],
+            ConfirmKind::RollBack { .. } => vec![yes("Roll back"), cancel],
         }
     }
 
@@ -127,6 +133,17 @@ impl Confirm {
             ConfirmKind::Overwrite { name } => (
                 " Overwrite? ",
                 format!("A user preset named {name} exists."),
+            ),
+            ConfirmKind::RollBack { from, to } => (
+                " Roll back? ",
+                format!(
+                    "The run goes back from step {from} to {}; the steps after it train again \
+                     with the current settings, and the run stays paused.",
+                    match to {
+                        Some(c) => format!("its checkpoint of step {c}"),
+                        None => "its newest checkpoint".into(),
+                    }
+                ),
             ),
             ConfirmKind::Resume {
                 name,
