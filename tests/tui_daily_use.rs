@@ -3,11 +3,12 @@
 //! matter, against a real engine.
 mod support;
 
+use bapw::config::store::Store;
 use bapw::events::{ErrorReport, Event, Message, Paused, RolledBack};
 use bapw::train::Command;
-use bapw::tui::keymap::Action;
+use bapw::tui::keymap::{Action, Pane};
 use bapw::tui::model::{Level, RunState};
-use bapw::tui::popups::confirm::ConfirmKind;
+use bapw::tui::popups::confirm::{AfterDiscard, ConfirmKind};
 use bapw::tui::popups::Popup;
 use bapw::tui::{App, Request};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -15,6 +16,50 @@ use support::*;
 
 fn key(app: &mut App, code: KeyCode) {
     app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
+}
+
+fn typed(app: &mut App, text: &str) {
+    for c in text.chars() {
+        key(app, KeyCode::Char(c));
+    }
+}
+
+fn ctrl_c(app: &mut App) {
+    app.on_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL));
+}
+
+/// Cursor onto the field with `key`.
+fn select(app: &mut App, key_name: &str) {
+    app.handle(Action::Focus(Pane::Schedule));
+    app.handle(Action::PageUp);
+    let i = app.fields().iter().position(|f| f.key == key_name).unwrap();
+    for _ in 0..i {
+        app.handle(Action::Down);
+    }
+}
+
+/// `key_name` typed into its field and applied.
+fn edit(app: &mut App, key_name: &str, value: &str) {
+    select(app, key_name);
+    key(app, KeyCode::Enter);
+    app.handle(Action::ClearInput);
+    typed(app, value);
+    key(app, KeyCode::Enter);
+    assert!(
+        app.ui.schedule.edit.is_none(),
+        "{key_name} = {value} applied"
+    );
+}
+
+fn asking(app: &App) -> Option<ConfirmKind> {
+    match &app.ui.popup {
+        Some(Popup::Confirm(c)) => Some(c.kind.clone()),
+        _ => None,
+    }
+}
+
+fn idle() -> App {
+    app_with(smoke_preset(), "smoke", &[])
 }
 
 fn running() -> App {
@@ -197,4 +242,126 @@ fn a_real_nan_is_recovered_with_r() {
     h.thread.join().unwrap();
     assert!(diverged && rolled_back);
     assert_eq!(app.run.state, RunState::Finished);
+}
+
+// ---- item 5: unsaved edits are not thrown away without asking ----
+
+const DISCARD_QUIT: ConfirmKind = ConfirmKind::Discard {
+    then: AfterDiscard::Quit,
+};
+
+#[test]
+fn q_with_unsaved_edits_asks_and_cancel_keeps_them() {
+    let mut app = idle();
+    key(&mut app, KeyCode::Char('q'));
+    assert_eq!(
+        app.take_requests(),
+        [Request::Quit],
+        "nothing edited: at once"
+    );
+    edit(&mut app, "train.lr", "0.05");
+    key(&mut app, KeyCode::Char('q'));
+    assert!(app.take_requests().is_empty());
+    assert_eq!(asking(&app), Some(DISCARD_QUIT));
+    assert!(screen(&app, 80, 24).contains("Unsaved edits"));
+    key(&mut app, KeyCode::Enter); // Cancel is selected first
+    assert!(app.ui.popup.is_none());
+    assert_eq!(app.run.preset.train.lr, 0.05);
+    key(&mut app, KeyCode::Char('q'));
+    key(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.take_requests(), [Request::Quit]);
+}
+
+#[test]
+fn ctrl_c_while_typing_asks_and_cancel_goes_back_to_the_text() {
+    let mut app = idle();
+    select(&mut app, "train.lr");
+    key(&mut app, KeyCode::Enter);
+    app.handle(Action::ClearInput);
+    typed(&mut app, "0.07");
+    ctrl_c(&mut app);
+    assert!(app.take_requests().is_empty());
+    assert_eq!(asking(&app), Some(DISCARD_QUIT));
+    key(&mut app, KeyCode::Esc);
+    let edit = app.ui.schedule.edit.as_ref().expect("still typing");
+    assert_eq!(edit.input.text(), "0.07");
+    // Twice: discard and quit, as for a run.
+    ctrl_c(&mut app);
+    ctrl_c(&mut app);
+    assert_eq!(app.take_requests(), [Request::Quit]);
+}
+
+#[test]
+fn opening_another_preset_over_edits_asks_and_w_saves_them_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut app = App::new(smoke_preset(), "smoke", Store::at(dir.path()), None);
+    edit(&mut app, "train.lr", "0.05");
+    key(&mut app, KeyCode::Char('o'));
+    assert_eq!(
+        asking(&app),
+        Some(ConfirmKind::Discard {
+            then: AfterDiscard::OpenPreset
+        })
+    );
+    key(&mut app, KeyCode::Char('w'));
+    assert!(matches!(app.ui.popup, Some(Popup::SaveAs(_))));
+    typed(&mut app, "mine");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.ui.popup.is_none());
+    // Saved: nothing is lost now, so `o` opens the picker and `q` quits.
+    assert!(!app.run.preset_edited);
+    key(&mut app, KeyCode::Char('o'));
+    assert!(matches!(app.ui.popup, Some(Popup::Picker(_))));
+    key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Char('q'));
+    assert_eq!(app.take_requests(), [Request::Quit]);
+    // The saved description says what the settings are, not the shipped "used by tests".
+    let saved = std::fs::read_to_string(dir.path().join("presets/mine.toml")).unwrap();
+    assert!(!saved.contains("used by tests"), "{saved}");
+    assert!(
+        saved.contains(
+            "description = \"natural training of mlp on synthetic, from smoke with \
+             train.lr = 0.05 (saved from the workbench)\""
+        ),
+        "{saved}"
+    );
+}
+
+// ---- item 3: edited settings say so, and how, one key away ----
+
+#[test]
+fn the_header_says_edited_only_while_settings_differ_and_d_lists_the_differences() {
+    let mut app = idle();
+    let header = |app: &App| screen(app, 120, 40).lines().next().unwrap().to_string();
+    assert!(!header(&app).contains("(edited)"));
+    edit(&mut app, "train.lr", "0.05");
+    assert!(
+        header(&app).contains("preset smoke (edited)"),
+        "{}",
+        header(&app)
+    );
+    edit(&mut app, "prune.final_sparsity", "0.5");
+    key(&mut app, KeyCode::Char('D'));
+    match &app.ui.popup {
+        Some(Popup::Differences(d)) => assert_eq!(
+            d.rows,
+            [
+                ("prune.final_sparsity".into(), "0.8".into(), "0.5".into()),
+                ("train.lr".into(), "0.003".into(), "0.05".into()),
+            ]
+        ),
+        other => panic!("expected the differences, got {other:?}"),
+    }
+    let s = screen(&app, 80, 24);
+    assert!(s.contains("Differences from smoke"), "{s}");
+    let row = s.lines().find(|l| l.contains("train.lr")).unwrap();
+    assert!(row.contains("0.003") && row.contains("0.05"), "{row}");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.ui.popup.is_none());
+    // Undone by hand: the settings are the preset's again.
+    edit(&mut app, "train.lr", "0.003");
+    edit(&mut app, "prune.final_sparsity", "0.8");
+    assert!(!header(&app).contains("(edited)"), "{}", header(&app));
+    key(&mut app, KeyCode::Char('q'));
+    assert_eq!(app.take_requests(), [Request::Quit]);
 }

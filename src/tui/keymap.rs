@@ -51,6 +51,8 @@ pub enum Action {
     /// Go back to the last good checkpoint (after a NaN, or any pause).
     RollBack,
     Zoom,
+    /// The differences between the settings and the preset they are named after.
+    Differences,
     Presets,
     Save,
     CycleTheme,
@@ -276,6 +278,12 @@ pub const NORMAL: &[Binding] = &[
         help: "open a preset (shipped and yours)",
     },
     Binding {
+        keys: &[ch('D')],
+        label: "D",
+        action: Action::Differences,
+        help: "differences from the named preset",
+    },
+    Binding {
         keys: &[ch('w')],
         label: "w",
         action: Action::Save,
@@ -303,7 +311,7 @@ pub const NORMAL: &[Binding] = &[
         keys: &[ch('q')],
         label: "q",
         action: Action::Quit,
-        help: "quit (asks while a run is going)",
+        help: "quit (asks while a run goes or edits are unsaved)",
     },
     Binding {
         keys: &[(KeyCode::Char('c'), CTRL)],

@@ -21,7 +21,8 @@ use super::model::{Level, RunModel, RunState};
 use super::panes::pane::{Context, Handled, PaneRequest};
 use super::panes::schedule::fields::{fields_for, Field};
 use super::panes::{self, Ui};
-use super::popups::confirm::{Answer, Confirm, ConfirmKind};
+use super::popups::confirm::{AfterDiscard, Answer, Confirm, ConfirmKind};
+use super::popups::differences::Differences;
 use super::popups::help::Help;
 use super::popups::messages::Messages;
 use super::popups::run_list::RunListContext;
@@ -280,22 +281,26 @@ impl App {
         }
     }
 
-    /// Ctrl-C: quit (asking while a run is in progress); again while the question is open,
-    /// stop and quit; again while stopping, leave at once.
+    /// Ctrl-C: quit (asking while a run is in progress, or about unsaved edits); again while
+    /// the question is open, stop (or discard) and quit; again while stopping, leave at once.
     fn interrupt(&mut self) {
-        let confirming_quit = matches!(
-            &self.ui.popup,
-            Some(Popup::Confirm(Confirm {
-                kind: ConfirmKind::Quit,
-                ..
-            }))
-        );
+        let asking = match &self.ui.popup {
+            Some(Popup::Confirm(c)) => Some(c.kind.clone()),
+            _ => None,
+        };
+        let discard_to_quit = ConfirmKind::Discard {
+            then: AfterDiscard::Quit,
+        };
         if self.quit_after_stop || self.watching {
             // Second interrupt while stopping: leave now, the engine keeps what it wrote.
             // A watching window has nothing to stop.
             self.request(Request::Quit);
-        } else if confirming_quit {
-            self.answer(ConfirmKind::Quit, Answer::Yes);
+        } else if asking == Some(ConfirmKind::Quit) || asking.as_ref() == Some(&discard_to_quit) {
+            self.answer(asking.unwrap_or(ConfirmKind::Quit), Answer::Yes);
+        } else if !self.run.state.is_active() && self.unsaved_edits() {
+            // A value being typed stays open behind the question, so Cancel goes back to it.
+            self.ui.popup = None;
+            self.confirm(discard_to_quit);
         } else {
             self.ui.popup = None;
             self.ui.cancel_input();
@@ -357,6 +362,19 @@ impl App {
             Action::Quit if self.run.state.is_active() && !self.watching => {
                 self.confirm(ConfirmKind::Quit)
             }
+            Action::Quit if self.unsaved_edits() => self.confirm(ConfirmKind::Discard {
+                then: AfterDiscard::Quit,
+            }),
+            Action::Differences => {
+                let named = self.run.named.name.clone();
+                let named = if named.is_empty() {
+                    self.run.label.clone()
+                } else {
+                    named
+                };
+                let rows = self.run.differences();
+                self.ui.popup = Some(Popup::Differences(Differences::new(&named, rows)));
+            }
             Action::Quit => self.request(Request::Quit),
             _ => {}
         }
@@ -416,6 +434,7 @@ impl App {
             Answer::Background if kind == ConfirmKind::Quit && self.run.state.is_active() => {
                 return self.keep_in_background();
             }
+            Answer::Save => return self.open_save_as(),
             Answer::Background | Answer::Yes => {}
         }
         match kind {
@@ -436,6 +455,13 @@ impl App {
             ConfirmKind::Overwrite { name } => self.save_as(&name),
             ConfirmKind::Resume { name, .. } => self.request(Request::Resume(name)),
             ConfirmKind::RollBack { .. } => self.send(Command::RollBack),
+            ConfirmKind::Discard { then } => {
+                self.ui.cancel_input();
+                match then {
+                    AfterDiscard::Quit => self.request(Request::Quit),
+                    AfterDiscard::OpenPreset => self.show_picker(),
+                }
+            }
         }
     }
 
@@ -517,6 +543,12 @@ impl App {
             RunState::Starting => self.note(Level::Warn, "the run is still starting"),
             _ => self.note(Level::Warn, "no run in progress to roll back"),
         }
+    }
+
+    /// Edits that quitting or opening another preset would lose: settings that differ from
+    /// the named preset, or a value being typed.
+    fn unsaved_edits(&self) -> bool {
+        !self.watching && (self.run.preset_edited || self.ui.capturing().is_some())
     }
 
     fn toggle_pin(&mut self) {

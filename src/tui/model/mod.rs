@@ -84,8 +84,11 @@ pub struct RunModel {
     /// opened from (a shipped or user preset name, or a path; the header shows it); for a
     /// compared run, its folder's name.
     pub label: String,
-    /// Edited since it was loaded or saved.
+    /// The settings differ from `named` (edited in the Schedule pane, or changed live).
     pub preset_edited: bool,
+    /// The settings as the preset's name gives them (when opened or last saved): what "edited"
+    /// and the differences popup (`D`) compare against.
+    pub named: Preset,
     /// What `run_started` said; None before the run has started.
     pub started: Option<RunStarted>,
     pub state: RunState,
@@ -112,6 +115,7 @@ impl RunModel {
     pub fn new(preset: Preset, label: &str) -> RunModel {
         let mut m = RunModel {
             schedule: preset.schedule(1),
+            named: preset.clone(),
             preset,
             label: label.to_string(),
             preset_edited: false,
@@ -180,18 +184,37 @@ impl RunModel {
     /// Before a run: the settings become `preset` (an accepted edit of a field).
     pub fn edit_settings(&mut self, preset: Preset) {
         self.preset = preset;
-        self.preset_edited = true;
+        // An edit undone by hand leaves the preset as named.
+        self.preset_edited = !self.differences().is_empty();
         self.run_matches_preset = false;
         self.refresh_schedule();
     }
 
     /// Before a run: other settings were opened (a preset from the picker).
     pub fn open_settings(&mut self, preset: Preset, label: &str) {
+        self.named = preset.clone();
         self.preset = preset;
         self.label = label.to_string();
         self.preset_edited = false;
         self.run_matches_preset = false;
         self.refresh_schedule();
+    }
+
+    /// The settings were saved as the user preset `name`: they are what it names now.
+    pub fn saved_as(&mut self, name: &str) {
+        self.preset.name = name.to_string();
+        self.label = name.to_string();
+        self.named = self.preset.clone();
+        self.preset_edited = false;
+    }
+
+    /// Keys whose values differ from the named preset's: (key, the preset's value, the
+    /// current value), as TOML, sorted by key. The name and description are not settings.
+    pub fn differences(&self) -> Vec<(String, String, String)> {
+        crate::config::preset::diff(&self.named, &self.preset)
+            .into_iter()
+            .filter(|(k, _, _)| !matches!(k.as_str(), "name" | "description" | "inherit"))
+            .collect()
     }
 
     /// A `Set` was sent to the engine: shown as pending until it answers.
@@ -391,6 +414,7 @@ impl RunModel {
         match with_value(&self.preset, key, new) {
             Ok(p) => {
                 self.preset = p;
+                self.preset_edited = !self.differences().is_empty();
                 self.refresh_schedule();
             }
             Err(e) => self.log.push(
