@@ -311,7 +311,7 @@ pub const NORMAL: &[Binding] = &[
         keys: &[ch('q')],
         label: "q",
         action: Action::Quit,
-        help: "quit (asks while a run goes or edits are unsaved)",
+        help: "quit (asks: a run going, unsaved edits)",
     },
     Binding {
         keys: &[(KeyCode::Char('c'), CTRL)],
