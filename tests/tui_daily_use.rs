@@ -365,3 +365,67 @@ fn the_header_says_edited_only_while_settings_differ_and_d_lists_the_differences
     key(&mut app, KeyCode::Char('q'));
     assert_eq!(app.take_requests(), [Request::Quit]);
 }
+
+// ---- item 6: text shrinks by a rule, never mid-number ----
+
+#[test]
+fn a_choice_being_edited_keeps_both_arrows_and_a_long_value_scrolls_to_the_cursor() {
+    let mut app = idle();
+    select(&mut app, "train.mode");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Right); // natural → adversarial
+    for (w, h) in [(120, 40), (80, 24), (60, 16)] {
+        let s = screen(&app, w, h);
+        let row = s.lines().find(|l| l.contains('◂')).unwrap_or_default();
+        assert!(row.contains('▸'), "{w}x{h}: {row}");
+    }
+    key(&mut app, KeyCode::Esc);
+    select(&mut app, "train.lr");
+    key(&mut app, KeyCode::Enter);
+    app.handle(Action::ClearInput);
+    typed(&mut app, "0.000123456789012345678");
+    // At the end of the text: its end shows, the start is marked hidden.
+    let s = screen(&app, 60, 16);
+    let row = s
+        .lines()
+        .find(|l| l.contains("345678"))
+        .expect("the typed end shows");
+    assert!(row.contains('…'), "{row}");
+    app.handle(Action::Home);
+    let s = screen(&app, 60, 16);
+    assert!(
+        s.contains("0.000123"),
+        "the start shows again at Home:\n{s}"
+    );
+}
+
+#[test]
+fn the_hint_bar_drops_whole_hints_and_the_message_is_cut_after_a_word() {
+    let mut app = running();
+    app.note(
+        Level::Info,
+        "exported Schedule to /home/someone/runs/smoke-20261203-101617/export/schedule.csv",
+    );
+    for (w, h) in [(80, 24), (60, 16)] {
+        let line = message_line(&app, w, h);
+        // Every hint is whole: a key followed by its whole word.
+        for (k, word) in [
+            ("p", "pause"),
+            ("x", "stop"),
+            ("e", "eval"),
+            ("?", "help"),
+            ("q", "quit"),
+        ] {
+            if let Some(i) = line.find(&format!(" {k} ")) {
+                assert!(
+                    line[i..].starts_with(&format!(" {k} {word}")),
+                    "{w}x{h}: {line}"
+                );
+            }
+        }
+        assert!(line.contains("? help"), "{w}x{h}: {line}");
+        assert!(line.contains("exported Schedule to…"), "{w}x{h}: {line}");
+    }
+    insta::assert_snapshot!("daily_use_running_60x16", snapshot(&app, 60, 16));
+    insta::assert_snapshot!("daily_use_running_80x24", snapshot(&app, 80, 24));
+}

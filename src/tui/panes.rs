@@ -221,6 +221,10 @@ fn tabs(frame: &mut Frame, area: Rect, ui: &Ui, s: &Styles) {
     } else {
         format!("Tab/1-{} switch", Pane::ALL.len())
     };
-    spans.push(Span::styled(hint, s.dim()));
+    // The hint shows whole or not at all.
+    let used: usize = spans.iter().map(|sp| sp.width()).sum();
+    if used + hint.chars().count() <= area.width as usize {
+        spans.push(Span::styled(hint, s.dim()));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

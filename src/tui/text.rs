@@ -114,32 +114,39 @@ pub fn fit_line<'a>(line: &Line<'a>, width: usize) -> Line<'a> {
     Line::from(out).style(line.style)
 }
 
-/// Pieces of one line (`step 59`, `δ 0.096`, ...) joined by `sep`, dropping the least
-/// important (lowest `priority`) whole until they fit in `width`. Pieces keep their order.
-pub fn fit_pieces(pieces: &[(u8, String)], sep: &str, width: usize) -> String {
-    let mut keep: Vec<bool> = vec![true; pieces.len()];
+/// Which of some items (pieces of a line, columns of a table) of `lens` columns each, with
+/// `sep` columns between kept ones, stay in `width`: the least important (lowest
+/// `priority`, the later of equals) go whole first.
+pub fn keep_by_priority(lens: &[usize], priority: &[u8], sep: usize, width: usize) -> Vec<bool> {
+    let mut keep: Vec<bool> = vec![true; lens.len()];
     let len = |keep: &[bool]| {
-        let kept: Vec<&String> = pieces
+        let n = keep.iter().filter(|k| **k).count();
+        let sum: usize = lens
             .iter()
             .zip(keep)
             .filter(|(_, k)| **k)
-            .map(|(p, _)| &p.1)
-            .collect();
-        kept.iter().map(|t| t.chars().count()).sum::<usize>()
-            + sep.chars().count() * kept.len().saturating_sub(1)
+            .map(|(l, _)| l)
+            .sum();
+        sum + sep * n.saturating_sub(1)
     };
     while len(&keep) > width {
-        let lowest = pieces
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| keep[*i])
-            .min_by_key(|(i, p)| (p.0, usize::MAX - i))
-            .map(|(i, _)| i);
+        let lowest = (0..lens.len())
+            .filter(|i| keep[*i])
+            .min_by_key(|i| (priority[*i], usize::MAX - i));
         match lowest {
             Some(i) => keep[i] = false,
             None => break,
         }
     }
+    keep
+}
+
+/// Pieces of one line (`step 59`, `δ 0.096`, ...) joined by `sep`, dropping the least
+/// important (lowest `priority`) whole until they fit in `width`. Pieces keep their order.
+pub fn fit_pieces(pieces: &[(u8, String)], sep: &str, width: usize) -> String {
+    let lens: Vec<usize> = pieces.iter().map(|p| p.1.chars().count()).collect();
+    let priority: Vec<u8> = pieces.iter().map(|p| p.0).collect();
+    let keep = keep_by_priority(&lens, &priority, sep.chars().count(), width);
     let joined = pieces
         .iter()
         .zip(&keep)
