@@ -429,3 +429,44 @@ fn the_hint_bar_drops_whole_hints_and_the_message_is_cut_after_a_word() {
     insta::assert_snapshot!("daily_use_running_60x16", snapshot(&app, 60, 16));
     insta::assert_snapshot!("daily_use_running_80x24", snapshot(&app, 80, 24));
 }
+
+// ---- item 4: the compare view shows measured points only, and says when grids differ ----
+
+#[test]
+fn comparing_runs_on_different_grids_shows_only_measured_points_and_says_so() {
+    let mut app = app_with(
+        bap_preset(),
+        "smoke-bap",
+        &bap_events(BAP_STEPS_PER_EPOCH * 2),
+    );
+    // The other run measured ε 0, 0.1, 0.2, 0.3 only (and so its AUC spans the same ε but
+    // from fewer points): at ε 0.15 it has no value, and none may be made up.
+    let mut coarse = eval_at(BAP_STEPS_PER_EPOCH * 2, 2, 0.5);
+    if let Event::Eval(e) = &mut coarse {
+        for c in e.curves.iter_mut().filter(|c| c.attack != "deepfool") {
+            let keep: Vec<usize> = (0..c.grid.len()).step_by(2).collect();
+            c.grid = keep.iter().map(|&i| c.grid[i]).collect();
+            c.accuracy = keep.iter().map(|&i| c.accuracy[i]).collect();
+        }
+    }
+    let other = bapw::tui::model::RunModel::replay(bap_preset(), "coarse", &[coarse]);
+    app.compare_loaded(Ok(other));
+    app.handle(Action::Focus(Pane::Robustness));
+    app.handle(Action::Zoom);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("grids differ"), "{s}");
+    let row = |eps: &str| {
+        s.lines()
+            .find(|l| {
+                l.trim_start_matches(['┃', '│', ' ', '▸'])
+                    .starts_with(&format!("{eps} "))
+            })
+            .unwrap_or_else(|| panic!("no row for ε {eps}:\n{s}"))
+            .to_string()
+    };
+    // Measured by both: a value in each column.
+    assert!(!row("0.1").contains('—'), "{}", row("0.1"));
+    // Not measured by the other run: a dash, not an interpolated number.
+    let r = row("0.15");
+    assert!(r.contains('—'), "{r}");
+}

@@ -157,6 +157,23 @@ impl Evals {
     }
 }
 
+/// Accuracy of `curve` at budget `x` when it was measured there (no value is made up for a
+/// budget between two of its points): what another run's column shows.
+pub fn measured_at(curve: &AttackCurve, x: f64) -> Option<f64> {
+    let i = curve.grid.iter().position(|g| (g - x).abs() < 1e-9)?;
+    curve.accuracy.get(i).copied()
+}
+
+/// Whether two curves were measured on different budget grids (their AUCs then span
+/// different ranges).
+pub fn grids_differ(a: &AttackCurve, b: &AttackCurve) -> bool {
+    a.grid.len() != b.grid.len()
+        || a.grid
+            .iter()
+            .zip(&b.grid)
+            .any(|(x, y)| (x - y).abs() > 1e-9)
+}
+
 /// Accuracy of `curve` at budget `x`: exact at a grid point, linear between two.
 pub fn curve_at(curve: &AttackCurve, x: f64) -> Option<f64> {
     let pts: Vec<(f64, f64)> = curve

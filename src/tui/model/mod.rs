@@ -18,7 +18,9 @@ use crate::prune::ScheduleSpec;
 
 pub use broken::Broken;
 pub use log::{Level, LogEntry, MessageLog};
-pub use metrics::{curve_at, BudgetView, Curves, Evals, Metrics, SeriesId};
+pub use metrics::{
+    curve_at, grids_differ, measured_at, BudgetView, Curves, Evals, Metrics, SeriesId,
+};
 pub use series::{ema_into, y_range, Series, DEFAULT_CAP};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,9 +16,9 @@ use crate::events::Eval;
 use crate::export::Table;
 use crate::headless::fmt_secs;
 use crate::tui::chart::{self, Axes, Plot};
-use crate::tui::model::{curve_at, Curves};
+use crate::tui::model::{grids_differ, measured_at, Curves};
 use crate::tui::style::Styles;
-use crate::tui::text::{clip, fmt_num};
+use crate::tui::text::{fit_words, fmt_num};
 
 const LABEL_W: usize = 7;
 const ACC_W: usize = 6;
@@ -105,7 +105,20 @@ fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) 
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
     let mut summary = format!("step {} · epoch {}", latest.step, latest.epoch);
     match (compared, other) {
-        (Some(c), Some(o)) => summary.push_str(&format!(" · vs {} step {}", c.label, o.step)),
+        (Some(c), Some(o)) => {
+            summary.push_str(&format!(" · vs {} step {}", c.label, o.step));
+            // Only measured points are shown: say why some are missing and why the AUCs do
+            // not compare.
+            let differ = ["fgsm", "pgd", "deepfool"].iter().any(|a| {
+                latest
+                    .curve(a)
+                    .zip(o.curve(a))
+                    .is_some_and(|(x, y)| grids_differ(x, y))
+            });
+            if differ {
+                summary.push_str(" · grids differ: — not measured, AUCs over other ranges");
+            }
+        }
         (Some(c), None) => summary.push_str(&format!(" · {} has no evaluation", c.label)),
         (None, _) => {
             summary.push_str(&format!(
@@ -121,7 +134,10 @@ fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) 
         }
     }
     frame.render_widget(
-        Paragraph::new(Span::styled(clip(&summary, head.width as usize), s.dim())),
+        Paragraph::new(Span::styled(
+            fit_words(&summary, head.width as usize),
+            s.dim(),
+        )),
         head,
     );
     let robust_eps = ctx.run.preset.eval.robust_eps;
@@ -327,8 +343,9 @@ fn eps_block(
     let names: Vec<String> = attacks.iter().map(|a| a.to_uppercase()).collect();
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut lines = vec![header("ε L∞", &names, cols, s)];
-    let at =
-        |e: Option<&Eval>, a: &str, g: f64| e.and_then(|e| e.curve(a)).and_then(|c| curve_at(c, g));
+    let at = |e: Option<&Eval>, a: &str, g: f64| {
+        e.and_then(|e| e.curve(a)).and_then(|c| measured_at(c, g))
+    };
     for &g in grid {
         let robust = (g - robust_eps).abs() < 1e-9;
         let label = format!("{}{}", if robust { "▸" } else { " " }, fmt_num(g));
@@ -382,9 +399,9 @@ fn delta_block(latest: &Eval, base: Option<&Eval>, cols: Cols, s: &Styles) -> Ve
             s.text(),
         )];
         spans.extend(acc_cells(
-            curve_at(curve, g),
-            other_curve.and_then(|c| curve_at(c, g)),
-            base_curve.and_then(|c| curve_at(c, g)),
+            measured_at(curve, g),
+            other_curve.and_then(|c| measured_at(c, g)),
+            base_curve.and_then(|c| measured_at(c, g)),
             cols,
             s,
         ));
