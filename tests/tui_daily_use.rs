@@ -470,3 +470,92 @@ fn comparing_runs_on_different_grids_shows_only_measured_points_and_says_so() {
     let r = row("0.15");
     assert!(r.contains('—'), "{r}");
 }
+
+// ---- item 7: the numbers agree with each other ----
+
+#[test]
+fn header_and_message_quote_the_same_test_accuracy_after_a_stop() {
+    let mut app = running();
+    app.apply(&Event::Finished(bapw::events::Finished {
+        step: 21,
+        state: bapw::events::EndState::Stopped,
+        sparsity: 0.5,
+        test_acc: 0.983,
+        seconds: 4.0,
+    }));
+    let s = screen(&app, 120, 40);
+    let header = s.lines().next().unwrap();
+    assert!(header.contains("test acc 0.983"), "{header}");
+    assert!(message_line(&app, 120, 40).contains("test acc 0.983"));
+}
+
+#[test]
+fn budget_steps_count_from_one_as_the_header_does_and_evaluations_name_their_epoch() {
+    let mut app = app_with(bap_preset(), "smoke-bap", &bap_events(4));
+    app.handle(Action::Focus(Pane::Budget));
+    app.handle(Action::Zoom);
+    let s = screen(&app, 120, 40);
+    assert!(s.lines().next().unwrap().contains("step 4/96"), "{s}");
+    assert!(s.contains("step 4 · δ"), "the budget of the 4th step:\n{s}");
+    let app = app_with(
+        bap_preset(),
+        "smoke-bap",
+        &bap_events(BAP_STEPS_PER_EPOCH + 3),
+    );
+    let mut app = app;
+    app.handle(Action::Focus(Pane::Robustness));
+    app.handle(Action::Zoom);
+    let s = screen(&app, 120, 40);
+    assert!(s.contains("end of epoch 1"), "{s}");
+    assert!(s.lines().next().unwrap().contains("epoch 2/6"), "{s}");
+}
+
+#[test]
+fn a_huge_learning_rate_reads_in_e_notation() {
+    let mut app = idle();
+    edit(&mut app, "train.lr", "1e30");
+    let s = screen(&app, 120, 40);
+    let row = s.lines().find(|l| l.contains("learning rate")).unwrap();
+    assert!(row.contains("1e30"), "{row}");
+    assert!(!s.contains("000000000"), "{s}");
+}
+
+/// Time spent paused is not time spent training: an epoch's seconds (which the ETA is
+/// computed from) leave it out.
+#[test]
+fn paused_time_is_left_out_of_the_epoch_seconds() {
+    use bapw::train::{spawn, RunSpec};
+    let home = tempfile::tempdir().unwrap();
+    let sets = ["train.epochs=1", "eval.every=0"].map(String::from);
+    let preset = bapw::config::preset::Preset::load_with("smoke", &sets).unwrap();
+    let spec = RunSpec::new(preset, "smoke", home.path().join("runs"))
+        .named(Some("pause".into()))
+        .on(bapw::device::DeviceChoice::Cpu)
+        .interactive(true)
+        .waiting();
+    let mut h = spawn(spec).unwrap();
+    h.commands.send(Command::Start).unwrap();
+    h.commands.send(Command::Pause).unwrap();
+    let mut epoch_secs = None;
+    let mut paused_for = std::time::Duration::ZERO;
+    while let Some(ev) = h.events.blocking_recv() {
+        match ev {
+            Event::Paused(_) => {
+                // Stay paused for a while: what is measured is this wait's absence.
+                let t = std::time::Instant::now();
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                paused_for = t.elapsed();
+                h.commands.send(Command::Resume).unwrap();
+            }
+            Event::EpochEnd(e) => epoch_secs = Some(e.seconds),
+            _ => {}
+        }
+    }
+    h.thread.join().unwrap();
+    let secs = epoch_secs.expect("an epoch ended");
+    assert!(paused_for.as_secs_f64() >= 1.5);
+    assert!(
+        secs < 1.0,
+        "the epoch took {secs}s, paused {paused_for:?} included"
+    );
+}

@@ -447,6 +447,10 @@ impl RunModel {
         if sparsity.is_finite() {
             self.progress.final_sparsity = Some(*sparsity);
         }
+        // The header and the closing message quote the same test accuracy: the final one.
+        if test_acc.is_finite() && *state != EndState::Failed {
+            self.progress.last_test_acc = Some(*test_acc);
+        }
         let (level, text) = match state {
             // The footer shows one line: make it the reason, not just the fact.
             EndState::Failed => {

@@ -92,7 +92,8 @@ fn pct(v: f64) -> String {
 }
 
 fn summary_line<'a>(ctx: &Context, b: &Budget, s: &Styles) -> Line<'a> {
-    let mut parts = vec![format!("step {}", b.step)];
+    // Counted from 1, as the header counts steps (the event's step is 0-based).
+    let mut parts = vec![format!("step {}", b.step + 1)];
     if b.distances.is_some() {
         match b.delta {
             Some(d) => {

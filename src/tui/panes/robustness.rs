@@ -103,7 +103,11 @@ fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) 
     // Against a compared run, the Δs are this run minus that one.
     let base = other.or(baseline.map(|(b, _)| b));
     let [head, body] = Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-    let mut summary = format!("step {} · epoch {}", latest.step, latest.epoch);
+    let mut summary = format!(
+        "step {} · {}",
+        latest.step,
+        epoch_label(latest.step, ctx.run.steps_per_epoch())
+    );
     match (compared, other) {
         (Some(c), Some(o)) => {
             summary.push_str(&format!(" · vs {} step {}", c.label, o.step));
@@ -417,4 +421,28 @@ fn delta_block(latest: &Eval, base: Option<&Eval>, cols: Cols, s: &Styles) -> Ve
     ));
     lines.push(Line::from(auc));
     lines
+}
+
+/// Where in the run an evaluation was, numbered as the header numbers epochs (from 1): at an
+/// epoch's last step "end of epoch 2", else "epoch 3" (an `e` mid-epoch, or the baseline).
+pub fn epoch_label(step: usize, steps_per_epoch: usize) -> String {
+    let spe = steps_per_epoch.max(1);
+    if step > 0 && step.is_multiple_of(spe) {
+        format!("end of epoch {}", step / spe)
+    } else {
+        format!("epoch {}", step / spe + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_label;
+
+    #[test]
+    fn evaluations_are_placed_in_epochs_counted_from_one() {
+        assert_eq!(epoch_label(0, 16), "epoch 1");
+        assert_eq!(epoch_label(5, 16), "epoch 1");
+        assert_eq!(epoch_label(16, 16), "end of epoch 1");
+        assert_eq!(epoch_label(40, 16), "epoch 3");
+    }
 }
