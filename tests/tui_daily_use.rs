@@ -559,3 +559,63 @@ fn paused_time_is_left_out_of_the_epoch_seconds() {
         "the epoch took {secs}s, paused {paused_for:?} included"
     );
 }
+
+// ---- item 9: the small ones ----
+
+#[test]
+fn p_on_an_ended_run_says_what_the_pane_shows() {
+    let mut app = app_with(
+        bap_preset(),
+        "smoke-bap",
+        &bap_events(BAP_STEPS_PER_EPOCH * BAP_EPOCHS),
+    );
+    assert_eq!(app.run.state, RunState::Finished);
+    key(&mut app, KeyCode::Char('P'));
+    let said = app.run.log.latest().unwrap().text.clone();
+    let pane = screen(&app, 120, 40);
+    let shown = pane
+        .split("Δ vs step ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .expect("the pane names its Δ step");
+    assert!(
+        said.contains(&format!("stay against step {shown}")),
+        "{said} / {shown}"
+    );
+    assert!(app.run.evals.pinned.is_none());
+}
+
+#[test]
+fn e_on_a_natural_runs_budget_pane_exports_nothing_and_says_why() {
+    let mut app = running();
+    app.handle(Action::Focus(Pane::Budget));
+    key(&mut app, KeyCode::Char('E'));
+    assert!(app.take_requests().is_empty(), "no header-only CSV");
+    let said = app.run.log.latest().unwrap().text.clone();
+    assert!(
+        said.contains("nothing to export") && said.contains("natural"),
+        "{said}"
+    );
+}
+
+#[test]
+fn the_high_contrast_theme_leaves_no_cell_on_the_terminals_background() {
+    let mut app = App::new(
+        bap_preset(),
+        "smoke-bap",
+        Store::ephemeral(),
+        Some("high-contrast"),
+    );
+    for e in bap_events(60) {
+        app.apply(&e);
+    }
+    for (w, h) in [(120, 40), (80, 24)] {
+        let buf = buffer(&app, w, h);
+        let reset = buf
+            .content()
+            .iter()
+            .filter(|c| c.bg == ratatui::style::Color::Reset)
+            .count();
+        assert_eq!(reset, 0, "{w}x{h}: cells left on the terminal's background");
+    }
+}

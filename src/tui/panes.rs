@@ -24,6 +24,7 @@ use super::keymap::{Action, Pane};
 use super::popups::{Popup, PopupContext};
 use super::style::Styles;
 use super::widgets::{footer, header};
+use crate::config::theme::Slot;
 use budget::BudgetPane;
 use loss::LossPane;
 use pane::{Context, Exports, Handled, PaneComponent};
@@ -184,6 +185,28 @@ pub fn render(frame: &mut Frame, ui: &Ui, ctx: &Context, popup: &PopupContext, s
     footer::render(frame, foot, ctx, s);
     if let Some(p) = &ui.popup {
         p.render(frame, popup, s);
+    }
+    fill_background(frame, s);
+}
+
+/// Cells drawn with the terminal's own background (a chart's canvas resets it) get the
+/// theme's, so a theme with a background (high-contrast's black) is one colour everywhere,
+/// also on a light terminal. Nothing changes for a theme that keeps the terminal's.
+fn fill_background(frame: &mut Frame, s: &Styles) {
+    use ratatui::style::Color;
+    let bg = s.color(Slot::Bg);
+    if bg == Color::Reset {
+        return;
+    }
+    let area = frame.area();
+    let buf = frame.buffer_mut();
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let cell = &mut buf[(x, y)];
+            if cell.bg == Color::Reset {
+                cell.bg = bg;
+            }
+        }
     }
 }
 

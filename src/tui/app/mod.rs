@@ -552,6 +552,22 @@ impl App {
     }
 
     fn toggle_pin(&mut self) {
+        let ended = !self.run.state.is_active();
+        if self.run.evals.pinned.is_none() && ended {
+            // Pinning the last evaluation of an ended run would change nothing on screen (the
+            // Δs of the latest one are against the one before): say so rather than claim it.
+            let shown = self.run.evals.baseline().map(|(b, _)| b.step);
+            let why = match (self.run.evals.latest.as_ref(), shown) {
+                (Some(l), Some(b)) => format!(
+                    "the run has ended: no later evaluation to compare with step {}; its Δs \
+                     stay against step {b}",
+                    l.step
+                ),
+                (Some(_), None) => "the run has ended after its only evaluation".to_string(),
+                (None, _) => "no evaluation to pin".to_string(),
+            };
+            return self.note(Level::Warn, why);
+        }
         if self.run.evals.pinned.take().is_some() {
             self.note(
                 Level::Info,
@@ -560,7 +576,10 @@ impl App {
         } else if let Some(latest) = self.run.evals.latest.clone() {
             let step = latest.step;
             self.run.evals.pinned = Some(latest);
-            self.note(Level::Info, format!("pinned the evaluation of step {step}"));
+            self.note(
+                Level::Info,
+                format!("pinned the evaluation of step {step}: the next ones show Δ against it"),
+            );
         } else {
             self.note(Level::Warn, "no evaluation to pin yet (e evaluates now)");
         }
