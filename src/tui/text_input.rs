@@ -93,9 +93,9 @@ impl TextInput {
         let start = (c + 2).saturating_sub(width).min(total - width);
         let cells: String = (start..start + width)
             .map(|i| {
-                if i == start && start > 0 {
-                    '…'
-                } else if i == start + width - 1 && start + width < total {
+                let hidden_before = i == start && start > 0;
+                let hidden_after = i == start + width - 1 && start + width < total;
+                if hidden_before || hidden_after {
                     '…'
                 } else {
                     chars.get(i).copied().unwrap_or(' ')
