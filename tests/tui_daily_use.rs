@@ -527,3 +527,31 @@ mod engine;
 
 #[path = "daily_use/monkey.rs"]
 mod monkey;
+
+#[test]
+fn the_budget_pane_drops_whole_pieces_rather_than_cut_a_number() {
+    let mut app = app_with(bap_preset(), "smoke-bap", &bap_events(60));
+    app.handle(Action::Focus(Pane::Budget));
+    // 100x30: the four panes, the Budget pane 50 columns wide.
+    for (w, h) in [(100, 30), (80, 24), (60, 16)] {
+        let s = screen(&app, w, h);
+        for word in s.split(|c: char| c.is_whitespace() || "│┃".contains(c)) {
+            assert!(
+                !word.ends_with("±.…") && !word.ends_with('±'),
+                "{w}x{h}: {word}\n{s}"
+            );
+        }
+        let summary = s
+            .lines()
+            .flat_map(|l| l.split(['│', '┃']))
+            .find(|seg| seg.starts_with("step 60 · "))
+            .expect("the summary")
+            .trim_end();
+        // Whole pieces only: it ends with one ("flips 58%"), not with a cut or a separator.
+        assert!(
+            summary.ends_with(|c: char| c == '%' || c == ')' || c.is_ascii_digit()),
+            "{w}x{h}: {summary}"
+        );
+        assert!(!summary.contains('…'), "{w}x{h}: {summary}");
+    }
+}
