@@ -555,3 +555,32 @@ fn the_budget_pane_drops_whole_pieces_rather_than_cut_a_number() {
         assert!(!summary.contains('…'), "{w}x{h}: {summary}");
     }
 }
+
+#[test]
+fn the_preset_pickers_descriptions_are_cut_after_a_word() {
+    let mut app = idle();
+    key(&mut app, KeyCode::Char('o'));
+    let s = screen(&app, 80, 24);
+    let row = s
+        .lines()
+        .find(|l| l.contains(" smoke ") && l.contains("shipped"))
+        .expect("smoke in the picker");
+    // The description's end within the frame: a whole word and `…`, not a word cut short.
+    let inside = row
+        .split("shipped")
+        .nth(1)
+        .unwrap()
+        .split('│')
+        .next()
+        .unwrap()
+        .trim_end();
+    assert!(inside.ends_with('…'), "{row}");
+    let last = inside.trim_end_matches('…').split(' ').next_back().unwrap();
+    let description = bapw::config::preset::Preset::load("smoke")
+        .unwrap()
+        .description;
+    assert!(
+        description.split(' ').any(|w| w == last),
+        "{last:?} is a whole word of {description:?}"
+    );
+}
