@@ -266,9 +266,39 @@ fn sweep_view_shows_the_report_table_and_run_states() {
     let d = tempfile::tempdir().unwrap();
     recorded_sweep(d.path());
     let mut v = SweepView::load(d.path()).unwrap();
-    let draw = |v: &SweepView| {
+    let draw = |v: &SweepView| draw_at(v, 100, 30);
+    insta::assert_snapshot!("sweep_view_100x30", draw(&v));
+    // Narrower: whole columns go (and say so) rather than "FGSM@0.1" reading "FGSM@0"; the
+    // numbers left are never cut into other numbers; too narrow says so.
+    let s80 = draw_at(&v, 80, 24);
+    insta::assert_snapshot!("sweep_view_80x24", s80);
+    let s60 = draw_at(&v, 60, 16);
+    insta::assert_snapshot!("sweep_view_60x16", s60);
+    for (s, size) in [(&s80, "80x24"), (&s60, "60x16")] {
+        let body = s.lines().filter(|l| !l.contains("sparsity "));
+        for word in body.flat_map(|l| l.split(|c: char| c.is_whitespace() || c == '│')) {
+            if let Some((_, b)) = word.split_once('@') {
+                assert!(
+                    ["0.1", "0.05"].contains(&b),
+                    "{size}: a cut budget {word}:\n{s}"
+                );
+            }
+            if word.starts_with("0.") && word.chars().all(|c| c.is_ascii_digit() || c == '.') {
+                assert_eq!(word.len(), 6, "{size}: a cut number {word}:\n{s}");
+            }
+        }
+    }
+    assert!(s80.contains("FGSM@0.1"), "{s80}");
+    assert!(s60.contains("columns hidden"), "{s60}");
+    // The narrowest the view draws keeps the method and its headline figure whole.
+    let s40 = draw_at(&v, 40, 14);
+    assert!(
+        s40.contains("natural 0.9150") && s40.contains("0.3000"),
+        "{s40}"
+    );
+    fn draw_at(v: &SweepView, w: u16, h: u16) -> String {
         let theme = bapw::config::theme::Theme::monochrome();
-        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(100, 30)).unwrap();
+        let mut t = ratatui::Terminal::new(ratatui::backend::TestBackend::new(w, h)).unwrap();
         t.draw(|f| render(f, v, &bapw::tui::style::Styles::new(&theme)))
             .unwrap();
         let buf = t.backend().buffer().clone();
@@ -280,8 +310,7 @@ fn sweep_view_shows_the_report_table_and_run_states() {
             s.push('\n');
         }
         s
-    };
-    insta::assert_snapshot!("sweep_view_100x30", draw(&v));
+    }
     let key = |c| KeyEvent::new(c, KeyModifiers::NONE);
     assert_eq!(v.on_key(key(KeyCode::Right)), ViewAction::None);
     let screen = draw(&v);

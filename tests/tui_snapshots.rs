@@ -596,6 +596,8 @@ fn charts_ascii_robustness_zoomed_120x40() {
     let mut app = charts(bap_midway(), ChartStyle::Ascii, Pane::Robustness);
     app.handle(Action::Zoom);
     let screen = snapshot(&app, 120, 40);
-    assert!(!screen.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)));
+    assert!(!screen
+        .chars()
+        .any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)));
     snap!("charts_ascii_robustness_zoomed_120x40", app, 120, 40);
 }

@@ -48,7 +48,11 @@ pub enum Action {
     PauseResume,
     Stop,
     EvalNow,
+    /// Go back to the last good checkpoint (after a NaN, or any pause).
+    RollBack,
     Zoom,
+    /// The differences between the settings and the preset they are named after.
+    Differences,
     Presets,
     Save,
     CycleTheme,
@@ -195,7 +199,7 @@ pub const NORMAL: &[Binding] = &[
         keys: &[(KeyCode::Esc, NONE)],
         label: "Esc",
         action: Action::Cancel,
-        help: "cancel, close, leave zoom",
+        help: "cancel, close, unzoom, dismiss an error",
     },
     Binding {
         keys: &[ch('s')],
@@ -220,6 +224,12 @@ pub const NORMAL: &[Binding] = &[
         label: "e",
         action: Action::EvalNow,
         help: "evaluate robustness now",
+    },
+    Binding {
+        keys: &[ch('R')],
+        label: "R",
+        action: Action::RollBack,
+        help: "roll back to the last good checkpoint",
     },
     Binding {
         keys: &[ch('P')],
@@ -270,6 +280,12 @@ pub const NORMAL: &[Binding] = &[
         help: "open a preset (shipped and yours)",
     },
     Binding {
+        keys: &[ch('D')],
+        label: "D",
+        action: Action::Differences,
+        help: "differences from the named preset",
+    },
+    Binding {
         keys: &[ch('w')],
         label: "w",
         action: Action::Save,
@@ -303,7 +319,7 @@ pub const NORMAL: &[Binding] = &[
         keys: &[ch('q')],
         label: "q",
         action: Action::Quit,
-        help: "quit (asks while a run is going)",
+        help: "quit (asks: a run going, unsaved edits)",
     },
     Binding {
         keys: &[(KeyCode::Char('c'), CTRL)],

@@ -25,6 +25,7 @@ use super::popups::{Popup, PopupContext};
 use super::style::Styles;
 use super::widgets::gpu_strip::{GpuStrip, StripContext};
 use super::widgets::{alert_banner, footer, header};
+use crate::config::theme::Slot;
 use budget::BudgetPane;
 use loss::LossPane;
 use pane::{Context, Exports, Handled, PaneComponent};
@@ -202,6 +203,28 @@ pub fn render(frame: &mut Frame, ui: &Ui, ctx: &Context, popup: &PopupContext, s
     if let Some(p) = &ui.popup {
         p.render(frame, popup, s);
     }
+    fill_background(frame, s);
+}
+
+/// Cells drawn with the terminal's own background (a chart's canvas resets it) get the
+/// theme's, so a theme with a background (high-contrast's black) is one colour everywhere,
+/// also on a light terminal. Nothing changes for a theme that keeps the terminal's.
+fn fill_background(frame: &mut Frame, s: &Styles) {
+    use ratatui::style::Color;
+    let bg = s.color(Slot::Bg);
+    if bg == Color::Reset {
+        return;
+    }
+    let area = frame.area();
+    let buf = frame.buffer_mut();
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let cell = &mut buf[(x, y)];
+            if cell.bg == Color::Reset {
+                cell.bg = bg;
+            }
+        }
+    }
 }
 
 fn render_pane(frame: &mut Frame, area: Rect, ui: &Ui, pane: Pane, ctx: &Context, s: &Styles) {
@@ -238,6 +261,10 @@ fn tabs(frame: &mut Frame, area: Rect, ui: &Ui, s: &Styles) {
     } else {
         format!("Tab/1-{} switch", Pane::ALL.len())
     };
-    spans.push(Span::styled(hint, s.dim()));
+    // The hint shows whole or not at all.
+    let used: usize = spans.iter().map(|sp| sp.width()).sum();
+    if used + hint.chars().count() <= area.width as usize {
+        spans.push(Span::styled(hint, s.dim()));
+    }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }

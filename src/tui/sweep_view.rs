@@ -210,14 +210,131 @@ pub fn render(frame: &mut Frame, v: &SweepView, s: &Styles) {
             s.text(),
         ),
     ]);
-    frame.render_widget(Paragraph::new(header), head);
+    frame.render_widget(
+        Paragraph::new(crate::tui::text::fit_line(&header, head.width as usize)),
+        head,
+    );
     render_cells(frame, table, v, s);
     render_overall(frame, overall, v, s);
     render_runs(frame, runs, v, s);
+    // Whole hints only, the least needed first out.
+    let hints = [
+        (9, "q quit".to_string()),
+        (7, "←/→ sparsity".to_string()),
+        (6, "↑/↓ run".to_string()),
+        (5, "Enter watch run".to_string()),
+    ];
+    let order = [1, 2, 3, 0];
+    let ordered: Vec<(u8, String)> = order.iter().map(|i| hints[*i].clone()).collect();
+    let line = crate::tui::text::fit_pieces(&ordered, "  ", keys.width.saturating_sub(1) as usize);
+    frame.render_widget(Paragraph::new(format!(" {line}")).style(s.dim()), keys);
+}
+
+/// A table whose columns fit: each as wide as its widest text, the least important dropped
+/// whole when they do not all fit (a number or a header like "FGSM@0.1" is never cut into
+/// another, "FGSM@0"). Column `flex` (a name) may instead be cut with `…`, down to
+/// `FLEX_MIN`, and takes what room is left. None when not even the column of `priority`
+/// 10 and the one of 9 fit: the caller says "too small".
+struct Fitted {
+    /// Kept columns, in order, with their widths.
+    cols: Vec<(usize, u16)>,
+    hidden: usize,
+    /// Blank columns between columns: two when everything fits so, else one.
+    spacing: u16,
+}
+
+const FLEX_MIN: usize = 8;
+
+fn fit_columns(
+    head: &[String],
+    rows: &[Vec<String>],
+    priority: &[u8],
+    flex: Option<usize>,
+    width: usize,
+) -> Option<Fitted> {
+    match fit_spaced(head, rows, priority, flex, width, 2) {
+        Some(f) if f.hidden == 0 => Some(f),
+        _ => fit_spaced(head, rows, priority, flex, width, 1),
+    }
+}
+
+fn fit_spaced(
+    head: &[String],
+    rows: &[Vec<String>],
+    priority: &[u8],
+    flex: Option<usize>,
+    width: usize,
+    spacing: usize,
+) -> Option<Fitted> {
+    let natural: Vec<usize> = (0..head.len())
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .chain([&head[i]])
+                .map(|t| t.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut lens = natural.clone();
+    if let Some(f) = flex {
+        lens[f] = lens[f].min(FLEX_MIN);
+    }
+    let keep = crate::tui::text::keep_by_priority(&lens, priority, spacing, width);
+    let essential = (0..head.len()).filter(|i| priority[*i] >= 9);
+    if essential.clone().any(|i| !keep[i]) {
+        return None;
+    }
+    let used: usize = (0..head.len())
+        .filter(|i| keep[*i])
+        .map(|i| lens[i])
+        .sum::<usize>()
+        + spacing * keep.iter().filter(|k| **k).count().saturating_sub(1);
+    if let Some(f) = flex {
+        lens[f] = natural[f].min(lens[f] + width.saturating_sub(used));
+    }
+    Some(Fitted {
+        cols: (0..head.len())
+            .filter(|i| keep[*i])
+            .map(|i| (i, lens[i] as u16))
+            .collect(),
+        hidden: keep.iter().filter(|k| !**k).count(),
+        spacing: spacing as u16,
+    })
+}
+
+/// The fitted table's rows (texts cut to the column only in the `flex` column).
+fn fitted_rows<'a>(f: &Fitted, texts: Vec<Vec<Cell<'a>>>) -> Vec<Row<'a>> {
+    texts
+        .into_iter()
+        .map(|r| {
+            let mut r: Vec<Option<Cell>> = r.into_iter().map(Some).collect();
+            Row::new(f.cols.iter().map(|(i, _)| r[*i].take().unwrap_or_default()))
+        })
+        .collect()
+}
+
+fn too_small(frame: &mut Frame, area: Rect, title: String, what: &str, s: &Styles) {
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_style(s.border(false))
+        .title(Span::styled(title, s.title(false)));
+    let text = format!("too small for the {what}: widen the terminal");
     frame.render_widget(
-        Paragraph::new(" ←/→ sparsity  ↑/↓ run  Enter watch run  q quit").style(s.dim()),
-        keys,
+        Paragraph::new(text)
+            .style(s.warn())
+            .wrap(ratatui::widgets::Wrap { trim: true })
+            .block(block),
+        area,
     );
+}
+
+fn hidden_note(hidden: usize) -> String {
+    match hidden {
+        0 => String::new(),
+        1 => "· 1 column hidden ".into(),
+        n => format!("· {n} columns hidden "),
+    }
 }
 
 fn render_cells(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
@@ -225,38 +342,70 @@ fn render_cells(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
     let sp = sps.get(v.sparsity_idx).copied().unwrap_or(0.0);
     let r = &v.report;
     let head = cell_header(r);
-    let rows: Vec<Row> = r
+    let texts: Vec<Vec<String>> = r
         .cells
         .iter()
         .filter(|c| c.sparsity == sp)
-        .map(|c| {
-            let cells = cell_row(r, c);
-            let n = cells.len();
-            Row::new(cells.into_iter().enumerate().map(|(i, text)| {
-                // The AUC mean is the figure the sweep is about.
-                if i == n - 2 {
-                    Cell::from(text).style(s.accent())
-                } else {
-                    Cell::from(text)
-                }
-            }))
-            .style(s.text())
+        .map(|c| cell_row(r, c))
+        .collect();
+    let n = head.len();
+    // The method and the headline (R when it is the worst case, else the AUC mean) stay
+    // longest, then clean accuracy, the budgets' accuracies, their AUCs, the run count.
+    let headline = head
+        .iter()
+        .position(|h| h == "R")
+        .unwrap_or(n.saturating_sub(2));
+    let attacks = r.attacks.len() + r.worst.len();
+    let priority: Vec<u8> = (0..n)
+        .map(|i| match i {
+            0 => 10,
+            _ if i == headline => 9,
+            2 => 8,
+            _ if i >= 3 && i < 3 + attacks => 6,
+            _ if i == n - 1 => 4,
+            1 => 2,
+            _ => 5,
         })
         .collect();
-    let mut widths = vec![Constraint::Min(12), Constraint::Length(4)];
-    // Wide enough for each header: a clipped "DF-cut@0.05" would read as another budget.
-    widths.extend(
-        head[2..]
-            .iter()
-            .map(|h| Constraint::Length(h.chars().count().max(6) as u16 + 1)),
-    );
     let title = format!(
         " sparsity {} ({}/{}) ",
         num(sp),
         v.sparsity_idx + 1,
         sps.len()
     );
+    let width = area.width.saturating_sub(2) as usize;
+    let Some(fitted) = fit_columns(&head, &texts, &priority, None, width) else {
+        return too_small(frame, area, title, "table", s);
+    };
+    let title = format!("{title}{}", hidden_note(fitted.hidden));
+    let cells: Vec<Vec<Cell>> = texts
+        .into_iter()
+        .map(|row| {
+            row.into_iter()
+                .enumerate()
+                .map(|(i, text)| {
+                    // The headline is the figure the sweep is about.
+                    if i == headline {
+                        Cell::from(text).style(s.accent())
+                    } else {
+                        Cell::from(text)
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    let rows: Vec<Row> = fitted_rows(&fitted, cells)
+        .into_iter()
+        .map(|r| r.style(s.text()))
+        .collect();
+    let head: Vec<String> = fitted.cols.iter().map(|(i, _)| head[*i].clone()).collect();
+    let widths: Vec<Constraint> = fitted
+        .cols
+        .iter()
+        .map(|(_, w)| Constraint::Length(*w))
+        .collect();
     let t = Table::new(rows, widths)
+        .column_spacing(fitted.spacing)
         .header(Row::new(head).style(s.title(false)))
         .block(
             Block::new()
@@ -268,52 +417,103 @@ fn render_cells(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
 }
 
 fn render_overall(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
-    let rows: Vec<Row> = v
+    let texts: Vec<Vec<String>> = v
         .report
         .overall
         .iter()
         .map(|o| {
-            Row::new(vec![
+            vec![
                 o.method.clone(),
                 o.sparsities.to_string(),
                 f4(Some(o.accuracy)),
                 f4(Some(o.robustness)),
                 f4(o.instability),
-            ])
-            .style(s.text())
+            ]
         })
         .collect();
-    let t = Table::new(
-        rows,
-        [
-            Constraint::Min(12),
-            Constraint::Length(10),
-            Constraint::Length(9),
-            Constraint::Length(9),
-            Constraint::Length(9),
-        ],
-    )
-    .header(
-        Row::new(vec!["method", "sparsities", "A clean", "R AUC", "S spread"])
-            .style(s.title(false)),
-    )
-    .block(
-        Block::new()
-            .borders(Borders::ALL)
-            .border_style(s.border(false))
-            .title(Span::styled(" overall (AER) ", s.title(false))),
-    );
+    let head: Vec<String> = ["method", "sparsities", "A clean", "R AUC", "S spread"]
+        .map(String::from)
+        .to_vec();
+    let title = " overall (AER) ".to_string();
+    let width = area.width.saturating_sub(2) as usize;
+    let Some(fitted) = fit_columns(&head, &texts, &[10, 3, 8, 9, 5], Some(0), width) else {
+        return too_small(frame, area, title, "table", s);
+    };
+    let title = format!("{title}{}", hidden_note(fitted.hidden));
+    let flex_w = fitted.cols[0].1 as usize;
+    let cells: Vec<Vec<Cell>> = texts
+        .into_iter()
+        .map(|mut row| {
+            row[0] = crate::tui::text::clip(&row[0], flex_w);
+            row.into_iter().map(Cell::from).collect()
+        })
+        .collect();
+    let rows: Vec<Row> = fitted_rows(&fitted, cells)
+        .into_iter()
+        .map(|r| r.style(s.text()))
+        .collect();
+    let head: Vec<String> = fitted.cols.iter().map(|(i, _)| head[*i].clone()).collect();
+    let mut widths: Vec<Constraint> = fitted
+        .cols
+        .iter()
+        .map(|(_, w)| Constraint::Length(*w))
+        .collect();
+    // The name column takes the spare room, as before.
+    widths[0] = Constraint::Min(flex_w as u16);
+    let t = Table::new(rows, widths)
+        .column_spacing(fitted.spacing)
+        .header(Row::new(head).style(s.title(false)))
+        .block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(s.border(false))
+                .title(Span::styled(title, s.title(false))),
+        );
     frame.render_widget(t, area);
 }
 
 fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
-    let rows: Vec<Row> = v
+    let texts: Vec<Vec<String>> = v
         .plan
         .runs
         .iter()
         .zip(&v.runs)
         .enumerate()
         .map(|(i, (p, (st, row)))| {
+            let progress = row
+                .as_ref()
+                .filter(|r| r.total_steps > 0)
+                .map(|r| format!("{}/{}", r.step, r.total_steps))
+                .unwrap_or_default();
+            vec![
+                p.id.clone(),
+                match v.slurm.as_ref().and_then(|l| l.get(i)) {
+                    Some(label) => label.clone(),
+                    None => st.label().to_string(),
+                },
+                progress,
+                f4(row.as_ref().and_then(|r| r.test_acc)),
+                f4(row.as_ref().and_then(|r| r.auc)),
+            ]
+        })
+        .collect();
+    let head: Vec<String> = ["run", "state", "step", "acc", "auc"]
+        .map(String::from)
+        .to_vec();
+    let title = " runs ".to_string();
+    let width = area.width.saturating_sub(2) as usize;
+    let Some(fitted) = fit_columns(&head, &texts, &[10, 9, 5, 6, 7], Some(0), width) else {
+        return too_small(frame, area, title, "run list", s);
+    };
+    let title = format!("{title}{}", hidden_note(fitted.hidden));
+    let flex_w = fitted.cols[0].1 as usize;
+    let rows: Vec<Row> = v
+        .plan
+        .runs
+        .iter()
+        .zip(&v.runs)
+        .zip(texts)
+        .map(|((_, (st, _)), mut text)| {
             let style = match st {
                 RunStatus::Finished => s.ok(),
                 RunStatus::Running => s.accent(),
@@ -321,43 +521,36 @@ fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
                 RunStatus::Interrupted(_) => s.warn(),
                 RunStatus::Pending => s.dim(),
             };
-            let progress = row
-                .as_ref()
-                .filter(|r| r.total_steps > 0)
-                .map(|r| format!("{}/{}", r.step, r.total_steps))
-                .unwrap_or_default();
-            Row::new(vec![
-                Cell::from(p.id.clone()),
-                Cell::from(match v.slurm.as_ref().and_then(|l| l.get(i)) {
-                    Some(label) => label.clone(),
-                    None => st.label().to_string(),
+            text[0] = crate::tui::text::clip(&text[0], flex_w);
+            let cells: Vec<Cell> = text
+                .into_iter()
+                .enumerate()
+                .map(|(i, t)| match i {
+                    1 => Cell::from(t).style(style),
+                    _ => Cell::from(t),
                 })
-                .style(style),
-                Cell::from(progress),
-                Cell::from(f4(row.as_ref().and_then(|r| r.test_acc))),
-                Cell::from(f4(row.as_ref().and_then(|r| r.auc))),
-            ])
-            .style(s.text())
+                .collect();
+            let mut fitted_row = fitted_rows(&fitted, vec![cells]);
+            fitted_row.remove(0).style(s.text())
         })
         .collect();
-    let t = Table::new(
-        rows,
-        [
-            Constraint::Min(20),
-            Constraint::Length(if v.slurm.is_some() { 28 } else { 11 }),
-            Constraint::Length(13),
-            Constraint::Length(8),
-            Constraint::Length(8),
-        ],
-    )
-    .header(Row::new(vec!["run", "state", "step", "acc", "auc"]).style(s.title(false)))
-    .row_highlight_style(s.selected())
-    .block(
-        Block::new()
-            .borders(Borders::ALL)
-            .border_style(s.border(false))
-            .title(Span::styled(" runs ", s.title(false))),
-    );
+    let head: Vec<String> = fitted.cols.iter().map(|(i, _)| head[*i].clone()).collect();
+    let mut widths: Vec<Constraint> = fitted
+        .cols
+        .iter()
+        .map(|(_, w)| Constraint::Length(*w))
+        .collect();
+    widths[0] = Constraint::Min(flex_w as u16);
+    let t = Table::new(rows, widths)
+        .column_spacing(fitted.spacing)
+        .header(Row::new(head).style(s.title(false)))
+        .row_highlight_style(s.selected())
+        .block(
+            Block::new()
+                .borders(Borders::ALL)
+                .border_style(s.border(false))
+                .title(Span::styled(title, s.title(false))),
+        );
     let mut state = TableState::default().with_selected(Some(v.selected));
     frame.render_stateful_widget(t, area, &mut state);
 }

@@ -78,10 +78,38 @@ impl TextInput {
         self.cursor = 0;
     }
 
-    /// The text with the cursor shown as a reversed cell.
-    pub fn line<'a>(&self, s: &Styles) -> Line<'a> {
+    /// The cells of the text in `width` columns, with the cursor's index among them: the whole
+    /// text when it fits, else a window that scrolls to keep the cursor in view, with `…`
+    /// where text is hidden on either side. The cursor may sit after the text (a blank cell).
+    pub fn window(&self, width: usize) -> (String, usize) {
         let chars: Vec<char> = self.text.chars().collect();
         let c = self.cursor.min(chars.len());
+        let total = chars.len() + 1;
+        if total <= width || width < 3 {
+            let shown: String = chars.iter().chain([' '].iter()).collect();
+            return (shown, c);
+        }
+        // The cursor never sits under a mark: one cell of room on each side of it.
+        let start = (c + 2).saturating_sub(width).min(total - width);
+        let cells: String = (start..start + width)
+            .map(|i| {
+                let hidden_before = i == start && start > 0;
+                let hidden_after = i == start + width - 1 && start + width < total;
+                if hidden_before || hidden_after {
+                    '…'
+                } else {
+                    chars.get(i).copied().unwrap_or(' ')
+                }
+            })
+            .collect();
+        (cells, c - start)
+    }
+
+    /// The text in `width` columns (see [`TextInput::window`]) with the cursor shown as a
+    /// reversed cell.
+    pub fn line<'a>(&self, s: &Styles, width: usize) -> Line<'a> {
+        let (cells, c) = self.window(width);
+        let chars: Vec<char> = cells.chars().collect();
         let before: String = chars[..c].iter().collect();
         let at: String = chars.get(c).map(|ch| ch.to_string()).unwrap_or(" ".into());
         let after: String = chars
@@ -91,7 +119,7 @@ impl TextInput {
         Line::from(vec![
             Span::styled(before, s.text()),
             Span::styled(at, s.text().add_modifier(Modifier::REVERSED)),
-            Span::styled(after, s.text()),
+            Span::styled(after.trim_end().to_string(), s.text()),
         ])
     }
 }
@@ -119,5 +147,20 @@ mod tests {
         t.backspace();
         t.left();
         assert_eq!(t.cursor(), 0);
+    }
+
+    #[test]
+    fn a_long_value_scrolls_to_the_cursor() {
+        let mut t = TextInput::new("0.0001234567891");
+        // At the end: the tail shows, with a mark for the hidden head.
+        assert_eq!(t.window(8), ("…567891 ".to_string(), 7));
+        t.home();
+        assert_eq!(t.window(8), ("0.00012…".to_string(), 0));
+        for _ in 0..9 {
+            t.right();
+        }
+        // In the middle: marks on both sides, the cursor's character (`5`) in view.
+        assert_eq!(t.window(8), ("…012345…".to_string(), 6));
+        assert_eq!(TextInput::new("0.5").window(8), ("0.5 ".to_string(), 3));
     }
 }

@@ -74,6 +74,9 @@ pub(super) struct Engine {
     run: RunDir,
     cmds: mpsc::Receiver<Command>,
     paused: bool,
+    /// Seconds spent paused so far: an epoch's `seconds` leaves them out, so a rate (and the
+    /// workbench's ETA) is the rate of training, not of waiting.
+    paused_secs: f64,
     /// Best value of the `checkpoint.best` metric so far.
     best_value: Option<f64>,
     /// A viewer can act on errors (see `RunSpec::interactive`).
@@ -128,6 +131,7 @@ impl Engine {
             run,
             cmds,
             paused: false,
+            paused_secs: 0.0,
             best_value: None,
             interactive: spec.interactive,
             tainted: None,
@@ -190,7 +194,7 @@ impl Engine {
         at: &mut Position,
     ) -> Result<EndState> {
         'epochs: while at.epoch < self.t.preset.train.epochs {
-            let epoch_start = Instant::now();
+            let epoch_start = (Instant::now(), self.paused_secs);
             let batches = batcher.batches(at.epoch);
             while at.batch < batches.len() {
                 let step = at.epoch * self.t.steps_per_epoch + at.batch;
@@ -237,7 +241,8 @@ impl Engine {
 
     /// The test pass at the end of an epoch, the best checkpoint by test accuracy, and the
     /// scheduled evaluation; moves `at` to the next epoch.
-    fn end_epoch(&mut self, sink: &Sink, at: &mut Position, started: Instant) -> Result<()> {
+    /// `started`: when the epoch began, and the seconds paused by then.
+    fn end_epoch(&mut self, sink: &Sink, at: &mut Position, started: (Instant, f64)) -> Result<()> {
         let (test_loss, test_acc) = self.t.test_metrics();
         self.t.last_test_acc = Some(test_acc);
         let step = (at.epoch + 1) * self.t.steps_per_epoch;
@@ -248,7 +253,7 @@ impl Engine {
             train_acc: at.acc_sum / at.steps.max(1) as f64,
             test_loss,
             test_acc,
-            seconds: started.elapsed().as_secs_f64(),
+            seconds: started.0.elapsed().as_secs_f64() - (self.paused_secs - started.1),
         });
         if self.t.preset.checkpoint.best == BestMetric::TestAcc {
             self.keep_if_best(sink, step, test_acc)?;
@@ -302,11 +307,14 @@ impl Engine {
     fn poll(&mut self, sink: &Sink, step: usize) -> Result<Flow> {
         loop {
             let cmd = if self.paused {
-                match self.cmds.recv() {
+                let waited = Instant::now();
+                let cmd = match self.cmds.recv() {
                     Ok(c) => c,
                     // Viewer gone while paused: keep the run paused state meaningful by resuming.
                     Err(_) => Command::Resume,
-                }
+                };
+                self.paused_secs += waited.elapsed().as_secs_f64();
+                cmd
             } else {
                 match self.cmds.try_recv() {
                     Ok(c) => c,

@@ -11,6 +11,7 @@
 //! every transition is testable without them.
 mod other_runs;
 mod presets;
+mod roll_back;
 
 use std::path::PathBuf;
 
@@ -21,7 +22,8 @@ use super::model::{Level, RunModel, RunState};
 use super::panes::pane::{Context, Handled, PaneRequest};
 use super::panes::schedule::fields::{fields_for, Field};
 use super::panes::{self, Ui};
-use super::popups::confirm::{Answer, Confirm, ConfirmKind};
+use super::popups::confirm::{AfterDiscard, Answer, Confirm, ConfirmKind};
+use super::popups::differences::Differences;
 use super::popups::help::Help;
 use super::popups::messages::Messages;
 use super::popups::run_list::RunListContext;
@@ -226,7 +228,9 @@ impl App {
     /// dropped, the settings become `preset`'s; the view (focus, zoom, series shown, theme),
     /// the message log and a pinned comparison stay.
     pub fn open_run(&mut self, preset: Preset, label: &str, watching: bool) {
-        let log = std::mem::take(&mut self.run.log);
+        let mut log = std::mem::take(&mut self.run.log);
+        // The old run's errors no longer hold the message line.
+        log.mark_read();
         self.run = RunModel::new(preset, label);
         self.run.log = log;
         self.stop_requested = false;
@@ -258,6 +262,15 @@ impl App {
         if a == Action::Interrupt {
             return self.interrupt();
         }
+        if a == Action::Cancel
+            && self.ui.popup.is_none()
+            && self.ui.capturing().is_none()
+            && !self.ui.zoom
+            && self.run.log.sticky().is_some()
+        {
+            // Esc with nothing else to cancel: the error on the message line has been read.
+            return self.run.log.mark_read();
+        }
         if let Some(popup) = self.ui.popup.as_mut() {
             let ctx = popup_context(&self.run, self.compare.as_ref(), &self.prefs, self.watching);
             let outcome = popup.on_action(a, &ctx);
@@ -276,22 +289,26 @@ impl App {
         }
     }
 
-    /// Ctrl-C: quit (asking while a run is in progress); again while the question is open,
-    /// stop and quit; again while stopping, leave at once.
+    /// Ctrl-C: quit (asking while a run is in progress, or about unsaved edits); again while
+    /// the question is open, stop (or discard) and quit; again while stopping, leave at once.
     fn interrupt(&mut self) {
-        let confirming_quit = matches!(
-            &self.ui.popup,
-            Some(Popup::Confirm(Confirm {
-                kind: ConfirmKind::Quit,
-                ..
-            }))
-        );
+        let asking = match &self.ui.popup {
+            Some(Popup::Confirm(c)) => Some(c.kind.clone()),
+            _ => None,
+        };
+        let discard_to_quit = ConfirmKind::Discard {
+            then: AfterDiscard::Quit,
+        };
         if self.quit_after_stop || self.watching {
             // Second interrupt while stopping: leave now, the engine keeps what it wrote.
             // A watching window has nothing to stop.
             self.request(Request::Quit);
-        } else if confirming_quit {
-            self.answer(ConfirmKind::Quit, Answer::Yes);
+        } else if asking == Some(ConfirmKind::Quit) || asking.as_ref() == Some(&discard_to_quit) {
+            self.answer(asking.unwrap_or(ConfirmKind::Quit), Answer::Yes);
+        } else if !self.run.state.is_active() && self.unsaved_edits() {
+            // A value being typed stays open behind the question, so Cancel goes back to it.
+            self.ui.popup = None;
+            self.confirm(discard_to_quit);
         } else {
             self.ui.popup = None;
             self.ui.cancel_input();
@@ -311,6 +328,11 @@ impl App {
             Action::Start => self.start(),
             Action::PauseResume => match self.run.state {
                 RunState::Running => self.send(Command::Pause),
+                RunState::Paused if self.run.broken.is_some() => {
+                    // The engine would refuse: say what to do instead of asking it.
+                    let why = self.broken_advice();
+                    self.note(Level::Warn, why)
+                }
                 RunState::Paused => self.send(Command::Resume),
                 RunState::Starting => self.note(Level::Warn, "the run is still starting"),
                 _ => self.note(Level::Warn, "no run in progress (s starts one)"),
@@ -328,6 +350,7 @@ impl App {
                     "evaluation needs a run in progress (s starts one)",
                 ),
             },
+            Action::RollBack => self.roll_back(),
             Action::Pin => self.toggle_pin(),
             Action::Presets => self.open_picker(),
             Action::Save => self.open_save_as(),
@@ -341,13 +364,29 @@ impl App {
                 self.notes(notes);
             }
             Action::Help => self.ui.popup = Some(Popup::Help(Help::default())),
-            Action::Messages => self.ui.popup = Some(Popup::Messages(Messages::default())),
+            Action::Messages => {
+                self.run.log.mark_read();
+                self.ui.popup = Some(Popup::Messages(Messages::default()))
+            }
             Action::Runs => self.open_run_list(),
             Action::Compare => self.toggle_compare(),
             Action::Export => self.export_focused(),
             // The run of a watching window belongs to another process: leaving is harmless.
             Action::Quit if self.run.state.is_active() && !self.watching => {
                 self.confirm(ConfirmKind::Quit)
+            }
+            Action::Quit if self.unsaved_edits() => self.confirm(ConfirmKind::Discard {
+                then: AfterDiscard::Quit,
+            }),
+            Action::Differences => {
+                let named = self.run.named.name.clone();
+                let named = if named.is_empty() {
+                    self.run.label.clone()
+                } else {
+                    named
+                };
+                let rows = self.run.differences();
+                self.ui.popup = Some(Popup::Differences(Differences::new(&named, rows)));
             }
             Action::Quit => self.request(Request::Quit),
             _ => {}
@@ -408,6 +447,7 @@ impl App {
             Answer::Background if kind == ConfirmKind::Quit && self.run.state.is_active() => {
                 return self.keep_in_background();
             }
+            Answer::Save => return self.open_save_as(),
             Answer::Background | Answer::Yes => {}
         }
         match kind {
@@ -427,6 +467,14 @@ impl App {
             ConfirmKind::Quit => self.request(Request::Quit),
             ConfirmKind::Overwrite { name } => self.save_as(&name),
             ConfirmKind::Resume { name, .. } => self.request(Request::Resume(name)),
+            ConfirmKind::RollBack { .. } => self.send(Command::RollBack),
+            ConfirmKind::Discard { then } => {
+                self.ui.cancel_input();
+                match then {
+                    AfterDiscard::Quit => self.request(Request::Quit),
+                    AfterDiscard::OpenPreset => self.show_picker(),
+                }
+            }
         }
     }
 
@@ -462,7 +510,29 @@ impl App {
         self.request(Request::StartRun);
     }
 
+    /// Edits that quitting or opening another preset would lose: settings that differ from
+    /// the named preset, or a value being typed.
+    fn unsaved_edits(&self) -> bool {
+        !self.watching && (self.run.preset_edited || self.ui.capturing().is_some())
+    }
+
     fn toggle_pin(&mut self) {
+        let ended = !self.run.state.is_active();
+        if self.run.evals.pinned.is_none() && ended {
+            // Pinning the last evaluation of an ended run would change nothing on screen (the
+            // Δs of the latest one are against the one before): say so rather than claim it.
+            let shown = self.run.evals.baseline().map(|(b, _)| b.step);
+            let why = match (self.run.evals.latest.as_ref(), shown) {
+                (Some(l), Some(b)) => format!(
+                    "the run has ended: no later evaluation to compare with step {}; its Δs \
+                     stay against step {b}",
+                    l.step
+                ),
+                (Some(_), None) => "the run has ended after its only evaluation".to_string(),
+                (None, _) => "no evaluation to pin".to_string(),
+            };
+            return self.note(Level::Warn, why);
+        }
         if self.run.evals.pinned.take().is_some() {
             self.note(
                 Level::Info,
@@ -471,7 +541,10 @@ impl App {
         } else if let Some(latest) = self.run.evals.latest.clone() {
             let step = latest.step;
             self.run.evals.pinned = Some(latest);
-            self.note(Level::Info, format!("pinned the evaluation of step {step}"));
+            self.note(
+                Level::Info,
+                format!("pinned the evaluation of step {step}: the next ones show Δ against it"),
+            );
         } else {
             self.note(Level::Warn, "no evaluation to pin yet (e evaluates now)");
         }
@@ -511,6 +584,7 @@ fn watch_refusal(a: Action) -> Option<&'static str> {
         Action::PauseResume => "pause and resume",
         Action::Stop => "stopping",
         Action::EvalNow => "evaluating",
+        Action::RollBack => "rolling back",
         Action::Presets => "opening a preset",
         _ => return None,
     })

@@ -94,6 +94,17 @@ impl App {
         };
         let run_dir = PathBuf::from(&run.run_dir);
         let pane = self.ui.focus;
+        // A table of headers only is not an export: say why there is nothing.
+        if pane == Pane::Budget && self.run.budget.events == 0 {
+            let why = match self.run.preset.train.mode {
+                crate::config::preset::Mode::Natural => {
+                    "nothing to export: natural training has no adversarial budgets"
+                }
+                _ => "nothing to export: no budget has been recorded yet",
+            };
+            self.note(Level::Warn, why);
+            return;
+        }
         self.request(Request::Export { pane, run_dir });
     }
 

@@ -5,6 +5,7 @@ use super::App;
 use crate::config::preset::SHIPPED;
 use crate::config::store::PresetEntry;
 use crate::tui::model::Level;
+use crate::tui::popups::confirm::{AfterDiscard, ConfirmKind};
 use crate::tui::popups::preset_picker::PresetPicker;
 use crate::tui::popups::problems::Problems;
 use crate::tui::popups::save_as::SaveAs;
@@ -16,6 +17,15 @@ impl App {
             self.note(Level::Warn, "stop the run before opening another preset");
             return;
         }
+        if self.unsaved_edits() {
+            return self.confirm(ConfirmKind::Discard {
+                then: AfterDiscard::OpenPreset,
+            });
+        }
+        self.show_picker();
+    }
+
+    pub(super) fn show_picker(&mut self) {
         let entries = self.prefs.store().list_presets();
         let picker = PresetPicker::new(entries, &self.run.label);
         self.ui.popup = Some(Popup::Picker(picker));
@@ -57,17 +67,18 @@ impl App {
     }
 
     pub(super) fn save_as(&mut self, name: &str) {
+        let mut preset = self.run.preset.clone();
+        preset.description = self.saved_description();
         match self.prefs.store().save_preset(
             name,
-            &self.run.preset,
+            &preset,
             true,
             "Saved from the bapw workbench; every key is written out.",
         ) {
             Ok(path) => {
                 self.ui.popup = None;
-                self.run.preset.name = name.to_string();
-                self.run.label = name.to_string();
-                self.run.preset_edited = false;
+                self.run.preset.description = preset.description;
+                self.run.saved_as(name);
                 let notes = self.prefs.remember_preset(name);
                 self.notes(notes);
                 self.note(
@@ -80,5 +91,35 @@ impl App {
                 self.ui.popup = Some(Popup::SaveAs(SaveAs::new(name, error)));
             }
         }
+    }
+}
+
+impl App {
+    /// The description a saved preset gets: the named preset's own while the settings are
+    /// its, else what they were made from and what changed (the shipped text, "used by tests",
+    /// would describe settings the file no longer holds).
+    fn saved_description(&self) -> String {
+        let diffs = self.run.differences();
+        if diffs.is_empty() {
+            return self.run.preset.description.clone();
+        }
+        let p = &self.run.preset;
+        let changes: Vec<String> = diffs
+            .iter()
+            .take(4)
+            .map(|(k, _, now)| format!("{k} = {now}"))
+            .collect();
+        let more = match diffs.len() {
+            n if n > 4 => format!(" and {} more", n - 4),
+            _ => String::new(),
+        };
+        format!(
+            "{} training of {} on {}, from {} with {}{more} (saved from the workbench)",
+            p.train.mode.as_str(),
+            p.model.arch,
+            p.data.dataset,
+            self.run.named.name,
+            changes.join(", "),
+        )
     }
 }

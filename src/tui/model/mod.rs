@@ -4,6 +4,7 @@
 //! run of a window, a watched run and a compared run (`c`) are each one [`RunModel`], and
 //! replaying a run's `events.jsonl` into a fresh one rebuilds it exactly (what `bapw watch`
 //! needs). [`RunModel::apply`] is the only way events change it.
+mod broken;
 mod log;
 mod metrics;
 mod series;
@@ -15,6 +16,7 @@ use crate::events::{
 };
 use crate::prune::ScheduleSpec;
 
+pub use broken::Broken;
 pub use log::{Level, LogEntry, MessageLog};
 pub use metrics::{curve_at, BudgetView, Curves, Evals, Metrics, SeriesId};
 pub use series::{ema_into, y_range, Series, DEFAULT_CAP};
@@ -82,8 +84,11 @@ pub struct RunModel {
     /// opened from (a shipped or user preset name, or a path; the header shows it); for a
     /// compared run, its folder's name.
     pub label: String,
-    /// Edited since it was loaded or saved.
+    /// The settings differ from `named` (edited in the Schedule pane, or changed live).
     pub preset_edited: bool,
+    /// The settings as the preset's name gives them (when opened or last saved): what "edited"
+    /// and the differences popup (`D`) compare against.
+    pub named: Preset,
     /// What `run_started` said; None before the run has started.
     pub started: Option<RunStarted>,
     pub state: RunState,
@@ -102,6 +107,9 @@ pub struct RunModel {
     pub pending_sets: Vec<(String, String)>,
     /// The last run-health alert, until the run resumes.
     pub alert: Option<Alert>,
+    /// The weights broke (a non-finite loss or update) and the run paused: the engine resumes
+    /// only after a roll-back (`R`).
+    pub broken: Option<Broken>,
 }
 
 impl RunModel {
@@ -109,6 +117,7 @@ impl RunModel {
     pub fn new(preset: Preset, label: &str) -> RunModel {
         let mut m = RunModel {
             schedule: preset.schedule(1),
+            named: preset.clone(),
             preset,
             label: label.to_string(),
             preset_edited: false,
@@ -123,6 +132,7 @@ impl RunModel {
             log: MessageLog::default(),
             pending_sets: Vec::new(),
             alert: None,
+            broken: None,
         };
         m.refresh_schedule();
         m
@@ -177,18 +187,37 @@ impl RunModel {
     /// Before a run: the settings become `preset` (an accepted edit of a field).
     pub fn edit_settings(&mut self, preset: Preset) {
         self.preset = preset;
-        self.preset_edited = true;
+        // An edit undone by hand leaves the preset as named.
+        self.preset_edited = !self.differences().is_empty();
         self.run_matches_preset = false;
         self.refresh_schedule();
     }
 
     /// Before a run: other settings were opened (a preset from the picker).
     pub fn open_settings(&mut self, preset: Preset, label: &str) {
+        self.named = preset.clone();
         self.preset = preset;
         self.label = label.to_string();
         self.preset_edited = false;
         self.run_matches_preset = false;
         self.refresh_schedule();
+    }
+
+    /// The settings were saved as the user preset `name`: they are what it names now.
+    pub fn saved_as(&mut self, name: &str) {
+        self.preset.name = name.to_string();
+        self.label = name.to_string();
+        self.named = self.preset.clone();
+        self.preset_edited = false;
+    }
+
+    /// Keys whose values differ from the named preset's: (key, the preset's value, the
+    /// current value), as TOML, sorted by key. The name and description are not settings.
+    pub fn differences(&self) -> Vec<(String, String, String)> {
+        crate::config::preset::diff(&self.named, &self.preset)
+            .into_iter()
+            .filter(|(k, _, _)| !matches!(k.as_str(), "name" | "description" | "inherit"))
+            .collect()
     }
 
     /// A `Set` was sent to the engine: shown as pending until it answers.
@@ -295,6 +324,12 @@ impl RunModel {
                     self.progress.epoch = r.to_step / run.steps_per_epoch.max(1);
                 }
                 self.progress.last_checkpoint = Some(r.to_step);
+                self.broken = None;
+                // The engine replays the log up to the checkpoint first (its `run_started`
+                // says running); a rolled-back run stays paused until resumed.
+                if self.state.is_active() {
+                    self.state = RunState::Paused;
+                }
             }
             Event::Paused(Paused { step }) => {
                 self.state = RunState::Paused;
@@ -329,6 +364,9 @@ impl RunModel {
                 // The engine answers commands in order: an error while a change is pending
                 // is that change being refused.
                 self.pending_sets.clear();
+                if let Some(b) = Broken::from_error(*step, message) {
+                    self.broken = Some(b);
+                }
                 self.log.push(Some(*step), Level::Error, message.clone());
             }
             Event::Finished(f) => self.finished(f),
@@ -341,6 +379,7 @@ impl RunModel {
         self.budget = BudgetView::default();
         self.evals = Evals::default();
         self.pending_sets.clear();
+        self.broken = None;
         self.progress = Progress {
             steps_done: r.start_step,
             epoch: r.start_step / r.steps_per_epoch.max(1),
@@ -350,6 +389,15 @@ impl RunModel {
         self.schedule_estimated = false;
         self.run_matches_preset = true;
         self.state = RunState::Running;
+        // A roll-back replays the run from its `run_started`: one line says it started.
+        let again = self
+            .started
+            .as_ref()
+            .is_some_and(|s| s.run_id == r.run_id && s.start_step == r.start_step);
+        if again {
+            self.started = Some(r.clone());
+            return;
+        }
         self.log.push(
             Some(r.start_step),
             Level::Info,
@@ -396,6 +444,7 @@ impl RunModel {
         match with_value(&self.preset, key, new) {
             Ok(p) => {
                 self.preset = p;
+                self.preset_edited = !self.differences().is_empty();
                 self.refresh_schedule();
             }
             Err(e) => self.log.push(
@@ -422,8 +471,13 @@ impl RunModel {
             EndState::Failed => RunState::Failed,
         };
         self.pending_sets.clear();
+        self.broken = None;
         if sparsity.is_finite() {
             self.progress.final_sparsity = Some(*sparsity);
+        }
+        // The header and the closing message quote the same test accuracy: the final one.
+        if test_acc.is_finite() && *state != EndState::Failed {
+            self.progress.last_test_acc = Some(*test_acc);
         }
         let (level, text) = match state {
             // The footer shows one line: make it the reason, not just the fact.

@@ -17,7 +17,7 @@ use crate::events::{Budget, Distribution};
 use crate::export::Table;
 use crate::tui::chart::{self, Axes, Plot};
 use crate::tui::style::Styles;
-use crate::tui::text::{clip, fmt_num, fmt_short, wrap};
+use crate::tui::text::{clip, fit_pieces, fmt_num, fmt_short, wrap};
 
 const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
 /// `--charts ascii`: the same eighths in plain characters (and `|` for the marker's rule).
@@ -68,7 +68,8 @@ fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) 
     };
     let [summary, body] =
         Layout::vertical([Constraint::Length(1), Constraint::Fill(1)]).areas(inner);
-    frame.render_widget(Paragraph::new(summary_line(ctx, b, s)), summary);
+    let line = summary_line(ctx, b, s, summary.width as usize);
+    frame.render_widget(Paragraph::new(line), summary);
     match &b.distances {
         Some(d) => bap(frame, body, ctx, b, d, s),
         None => uniform(frame, body, ctx, b, s),
@@ -94,8 +95,11 @@ fn pct(v: f64) -> String {
     format!("{:.0}%", v * 100.0)
 }
 
-fn summary_line<'a>(ctx: &Context, b: &Budget, s: &Styles) -> Line<'a> {
-    let mut parts = vec![format!("step {}", b.step)];
+/// The budget's headline, whole pieces only when it does not fit ("flips 0" once read as a
+/// flip rate of zero).
+fn summary_line<'a>(ctx: &Context, b: &Budget, s: &Styles, width: usize) -> Line<'a> {
+    // Counted from 1, as the header counts steps (the event's step is 0-based).
+    let mut parts = vec![(9, format!("step {}", b.step + 1))];
     if b.distances.is_some() {
         match b.delta {
             Some(d) => {
@@ -104,17 +108,17 @@ fn summary_line<'a>(ctx: &Context, b: &Budget, s: &Styles) -> Line<'a> {
                     Cutoff::Fixed => " (fixed)",
                     Cutoff::None => "",
                 };
-                parts.push(format!("δ {}{how}", fmt_num(d)));
+                parts.push((7, format!("δ {}{how}", fmt_num(d))));
             }
-            None => parts.push("no cut-off".into()),
+            None => parts.push((7, "no cut-off".into())),
         }
-        parts.push(format!("ρ {}", fmt_num(b.rho)));
-        parts.push(format!("cut {}", pct(b.cut_fraction)));
+        parts.push((5, format!("ρ {}", fmt_num(b.rho))));
+        parts.push((4, format!("cut {}", pct(b.cut_fraction))));
     } else {
-        parts.push(format!("ε {} fixed", fmt_num(b.budgets.p50)));
+        parts.push((7, format!("ε {} fixed", fmt_num(b.budgets.p50))));
     }
-    parts.push(format!("flips {}", pct(b.flip_rate)));
-    Line::from(Span::styled(parts.join(" · "), s.text()))
+    parts.push((6, format!("flips {}", pct(b.flip_rate))));
+    Line::from(Span::styled(fit_pieces(&parts, " · ", width), s.text()))
 }
 
 fn bap(frame: &mut Frame, area: Rect, ctx: &Context, b: &Budget, d: &Distribution, s: &Styles) {
@@ -254,21 +258,27 @@ fn histogram_block(
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), axis);
     let f = fmt_short;
-    let l1 = format!(
-        "p25 {} p50 {} p75 {}",
-        f(dist.p25),
-        f(dist.p50),
-        f(dist.p75)
+    // Whole quantiles only, the median and the mean last to go: "μ .059±.…" read as a number.
+    let l1 = fit_pieces(
+        &[
+            (5, format!("p25 {}", f(dist.p25))),
+            (9, format!("p50 {}", f(dist.p50))),
+            (5, format!("p75 {}", f(dist.p75))),
+        ],
+        " ",
+        w,
     );
-    let l2 = format!(
-        "p5 {} p95 {} μ {}±{}",
-        f(dist.p5),
-        f(dist.p95),
-        f(dist.mean),
-        f(dist.std)
+    let l2 = fit_pieces(
+        &[
+            (4, format!("p5 {}", f(dist.p5))),
+            (6, format!("p95 {}", f(dist.p95))),
+            (8, format!("μ {}±{}", f(dist.mean), f(dist.std))),
+        ],
+        " ",
+        w,
     );
-    frame.render_widget(Paragraph::new(Span::styled(clip(&l1, w), s.text())), q1);
-    frame.render_widget(Paragraph::new(Span::styled(clip(&l2, w), s.dim())), q2);
+    frame.render_widget(Paragraph::new(Span::styled(l1, s.text())), q1);
+    frame.render_widget(Paragraph::new(Span::styled(l2, s.dim())), q2);
 }
 
 fn put(buf: &mut [char], at: usize, text: &str) {

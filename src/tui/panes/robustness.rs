@@ -22,7 +22,7 @@ use crate::export::Table;
 use crate::headless::fmt_secs;
 use crate::tui::chart::{self, Axes, Plot};
 use crate::tui::style::Styles;
-use crate::tui::text::{clip, fmt_num, wrap};
+use crate::tui::text::{fit_words, fmt_num, wrap};
 
 const LABEL_W: usize = 7;
 const ACC_W: usize = 6;
@@ -147,8 +147,8 @@ fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) 
         (Some(c), None) => summary.push_str(&format!(" · {} has no evaluation", c.label)),
         (None, _) => {
             summary.push_str(&format!(
-                " · epoch {} · {} images · {}",
-                latest.epoch,
+                " · {} · {} images · {}",
+                epoch_label(latest.step, ctx.run.steps_per_epoch()),
                 latest.examples,
                 fmt_secs(latest.seconds)
             ));
@@ -160,10 +160,13 @@ fn draw(frame: &mut Frame, area: Rect, block: Block, ctx: &Context, s: &Styles) 
         }
     }
     if base.is_some_and(|b| grids_differ(latest, b)) {
-        summary.push_str(" · grids differ: measured points only");
+        summary.push_str(" · grids differ: — not measured, AUCs over other ranges");
     }
     frame.render_widget(
-        Paragraph::new(Span::styled(clip(&summary, head.width as usize), s.dim())),
+        Paragraph::new(Span::styled(
+            fit_words(&summary, head.width as usize),
+            s.dim(),
+        )),
         head,
     );
     let v = view::from_eval(latest);
@@ -451,4 +454,28 @@ fn table_block(
     }
     lines.push(Line::from(auc));
     lines
+}
+
+/// Where in the run an evaluation was, numbered as the header numbers epochs (from 1): at an
+/// epoch's last step "end of epoch 2", else "epoch 3" (an `e` mid-epoch, or the baseline).
+pub fn epoch_label(step: usize, steps_per_epoch: usize) -> String {
+    let spe = steps_per_epoch.max(1);
+    if step > 0 && step.is_multiple_of(spe) {
+        format!("end of epoch {}", step / spe)
+    } else {
+        format!("epoch {}", step / spe + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::epoch_label;
+
+    #[test]
+    fn evaluations_are_placed_in_epochs_counted_from_one() {
+        assert_eq!(epoch_label(0, 16), "epoch 1");
+        assert_eq!(epoch_label(5, 16), "epoch 1");
+        assert_eq!(epoch_label(16, 16), "end of epoch 1");
+        assert_eq!(epoch_label(40, 16), "epoch 3");
+    }
 }

@@ -1,5 +1,5 @@
 //! A question with buttons: stop the run, quit (background, stop, cancel), overwrite a user
-//! preset, resume a run. Cancel is selected first, so a stray Enter never stops a run.
+//! preset, resume a run, roll one back, drop unsaved edits. Cancel is selected first, so a stray Enter never stops a run.
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
@@ -17,6 +17,15 @@ pub enum ConfirmKind {
     Overwrite {
         name: String,
     },
+    /// Go back to the newest checkpoint of a paused run; the steps after it train again.
+    RollBack {
+        from: usize,
+        to: Option<usize>,
+    },
+    /// Settings edited and not saved as a preset would be lost by `then`.
+    Discard {
+        then: AfterDiscard,
+    },
     /// Continue a stopped or interrupted run (chosen in the run list) in this window.
     Resume {
         name: String,
@@ -26,12 +35,22 @@ pub enum ConfirmKind {
     },
 }
 
+/// What dropping unsaved edits is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterDiscard {
+    Quit,
+    /// Open another preset (the picker).
+    OpenPreset,
+}
+
 /// What a question was answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Answer {
     Yes,
     /// Quit, leaving the run to a detached process.
     Background,
+    /// Save the settings as a preset first (the name prompt).
+    Save,
     Cancel,
 }
 
@@ -74,6 +93,15 @@ impl Confirm {
             ],
             ConfirmKind::Overwrite { .. } => vec![yes("Overwrite it"), cancel],
             ConfirmKind::Resume { .. } => vec![yes("Resume it here"), cancel],
+            ConfirmKind::RollBack { .. } => vec![yes("Roll back"), cancel],
+            ConfirmKind::Discard { then } => vec![
+                choice('w', "Save them as a preset", Answer::Save),
+                yes(match then {
+                    AfterDiscard::Quit => "Discard them and quit",
+                    AfterDiscard::OpenPreset => "Discard them and open another",
+                }),
+                cancel,
+            ],
         }
     }
 
@@ -127,6 +155,23 @@ impl Confirm {
             ConfirmKind::Overwrite { name } => (
                 " Overwrite? ",
                 format!("A user preset named {name} exists."),
+            ),
+            ConfirmKind::RollBack { from, to } => (
+                " Roll back? ",
+                format!(
+                    "The run goes back from step {from} to {}; the steps after it train again \
+                     with the current settings, and the run stays paused.",
+                    match to {
+                        Some(c) => format!("its checkpoint of step {c}"),
+                        None => "its newest checkpoint".into(),
+                    }
+                ),
+            ),
+            ConfirmKind::Discard { .. } => (
+                " Unsaved edits ",
+                "The settings were edited and are not saved as a preset (D lists the \
+                 differences). A run's folder keeps its own copy, but the preset does not."
+                    .into(),
             ),
             ConfirmKind::Resume {
                 name,

@@ -1,8 +1,10 @@
 //! Popups over the panes, one module each: help, the message log, a question, the preset
-//! picker, the preset-name prompt, a preset's problems and the run list. Each owns its state,
+//! picker, the preset-name prompt, a preset's problems, the run list and the differences from
+//! the named preset. Each owns its state,
 //! its keys and its drawing; while one is open it has every key (Ctrl-C aside), and what it
 //! wants done comes back as an [`Outcome`] for the app.
 pub mod confirm;
+pub mod differences;
 pub mod frame;
 pub mod help;
 pub mod messages;
@@ -18,6 +20,7 @@ use super::model::{Level, MessageLog};
 use super::style::Styles;
 use crate::config::store::{PresetEntry, Store};
 use confirm::{Answer, Confirm, ConfirmKind};
+use differences::Differences;
 use help::Help;
 use messages::Messages;
 use preset_picker::{PickerReply, PresetPicker};
@@ -34,6 +37,7 @@ pub enum Popup {
     SaveAs(SaveAs),
     Problems(Problems),
     Runs(RunList),
+    Differences(Differences),
 }
 
 /// What the popups read of the window.
@@ -83,6 +87,7 @@ impl Popup {
         match self {
             Popup::Help(h) => close(h.on_action(a)),
             Popup::Problems(p) => close(p.on_action(a)),
+            Popup::Differences(d) => close(d.on_action(a)),
             Popup::Messages(m) => close(m.on_action(a, ctx.log.len())),
             Popup::Confirm(c) => match c.on_action(a) {
                 Some(answer) => Outcome::Answered(c.kind.clone(), answer),
@@ -121,6 +126,7 @@ impl Popup {
             Popup::Picker(p) => p.render(frame, area, ctx.preset_label, config_dir, s),
             Popup::SaveAs(p) => p.render(frame, area, config_dir, s),
             Popup::Problems(p) => p.render(frame, area, s),
+            Popup::Differences(d) => d.render(frame, area, s),
             Popup::Runs(list) => list.render(frame, area, &ctx.runs, s),
         }
     }

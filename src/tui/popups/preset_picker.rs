@@ -11,6 +11,7 @@ use super::frame::{centered, frame_block};
 use crate::config::store::{Origin, PresetEntry};
 use crate::tui::keymap::Action;
 use crate::tui::style::Styles;
+use crate::tui::text::fit_words;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct PresetPicker {
@@ -100,7 +101,10 @@ fn draw(
                 Origin::User(_) => "user",
             };
             let current = if e.name == current { "•" } else { " " };
-            let text = format!("{current} {:<name_w$}{origin:<9}{}", e.name, e.summary());
+            let text = format!("{current} {:<name_w$}{origin:<9}", e.name);
+            // The description is cut after a word, with `…`, never inside one.
+            let room = (inner.width as usize).saturating_sub(text.chars().count());
+            let text = format!("{text}{}", fit_words(&e.summary(), room));
             let st = if i == selected {
                 s.selected()
             } else if !e.valid() {

@@ -99,7 +99,7 @@ fn draw(
     frame.render_widget(block, r);
     let mut lines = vec![
         Line::from(Span::styled("Name (letters, digits, - _ .):", s.text())),
-        input.line(s),
+        input.line(s, inner.width as usize),
     ];
     match error {
         Some(e) => lines.push(Line::from(Span::styled(e.to_string(), s.error()))),

@@ -101,14 +101,14 @@ pub fn fields_for(p: &Preset) -> Vec<Field> {
             "initial sparsity",
             Kind::Float,
             Pruning,
-            |p| p.prune.initial_sparsity.to_string(),
+            |p| float(p.prune.initial_sparsity),
         ),
         field(
             "prune.final_sparsity",
             "final sparsity",
             Kind::Float,
             Pruning,
-            |p| p.prune.final_sparsity.to_string(),
+            |p| float(p.prune.final_sparsity),
         ),
     ];
     out.push(if p.prune.begin_epoch.is_some() {
@@ -153,7 +153,7 @@ pub fn fields_for(p: &Preset) -> Vec<Field> {
             |p| p.prune.frequency.to_string(),
         ),
         field("prune.power", "power", Kind::Float, Pruning, |p| {
-            p.prune.power.to_string()
+            float(p.prune.power)
         }),
         field("prune.scope", "scope", Kind::Choice(SCOPES), Pruning, |p| {
             name_of(&p.prune.scope)
@@ -162,7 +162,7 @@ pub fn fields_for(p: &Preset) -> Vec<Field> {
             p.train.mode.as_str().into()
         }),
         field("train.lr", "learning rate", Kind::Float, Training, |p| {
-            p.train.lr.to_string()
+            float(p.train.lr)
         }),
     ]);
     match p.train.mode {
@@ -176,7 +176,7 @@ pub fn fields_for(p: &Preset) -> Vec<Field> {
                 |p| name_of(&p.adv.attack),
             ),
             field("adv.eps", "ε (L∞)", Kind::Float, Adversarial, |p| {
-                p.adv.eps.to_string()
+                float(p.adv.eps)
             }),
         ]),
         Mode::Bap => out.extend([
@@ -192,10 +192,10 @@ pub fn fields_for(p: &Preset) -> Vec<Field> {
                 "δ (fixed cut-off)",
                 Kind::Float,
                 Adversarial,
-                |p| p.adv.delta.to_string(),
+                |p| float(p.adv.delta),
             ),
             field("adv.rho", "ρ", Kind::Float, Adversarial, |p| {
-                p.adv.rho.to_string()
+                float(p.adv.rho)
             }),
             field(
                 "adv.deepfool_iters",
@@ -257,6 +257,17 @@ pub fn candidate(
     Ok((cand, lit))
 }
 
+/// A setting's value as it is typed back: `0.003` as such, a very large or very small one
+/// in e notation (`1e30`, not thirty-one digits).
+pub fn float(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-4..1e6).contains(&a) {
+        format!("{v:e}")
+    } else {
+        v.to_string()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,6 +309,10 @@ mod tests {
         assert_eq!(get("prune.schedule"), "polynomial");
         assert_eq!(get("prune.end_epoch"), "2");
         assert_eq!(get("train.lr"), "0.003");
+        assert_eq!(float(1e30), "1e30");
+        assert_eq!(float(2.5e-7), "2.5e-7");
+        assert_eq!(float(0.0), "0");
+        assert_eq!(float(123456.0), "123456");
     }
 
     #[test]

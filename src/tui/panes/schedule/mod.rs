@@ -298,12 +298,14 @@ impl SchedulePane {
             let editing = ui.edit.as_ref().filter(|_| selected);
             if let Some(edit) = editing {
                 let mut spans = vec![Span::styled(format!("{label:<label_w$} "), s.accent())];
+                let room = width.saturating_sub(label_w + 1);
                 match f.kind {
+                    // Both arrows stay: they say ← → change it; the value gives way.
                     Kind::Choice(_) => spans.push(Span::styled(
-                        format!("◂ {} ▸", edit.input.text()),
+                        format!("◂ {} ▸", clip(edit.input.text(), room.saturating_sub(4))),
                         s.selected(),
                     )),
-                    _ => spans.extend(edit.input.line(s).spans),
+                    _ => spans.extend(edit.input.line(s, room).spans),
                 }
                 lines.push(Line::from(spans));
                 match &edit.verdict {
