@@ -395,7 +395,9 @@ fn start_only_when_no_run_is_active() {
     assert_eq!(app.take_requests(), [Request::StartRun]);
     assert_eq!(app.run.state, RunState::Starting);
     app.start_failed("no data");
-    assert_eq!(app.run.state, RunState::Failed);
+    // The finished run did not fail: it stays finished, and the message says what did.
+    assert_eq!(app.run.state, RunState::Finished);
+    assert!(last_log(&app).contains("could not start the run: no data"));
 }
 
 #[test]

@@ -76,6 +76,9 @@ pub struct App {
     /// checkpoint, a detached process continues the run.
     pub background_after_stop: bool,
     pub ui: Ui,
+    /// What the run on screen was before `s` asked for a new one: a start that fails gives
+    /// it back (the run that finished did not fail).
+    before_start: RunState,
     prefs: Prefs,
     requests: Vec<Request>,
 }
@@ -128,6 +131,7 @@ impl App {
             quit_after_stop: false,
             background_after_stop: false,
             ui: Ui::default(),
+            before_start: RunState::Idle,
             prefs,
             requests: Vec::new(),
         };
@@ -237,6 +241,7 @@ impl App {
         self.quit_after_stop = false;
         self.background_after_stop = false;
         self.watching = watching;
+        self.before_start = RunState::Idle;
         self.ui.popup = None;
         self.ui.reset_panes();
     }
@@ -485,6 +490,7 @@ impl App {
             self.note(Level::Warn, "a run is already in progress");
             return;
         }
+        self.before_start = self.run.state;
         self.run.state = RunState::Starting;
         self.request(Request::StartRun);
         // `bapw` alone reopens what was last trained.
@@ -496,11 +502,13 @@ impl App {
 
     /// The event loop could not spawn the engine.
     pub fn start_failed(&mut self, message: &str) {
-        self.run.state = if self.run.started.is_some() {
-            RunState::Failed
-        } else {
-            RunState::Idle
+        // Nothing started: the screen's run is as it was (a resume that cannot start leaves
+        // the run it opened as failed to continue).
+        self.run.state = match self.before_start {
+            RunState::Idle if self.run.started.is_some() => RunState::Failed,
+            s => s,
         };
+        self.before_start = RunState::Idle;
         self.note(Level::Error, format!("could not start the run: {message}"));
     }
 
