@@ -312,7 +312,11 @@ fn a_choice_being_edited_keeps_both_arrows_and_a_long_value_scrolls_to_the_curso
     select(&mut app, "train.mode");
     key(&mut app, KeyCode::Enter);
     key(&mut app, KeyCode::Right); // natural → adversarial
-    for (w, h) in [(120, 40), (80, 24), (60, 16)] {
+    let sizes: Vec<(u16, u16)> = (40..=120)
+        .step_by(4)
+        .flat_map(|w| [(w, 16), (w, 24), (w, 40)])
+        .collect();
+    for (w, h) in sizes {
         let s = screen(&app, w, h);
         let row = s.lines().find(|l| l.contains('◂')).unwrap_or_default();
         assert!(row.contains('▸'), "{w}x{h}: {row}");
@@ -583,4 +587,30 @@ fn the_preset_pickers_descriptions_are_cut_after_a_word() {
         description.split(' ').any(|w| w == last),
         "{last:?} is a whole word of {description:?}"
     );
+}
+
+/// Item 6, the schedule legend: it wraps between its pieces (no-break spaces inside each), so
+/// at every size from 40 to 120 columns its description is whole or absent, never cut.
+#[test]
+fn the_schedule_legend_is_never_cut_inside_its_description() {
+    let mut app = running();
+    app.handle(Action::Focus(Pane::Schedule));
+    let sizes: Vec<(u16, u16)> = (40..=120)
+        .step_by(4)
+        .flat_map(|w| [(w, 16), (w, 24), (w, 40)])
+        .collect();
+    for (w, h) in sizes {
+        let screen = screen(&app, w, h);
+        // The description, when shown, is whole: "<kind> a → b, steps c-d" (it may wrap
+        // after its comma, but its end is on screen).
+        if screen.contains("polynomial 0 → 0.8") {
+            assert!(
+                screen.contains("steps 0-"),
+                "{w}x{h}: the description is cut:\n{screen}"
+            );
+        }
+        if w == 120 {
+            assert!(screen.contains("steps"), "{screen}");
+        }
+    }
 }
