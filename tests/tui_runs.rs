@@ -438,6 +438,7 @@ fn export_writes_each_panes_tables_and_plot() {
             "robustness.csv",
             "robustness_fgsm.svg",
             "robustness_pgd.svg",
+            "robustness_apgd.svg",
             "robustness_deepfool.svg"
         ]
     );
