@@ -226,33 +226,6 @@ fn bap_trains_with_nonuniform_budgets_and_eval_reproduces_from_the_checkpoint() 
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown attack"));
 }
 
-/// Resident size of a process, KiB.
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// The last step in a growing event log (its last complete lines).
-fn last_step(log: &Path) -> usize {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    let tail = &text[text.len().saturating_sub(4096)..];
-    let start = tail.find('\n').map_or(0, |i| i + 1);
-    bapw::events::parse_events(&tail[start..])
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| match e {
-            Event::Step(Step { step, .. }) => Some(*step),
-            _ => None,
-        })
-        .max()
-        .unwrap_or(0)
-}
-
 #[test]
 fn bap_on_a_convolutional_net_keeps_its_memory_flat() {
     // LeNet-5 on the smoke preset's 8x8 images: DeepFool through the convolutional input
@@ -279,12 +252,12 @@ fn bap_on_a_convolutional_net_keeps_its_memory_flat() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(900);
     while late.is_none() {
         assert!(std::time::Instant::now() < deadline, "too slow");
-        let step = last_step(&log);
+        let step = common::last_step(&std::fs::read_to_string(&log).unwrap_or_default());
         if step >= 400 && early.is_none() {
-            early = rss_kib(child.id());
+            early = common::rss_kib(child.id());
         }
         if step >= 2000 {
-            late = rss_kib(child.id());
+            late = common::rss_kib(child.id());
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }

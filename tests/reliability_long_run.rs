@@ -4,39 +4,10 @@
 //! 10,000 as at step 1,000.
 mod common;
 
-use bapw::events::{parse_events, Step};
 use common::tmux::*;
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-fn last_step(text: &str) -> usize {
-    // Only the tail matters; parse the last complete lines.
-    let tail = &text[text.len().saturating_sub(4096)..];
-    let start = tail.find('\n').map(|i| i + 1).unwrap_or(0);
-    parse_events(&tail[start..])
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|e| {
-            if let bapw::train::Event::Step(Step { step, .. }) = e {
-                Some(*step)
-            } else {
-                None
-            }
-        })
-        .max()
-        .unwrap_or(0)
-}
 
 #[test]
 fn memory_is_flat_over_ten_thousand_steps() {
@@ -69,12 +40,12 @@ fn memory_is_flat_over_ten_thousand_steps() {
     let (mut at_1000, mut at_10000) = (None, None);
     while at_10000.is_none() {
         assert!(Instant::now() < deadline, "too slow");
-        let step = last_step(&std::fs::read_to_string(&log).unwrap_or_default());
+        let step = common::last_step(&std::fs::read_to_string(&log).unwrap_or_default());
         if step >= 1000 && at_1000.is_none() {
-            at_1000 = rss_kib(child.id());
+            at_1000 = common::rss_kib(child.id());
         }
         if step >= 10_000 {
-            at_10000 = rss_kib(child.id());
+            at_10000 = common::rss_kib(child.id());
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -124,7 +95,7 @@ fn the_workbench_stays_flat_and_responsive_over_ten_thousand_steps() {
         tmux.wait_until(&format!("step {step}"), |s| {
             step_of(s).is_some_and(|n| n >= step)
         });
-        at.push((rss_kib(pid as u32).unwrap(), key_response(&tmux)));
+        at.push((common::rss_kib(pid as u32).unwrap(), key_response(&tmux)));
     }
     let [(rss_a, key_a), (rss_b, key_b)] = at[..] else {
         unreachable!()

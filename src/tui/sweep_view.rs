@@ -452,15 +452,26 @@ fn render_overall(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
         .into_iter()
         .map(|r| r.style(s.text()))
         .collect();
+    let t = fitted_table(&fitted, &head, rows, title, s);
+    frame.render_widget(t, area);
+}
+
+/// The kept columns as a bordered table under `title`, the name column taking the spare room.
+fn fitted_table<'a>(
+    fitted: &Fitted,
+    head: &[String],
+    rows: Vec<Row<'a>>,
+    title: String,
+    s: &Styles,
+) -> Table<'a> {
     let head: Vec<String> = fitted.cols.iter().map(|(i, _)| head[*i].clone()).collect();
     let mut widths: Vec<Constraint> = fitted
         .cols
         .iter()
         .map(|(_, w)| Constraint::Length(*w))
         .collect();
-    // The name column takes the spare room, as before.
-    widths[0] = Constraint::Min(flex_w as u16);
-    let t = Table::new(rows, widths)
+    widths[0] = Constraint::Min(fitted.cols[0].1);
+    Table::new(rows, widths)
         .column_spacing(fitted.spacing)
         .header(Row::new(head).style(s.title(false)))
         .block(
@@ -468,8 +479,7 @@ fn render_overall(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
                 .borders(Borders::ALL)
                 .border_style(s.border(false))
                 .title(Span::styled(title, s.title(false))),
-        );
-    frame.render_widget(t, area);
+        )
 }
 
 fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
@@ -534,23 +544,7 @@ fn render_runs(frame: &mut Frame, area: Rect, v: &SweepView, s: &Styles) {
             fitted_row.remove(0).style(s.text())
         })
         .collect();
-    let head: Vec<String> = fitted.cols.iter().map(|(i, _)| head[*i].clone()).collect();
-    let mut widths: Vec<Constraint> = fitted
-        .cols
-        .iter()
-        .map(|(_, w)| Constraint::Length(*w))
-        .collect();
-    widths[0] = Constraint::Min(flex_w as u16);
-    let t = Table::new(rows, widths)
-        .column_spacing(fitted.spacing)
-        .header(Row::new(head).style(s.title(false)))
-        .row_highlight_style(s.selected())
-        .block(
-            Block::new()
-                .borders(Borders::ALL)
-                .border_style(s.border(false))
-                .title(Span::styled(title, s.title(false))),
-        );
+    let t = fitted_table(&fitted, &head, rows, title, s).row_highlight_style(s.selected());
     let mut state = TableState::default().with_selected(Some(v.selected));
     frame.render_stateful_widget(t, area, &mut state);
 }

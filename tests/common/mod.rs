@@ -108,3 +108,29 @@ pub fn epoch_test_accs(events: &[bapw::train::Event]) -> Vec<f64> {
         })
         .collect()
 }
+
+/// Resident size of a process, KiB (from /proc: the long-run memory tests).
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// The last step in a growing `events.jsonl`'s text: only its last complete lines are parsed.
+pub fn last_step(text: &str) -> usize {
+    let tail = &text[text.len().saturating_sub(4096)..];
+    let start = tail.find('\n').map_or(0, |i| i + 1);
+    bapw::events::parse_events(&tail[start..])
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|e| match e {
+            bapw::events::Event::Step(s) => Some(s.step),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+}
