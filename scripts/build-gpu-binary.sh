@@ -55,6 +55,7 @@ fi
   sed -e "s/^tch = \"0\\.26\"\$/tch = \"=$TCH_VERSION\"/" \
       -e "s|^build = \"build.rs\"\$|build = \"$root/build.rs\"|" \
       -e '/^\[package\]$/a autotests = false\nautobenches = false\nautoexamples = false' \
+      -e '/^\[\[bench\]\]$/,/^$/d' \
       Cargo.toml
   printf '\n[lib]\npath = "%s/src/lib.rs"\n\n[[bin]]\nname = "bapw"\npath = "%s/src/main.rs"\n\n[workspace]\n' "$root" "$root"
 } > "$manifest_dir/Cargo.toml.tmp"
