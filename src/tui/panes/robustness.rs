@@ -21,6 +21,7 @@ use crate::events::{AttackCurve, Eval};
 use crate::export::Table;
 use crate::headless::fmt_secs;
 use crate::tui::chart::{self, Axes, Plot};
+use crate::tui::model::curve_at;
 use crate::tui::style::Styles;
 use crate::tui::text::{fit_words, fmt_num, wrap};
 
@@ -77,9 +78,7 @@ fn find<'a>(e: &'a Eval, attack: &str) -> Option<&'a AttackCurve> {
 
 /// The accuracy measured at exactly this budget; None where the grid has no such point.
 fn measured(e: Option<&Eval>, attack: &str, g: f64) -> Option<f64> {
-    let c = find(e?, attack)?;
-    let i = c.grid.iter().position(|x| (x - g).abs() < 1e-9)?;
-    c.accuracy.get(i).copied()
+    curve_at(find(e?, attack)?, g)
 }
 
 /// Whether some attack both evaluations ran was run on different budgets.
