@@ -89,8 +89,9 @@ pub fn run_eval_cli(args: &EvalArgs) -> Result<()> {
     let net = load_net(&weights, &preset, data.shape(), data.classes, device)?;
     let n = args.subset.unwrap_or(preset.eval.subset);
     let seed = args.subset_seed.unwrap_or(preset.eval.subset_seed);
-    let model = |t: &Tensor| net.forward(t);
-    let (report, subset) = evaluate_test_set(&model, &data.test_x, &data.test_y, n, seed, &spec)?;
+    // The net's own input gradients (model::input_grad), as a training run's evaluation and
+    // `bapw bench --eval` use, not autograd through `Net::forward`.
+    let (report, subset) = evaluate_test_set(&net, &data.test_x, &data.test_y, n, seed, &spec)?;
     if args.json {
         println!(
             "{}",
