@@ -47,6 +47,7 @@ fn quick_sweep_expands_to_forty_eight_valid_runs() {
             "adv.budget_every=20",
             "adv.deepfool_iters=3",
             "adv.candidates=4",
+            "alerts.collapse_drop=1.0",
             "train.epochs=2",
             "prune.end_epoch=0.5",
             "prune.frequency=10",
