@@ -1,5 +1,6 @@
 """The PyTorch twin of bapw's LeNet-5 (same names and layouts) and a checkpoint loader, shared
 by the cross-check scripts. This is also what the README shows users."""
+import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import load_file
@@ -26,3 +27,18 @@ def load_checkpoint(path):
     state = {k: v for k, v in load_file(path).items() if not k.endswith("_mask")}
     model.load_state_dict(state)
     return model.eval()
+
+
+def load_case(weights, images):
+    """What a cross-check compares on: the checkpoint `weights` as a LeNet5, the images "x"
+    [N,1,28,28] in [0,1] and labels "y" [N] int64 of the safetensors file `images`, and
+    `acc(batch)`, the fraction of a batch of those N images the model classifies as y."""
+    model = load_checkpoint(weights)
+    data = load_file(images)
+    x, y = data["x"], data["y"]
+
+    def acc(batch):
+        with torch.no_grad():
+            return (model(batch).argmax(1) == y).float().mean().item()
+
+    return model, x, y, acc

@@ -13,11 +13,9 @@ Usage: crosscheck_apgd.py WEIGHTS IMAGES --norm Linf --eps 0.1,0.2,0.3 --steps 2
 import argparse
 import json
 
-import torch
 import torchattacks
-from safetensors.torch import load_file
 
-from bapw_lenet import load_checkpoint
+from bapw_lenet import load_case
 
 
 def budgets(text):
@@ -33,13 +31,7 @@ def main():
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--classes", type=int, default=10)
     a = ap.parse_args()
-    model = load_checkpoint(a.weights)
-    data = load_file(a.images)
-    x, y = data["x"], data["y"]
-
-    def acc(images):
-        with torch.no_grad():
-            return (model(images).argmax(1) == y).float().mean().item()
+    model, x, y, acc = load_case(a.weights, a.images)
 
     out = {"torchattacks": torchattacks.__version__, "clean": acc(x), "ce": {}, "t": {}}
     for text in a.eps:

@@ -11,11 +11,9 @@ PGD's step size is 2.5 * eps / steps, as in bapw's evaluation.
 import argparse
 import json
 
-import torch
 import torchattacks
-from safetensors.torch import load_file
 
-from bapw_lenet import load_checkpoint
+from bapw_lenet import load_case
 
 
 def floats(text):
@@ -30,13 +28,7 @@ def main():
     ap.add_argument("--pgd-eps", type=floats, default=[0.1, 0.2])
     ap.add_argument("--pgd-steps", type=int, default=10)
     a = ap.parse_args()
-    model = load_checkpoint(a.weights)
-    data = load_file(a.images)
-    x, y = data["x"], data["y"]
-
-    def acc(images):
-        with torch.no_grad():
-            return (model(images).argmax(1) == y).float().mean().item()
+    model, x, y, acc = load_case(a.weights, a.images)
 
     out = {"torchattacks": torchattacks.__version__, "clean": acc(x), "fgsm": {}, "pgd": {}}
     for eps in a.eps:
