@@ -18,12 +18,10 @@ fn train_interactively_in_tmux() {
     let config = tempfile::tempdir().unwrap();
     // Long enough to interact with; no periodic checkpoints or evaluations to slow it down.
     let command = format!(
-        "env -u NO_COLOR BAPW_DATA_DIR={} BAPW_CONFIG_DIR={} {} train --preset smoke \
+        "{} train --preset smoke \
          --set train.epochs=100000 --set checkpoint.every=0 --set eval.every=0 --name e2e; \
          echo {EXIT_MARKER}$?; exec sleep 600",
-        quote(data.path()),
-        quote(config.path()),
-        quote(Path::new(env!("CARGO_BIN_EXE_bapw"))),
+        env_prefix(data.path(), config.path()),
     );
     let tmux = Tmux::start(&command);
     tmux.wait_for("● running");
@@ -381,13 +379,11 @@ fn an_alert_pauses_the_workbench_run_and_the_strip_and_charts_follow_their_setti
     let data = tempfile::tempdir().unwrap();
     let config = tempfile::tempdir().unwrap();
     let command = format!(
-        "env -u NO_COLOR BAPW_DATA_DIR={} BAPW_CONFIG_DIR={} {} train --preset smoke \
+        "{} train --preset smoke \
          --charts ascii --set train.lr=1.0 --set alerts.warmup_steps=0 \
          --set alerts.diverge_steps=3 --set eval.every=0 --name diverges; \
          echo {EXIT_MARKER}$?; exec sleep 600",
-        quote(data.path()),
-        quote(config.path()),
-        quote(Path::new(env!("CARGO_BIN_EXE_bapw"))),
+        env_prefix(data.path(), config.path()),
     );
     let tmux = Tmux::start(&command);
     let s = tmux.wait_for("⚠ alert (diverging): loss diverging: 3 steps in a row above 4 x");

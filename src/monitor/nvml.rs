@@ -27,6 +27,22 @@ pub struct GpuSample {
     pub temperature_c: Option<u32>,
 }
 
+impl GpuSample {
+    /// Device `cuda_index` before any reading: every reading None.
+    pub fn unread(cuda_index: usize, name: &str) -> GpuSample {
+        GpuSample {
+            cuda_index,
+            name: name.to_string(),
+            utilization_pct: None,
+            memory_used_bytes: None,
+            memory_total_bytes: None,
+            process_memory_bytes: None,
+            power_watts: None,
+            temperature_c: None,
+        }
+    }
+}
+
 /// NVML, opened once, and the devices CUDA sees.
 pub struct NvmlSource {
     nvml: Nvml,
@@ -110,16 +126,7 @@ impl NvmlSource {
     }
 
     fn sample_one(&self, d: &VisibleGpu, name: &str, mig: Option<u32>, pid: u32) -> GpuSample {
-        let mut s = GpuSample {
-            cuda_index: d.cuda_index,
-            name: name.to_string(),
-            utilization_pct: None,
-            memory_used_bytes: None,
-            memory_total_bytes: None,
-            process_memory_bytes: None,
-            power_watts: None,
-            temperature_c: None,
-        };
+        let mut s = GpuSample::unread(d.cuda_index, name);
         let Ok(gpu) = self.nvml.device_by_index(d.nvml_index) else {
             return s;
         };

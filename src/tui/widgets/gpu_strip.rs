@@ -330,16 +330,7 @@ mod tests {
     }
 
     fn gpu(i: usize) -> GpuSample {
-        GpuSample {
-            cuda_index: i,
-            name: format!("GPU {i}"),
-            utilization_pct: None,
-            memory_used_bytes: None,
-            memory_total_bytes: None,
-            process_memory_bytes: None,
-            power_watts: None,
-            temperature_c: None,
-        }
+        GpuSample::unread(i, &format!("GPU {i}"))
     }
 
     #[test]
