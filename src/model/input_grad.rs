@@ -5,10 +5,13 @@
 //! the gradient of any weighted sum of the logits with respect to the input is a chain of
 //! linear maps: transposed weights, 0/1 masks and the pooling's scatter. [`Net::record`] runs
 //! that forward and keeps what the chain needs; [`NetLinearization::vjp`] applies the chain to
-//! any number of cotangents (DeepFool's K-1 logit differences share one forward), a cotangent
-//! at a time for 128-row batches (convolutions over more rows run slower per row).
+//! any number of cotangents (DeepFool's K-1 logit differences share one forward).
 //!
 //! Why it is faster than autograd (issue 15; figures in `benches/README.md`):
+//! - a convolution followed by max-pool and ReLU (every pooled block of LeNet-5, the CNN and
+//!   FitNet) is one routed step on the CPU ([`super::routed`]): only the pool's live maxima
+//!   carry gradient, so each adds its channel's kernel into its window, a quarter or less of
+//!   a dense transposed convolution's multiply-adds, all cotangents of an example together;
 //! - the first convolution's input gradient (one input channel on MNIST) is a convolution
 //!   with one output channel for autograd, which the CPU runs badly; here it is W^T times
 //!   the output gradient and k*k strided adds ([`fold`]);
@@ -29,6 +32,7 @@
 use anyhow::{bail, Result};
 use tch::{Device, Tensor};
 
+use super::routed::{self, Block};
 use super::{Layer, Net};
 use crate::attack::{Classifier, Linearization};
 
@@ -463,6 +467,98 @@ impl Saved {
     }
 }
 
+/// One step of the backward chain, last layer first.
+enum Step<'a> {
+    Layer(&'a Saved),
+    Routed(RoutedBlock<'a>),
+}
+
+/// A Conv -> MaxPool -> ReLU block whose input gradient [`routed`] computes from the routing.
+struct RoutedBlock<'a> {
+    block: Block,
+    weight: &'a Tensor,
+    indices: &'a Tensor,
+    alive: &'a Tensor,
+}
+
+impl RoutedBlock<'_> {
+    fn back(&self, g: &Tensor, r: i64) -> Result<Tensor> {
+        routed::input_grad(
+            &self.block,
+            g,
+            self.alive,
+            self.indices,
+            self.weight,
+            r as usize,
+        )
+    }
+}
+
+/// The backward chain of `saved` (forward order): each Conv, Pool, ReLU-mask run on float
+/// CPU tensors becomes one routed step, every other layer its own.
+fn plan(saved: &[Saved]) -> Vec<Step<'_>> {
+    let mut steps = Vec::with_capacity(saved.len());
+    let mut i = saved.len();
+    while i > 0 {
+        if i >= 3 {
+            if let Some(b) = routed_block(&saved[i - 3..i]) {
+                steps.push(Step::Routed(b));
+                i -= 3;
+                continue;
+            }
+        }
+        steps.push(Step::Layer(&saved[i - 1]));
+        i -= 1;
+    }
+    steps
+}
+
+/// `triple` as a routed block, if it is Conv, Pool, Mask with square kernels on the CPU.
+fn routed_block(triple: &[Saved]) -> Option<RoutedBlock<'_>> {
+    let [Saved::Conv(conv), Saved::Pool {
+        indices,
+        k: pool,
+        in_shape: [o, hc, wc],
+    }, Saved::Mask { mask }] = triple
+    else {
+        return None;
+    };
+    let ws = conv.weight.size();
+    let on_cpu_float = |t: &Tensor| t.device() == Device::Cpu && t.kind() == tch::Kind::Float;
+    if !on_cpu_float(&conv.weight) || !on_cpu_float(mask) || ws[2] != ws[3] || ws[0] != *o {
+        return None;
+    }
+    let ms = mask.size();
+    let (k, s, p) = (ws[2], conv.stride, conv.padding);
+    let [l, r, t, b] = conv.pad.unwrap_or([0; 4]);
+    let (hh, ww) = conv.in_hw;
+    let grid = (hh + 2 * p, ww + 2 * p);
+    let geometry_ok = ms.len() == 4
+        && ms[1] == *o
+        && (ms[2], ms[3]) == (hc / pool, wc / pool)
+        && ((grid.0 - k) / s + 1, (grid.1 - k) / s + 1) == (*hc, *wc);
+    if !geometry_ok {
+        return None;
+    }
+    let u = |v: i64| v as usize;
+    Some(RoutedBlock {
+        block: Block {
+            c: u(ws[1]),
+            o: u(*o),
+            k: u(k),
+            stride: u(s),
+            grid: (u(grid.0), u(grid.1)),
+            origin: (u(p + t), u(p + l)),
+            input: (u(hh - t - b), u(ww - l - r)),
+            conv_out: (u(*hc), u(*wc)),
+            pooled: (u(ms[2]), u(ms[3])),
+        },
+        weight: &conv.weight,
+        indices,
+        alive: mask,
+    })
+}
+
 impl NetLinearization {
     /// The logits with autograd's graph to the weights (recorded with `graph`), else None.
     pub fn graph_logits(&self) -> Option<&Tensor> {
@@ -499,9 +595,18 @@ impl Linearization for NetLinearization {
             }
             None => &self.saved,
         };
-        // Cotangents go through the chain a few at a time: convolutions over a few hundred rows
-        // run faster per row than over thousands (cache), and memory stays bounded.
-        let per_pass = (ROWS_PER_PASS / r.max(1)).clamp(1, m.max(1));
+        let plan = plan(saved);
+        // Cotangents go through a dense convolution a few at a time: it runs faster per row
+        // over a few hundred rows than over thousands (cache), and memory stays bounded. The
+        // routed blocks take them all at once (their examples' routing is shared).
+        let dense_conv = plan
+            .iter()
+            .any(|s| matches!(s, Step::Layer(Saved::Conv(_))));
+        let per_pass = if dense_conv {
+            (ROWS_PER_PASS / r.max(1)).clamp(1, m.max(1))
+        } else {
+            m
+        };
         let cot = cotangents.to_kind(self.logits.kind());
         let parts = tch::no_grad(|| {
             cot.split(per_pass, 0)
@@ -509,13 +614,16 @@ impl Linearization for NetLinearization {
                 .map(|c| {
                     let mc = c.size()[0];
                     let mut g = c.reshape([mc * r, -1]);
-                    for s in saved.iter().rev() {
-                        g = s.back(g, mc, r);
+                    for step in &plan {
+                        g = match step {
+                            Step::Layer(s) => s.back(g, mc, r),
+                            Step::Routed(b) => b.back(&g, r)?,
+                        };
                     }
-                    g
+                    Ok(g)
                 })
-                .collect::<Vec<Tensor>>()
-        });
+                .collect::<Result<Vec<Tensor>>>()
+        })?;
         let g = if parts.len() == 1 {
             parts.into_iter().next().expect("one part")
         } else {

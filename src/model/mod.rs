@@ -4,6 +4,8 @@
 //! Keras defaults as in the authors' code: Glorot-uniform kernels, zero biases.
 mod arch;
 mod input_grad;
+mod pool;
+mod routed;
 
 use anyhow::{bail, Result};
 use tch::{nn, Device, Tensor};
