@@ -23,6 +23,12 @@ struct Omp {
     num_threads: Query,
 }
 
+#[cfg(not(unix))]
+fn omp() -> Option<Omp> {
+    None
+}
+
+#[cfg(unix)]
 fn omp() -> Option<Omp> {
     static OMP: OnceLock<Option<Omp>> = OnceLock::new();
     *OMP.get_or_init(|| {

@@ -123,8 +123,8 @@ pub(super) fn input_grad(
     let per_task = b.input_len();
     let threads = (tch::get_num_threads().max(1) as usize).min(mr);
     let tasks_per_part = mr.div_ceil(threads);
-    {
-        let n = out.numel();
+    let n = out.numel();
+    if n > 0 {
         // SAFETY: `out` was just allocated here, is contiguous float on the CPU, and nothing
         // else refers to it until this block ends.
         let dst: &mut [f32] =
