@@ -2,13 +2,15 @@
 //!
 //! Max-pool sends each pooled unit's gradient to one position of the convolution's output,
 //! and the ReLU after it stops the dead units', so the gradient that reaches the convolution
-//! is zero at three of four positions (2 x 2 pools) and at about half of the rest. A dense
-//! transposed convolution multiplies all those zeros (LeNet-5's second convolution: 10 M
-//! multiply-adds per row and cotangent). Here each live pooled unit adds its gradient times
-//! its output channel's kernel, `k x k x C` values, into the window it was computed from:
-//! one eighth of the work on LeNet-5, in plain Rust loops the compiler vectorises (AVX2 and
-//! FMA chosen at run time on x86-64). The values equal the dense chain's up to the order of
-//! float additions (`tests/attack_input_grad.rs`, 1e-5 against autograd).
+//! is zero at three of four positions (2 x 2 pools) or more. A dense transposed convolution
+//! multiplies all those zeros (LeNet-5's second convolution: 10 M multiply-adds per row and
+//! cotangent). Here each live pooled unit adds its gradient times its output channel's
+//! kernel, `k x k x C` values, into the window it was computed from: a quarter of the work
+//! or less, in plain Rust loops the compiler vectorises (AVX-512, else AVX2 and FMA, chosen
+//! at run time on x86-64). The values equal the dense chain's up to the order of float
+//! additions (`tests/attack_input_grad.rs` and the tests below, 1e-5 against autograd), and
+//! do not depend on the thread count (each (cotangent, example) is summed by one thread in
+//! one order).
 //!
 //! Layout inside: per (cotangent, example), the padded input grid channels-last, so that one
 //! kernel row (`k` positions x `C` channels) is contiguous in memory. Units are grouped by the
