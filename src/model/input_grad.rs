@@ -8,8 +8,8 @@
 //! any number of cotangents (DeepFool's K-1 logit differences share one forward).
 //!
 //! Why it is faster than autograd (issue 15; figures in `benches/README.md`):
-//! - a convolution followed by max-pool and ReLU (every pooled block of LeNet-5, the CNN and
-//!   FitNet) is one routed step on the CPU ([`super::routed`]): only the pool's live maxima
+//! - a convolution followed by max-pool and ReLU (LeNet-5's two, FitNet's last before each
+//!   pool) is one routed step on the CPU ([`super::routed`]): only the pool's live maxima
 //!   carry gradient, so each adds its channel's kernel into its window, a quarter or less of
 //!   a dense transposed convolution's multiply-adds, all cotangents of an example together;
 //! - the first convolution's input gradient (one input channel on MNIST) is a convolution
@@ -598,14 +598,15 @@ impl Linearization for NetLinearization {
         let plan = plan(saved);
         // Cotangents go through a dense convolution a few at a time: it runs faster per row
         // over a few hundred rows than over thousands (cache), and memory stays bounded. The
-        // routed blocks take them all at once (their examples' routing is shared).
+        // routed blocks take up to `routed::MAX_GROUP` at once (DeepFool's nine on ten
+        // classes): an example's routing then serves all of them.
         let dense_conv = plan
             .iter()
             .any(|s| matches!(s, Step::Layer(Saved::Conv(_))));
         let per_pass = if dense_conv {
             (ROWS_PER_PASS / r.max(1)).clamp(1, m.max(1))
         } else {
-            m
+            m.clamp(1, routed::MAX_GROUP as i64)
         };
         let cot = cotangents.to_kind(self.logits.kind());
         let parts = tch::no_grad(|| {

@@ -202,7 +202,7 @@ struct Scratch {
 
 /// Most cotangents summed together: DeepFool's nine on ten classes. Each kernel read from
 /// the cache then serves every cotangent of the group.
-const MAX_GROUP: usize = 9;
+pub(super) const MAX_GROUP: usize = 9;
 
 #[inline(always)]
 fn run_with<const FMA: bool>(b: &Block, inp: &Inputs, first: usize, out: &mut [f32]) {
