@@ -291,8 +291,8 @@ fn route(b: &Block, inp: &Inputs, example: usize, sc: &mut Scratch) {
 }
 
 /// The padded input gradients of one example under `MB` cotangents (`tasks`) into
-/// `sc.grids`. `BW` floats of each window are summed in registers at a time (`MB x BW / 8`
-/// AVX2 registers).
+/// `sc.grids`. `BW` floats of each window are summed in registers at a time for all `MB`
+/// cotangents (9 x 16 floats: nine AVX-512 registers, eighteen AVX2 ones).
 #[inline(always)]
 fn cotangents<const FMA: bool, const MB: usize, const BW: usize>(
     b: &Block,
