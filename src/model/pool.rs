@@ -10,7 +10,6 @@
 use std::ffi::c_void;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
 
 type Body = unsafe extern "C" fn(*mut c_void);
 type Parallel = unsafe extern "C" fn(Body, *mut c_void, u32, u32);
@@ -30,6 +29,7 @@ fn omp() -> Option<Omp> {
 
 #[cfg(unix)]
 fn omp() -> Option<Omp> {
+    use std::sync::OnceLock;
     static OMP: OnceLock<Option<Omp>> = OnceLock::new();
     *OMP.get_or_init(|| {
         let find = |name: &std::ffi::CStr| {
